@@ -1,0 +1,93 @@
+//! The HTTP API as axum routers. Each Lambda mounts the routes it serves; the local
+//! server mounts them all. Handlers always answer: every error is a problem response,
+//! never an `Err` (which API Gateway would turn into a bare 502).
+
+mod admin;
+mod ingest;
+mod problem;
+mod query;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+use cjaas_core::auth::{AuthError, Principal};
+use cjaas_core::event::MAX_REQUEST_BYTES;
+
+pub use admin::admin_routes;
+pub use ingest::ingest_routes;
+pub use problem::{Problem, PROBLEM_JSON};
+pub use query::query_routes;
+
+use crate::auth::Authenticator;
+
+/// The verified caller. An auth layer puts the [`Principal`] into the request
+/// extensions: [`require_bearer`] locally, the API Gateway authorizer context in AWS.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| AuthError::Missing.into())
+    }
+}
+
+/// Verifies `Authorization: Bearer …` on every route of `router`.
+pub fn require_bearer(router: Router, auth: Arc<Authenticator>) -> Router {
+    router.layer(middleware::from_fn_with_state(auth, verify_bearer))
+}
+
+async fn verify_bearer(
+    State(auth): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match auth.authenticate_header(header).await {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(failure) => Problem::from(failure).into_response(),
+    }
+}
+
+/// Answers unknown routes with a problem instead of an empty 404.
+pub fn with_problem_fallback(router: Router) -> Router {
+    router.fallback(|| async { Problem::not_found("no such route") })
+}
+
+/// Reads a body of at most [`MAX_REQUEST_BYTES`].
+pub(crate) async fn read_body(body: Body) -> Result<Bytes, Problem> {
+    axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                format!("the request body exceeds {MAX_REQUEST_BYTES} bytes"),
+            )
+        })
+}
+
+/// Reads and parses a JSON body; unknown fields and bad JSON are 400s.
+pub(crate) async fn read_json<T: DeserializeOwned>(body: Body) -> Result<T, Problem> {
+    let bytes = read_body(body).await?;
+    serde_json::from_slice(&bytes).map_err(Problem::bad_json)
+}

@@ -1,0 +1,9 @@
+//! CJaaS application services and HTTP routes. Everything here is generic over the
+//! ports in [`cjaas_core::ports`]: the Lambda binaries plug in AWS adapters, the local
+//! server the embedded store.
+
+pub mod admin;
+pub mod auth;
+pub mod http;
+pub mod ingest;
+pub mod writer;

@@ -1,0 +1,210 @@
+//! The Tape writer: stream records in, Tape entries out, exactly once.
+//!
+//! Each record ends in one of four ways: appended, already on the Tape, dead-lettered
+//! with its full payload and reason (it can never be written), or handed back to be
+//! retried (a store was unavailable). Nothing is dropped silently.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use std::sync::Arc;
+
+use cjaas_core::auth::Scope;
+use cjaas_core::envelope::{Origin, RecordEnvelope, RecordProblem};
+use cjaas_core::event::validate_raw;
+use cjaas_core::ids::TenantId;
+use cjaas_core::ports::{AppendOutcome, DeadLetter, DeadLetterSink, StoreError, TapeStore};
+use cjaas_core::tape::TapeEntry;
+
+use crate::auth::{AuthFailure, Authenticator};
+
+/// How many records of a batch are written at once. Order does not matter: the Tape
+/// sorts by event time, and duplicates are caught by the dedup mark.
+const CONCURRENCY: usize = 16;
+
+/// A record as the stream delivered it.
+#[derive(Debug, Clone)]
+pub struct InputRecord {
+    /// Unique per record, e.g. `{shard id}/{sequence number}`.
+    pub origin: String,
+    pub data: Vec<u8>,
+    pub arrived_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Appended,
+    Duplicate,
+    DeadLettered,
+    Retry,
+}
+
+/// The result of one batch, in input order.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub outcomes: Vec<RecordOutcome>,
+}
+
+impl BatchReport {
+    pub fn count(&self, outcome: RecordOutcome) -> usize {
+        self.outcomes.iter().filter(|o| **o == outcome).count()
+    }
+
+    /// Indices of the records to hand back for retry.
+    pub fn retry_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| **o == RecordOutcome::Retry)
+            .map(|(i, _)| i)
+    }
+}
+
+pub struct TapeWriter {
+    tape: Arc<dyn TapeStore>,
+    dead_letters: Arc<dyn DeadLetterSink>,
+    auth: Arc<Authenticator>,
+    keys: cjaas_core::auth::SigningKeys,
+}
+
+enum Failure {
+    /// Never writable: dead-letter it.
+    Permanent(Option<TenantId>, RecordProblem),
+    /// Try again later.
+    Transient(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Transient(e.to_string())
+    }
+}
+
+impl TapeWriter {
+    pub fn new(
+        tape: Arc<dyn TapeStore>,
+        dead_letters: Arc<dyn DeadLetterSink>,
+        auth: Arc<Authenticator>,
+        keys: cjaas_core::auth::SigningKeys,
+    ) -> Self {
+        Self {
+            tape,
+            dead_letters,
+            auth,
+            keys,
+        }
+    }
+
+    pub async fn write_batch(&self, records: &[InputRecord]) -> BatchReport {
+        // Collected first: a lazy `map` here trips a higher-ranked lifetime limitation
+        // of rustc when the future is spawned.
+        let writes: Vec<_> = records
+            .iter()
+            .map(|record| self.write_record(record))
+            .collect();
+        let outcomes = stream::iter(writes).buffered(CONCURRENCY).collect().await;
+        let report = BatchReport { outcomes };
+        tracing::info!(
+            records = records.len(),
+            appended = report.count(RecordOutcome::Appended),
+            duplicates = report.count(RecordOutcome::Duplicate),
+            dead_lettered = report.count(RecordOutcome::DeadLettered),
+            retry = report.count(RecordOutcome::Retry),
+            "tape batch written"
+        );
+        report
+    }
+
+    async fn write_record(&self, record: &InputRecord) -> RecordOutcome {
+        match self.append(record).await {
+            Ok(AppendOutcome::Appended) => RecordOutcome::Appended,
+            Ok(AppendOutcome::Duplicate) => RecordOutcome::Duplicate,
+            Err(Failure::Transient(error)) => {
+                tracing::warn!(origin = %record.origin, %error, "record will be retried");
+                RecordOutcome::Retry
+            }
+            Err(Failure::Permanent(tenant, problem)) => {
+                self.dead_letter(record, tenant, problem).await
+            }
+        }
+    }
+
+    async fn append(&self, record: &InputRecord) -> Result<AppendOutcome, Failure> {
+        let envelope =
+            RecordEnvelope::parse(&record.data).map_err(|p| Failure::Permanent(None, p))?;
+        let (tenant, received_at) = self.tenant_of(&envelope, record.arrived_at).await?;
+        let valid = validate_raw(0, envelope.event.get(), received_at).map_err(|p| {
+            Failure::Permanent(Some(tenant.clone()), RecordProblem::new(p.code, p.detail))
+        })?;
+        let entry = TapeEntry::new(tenant.clone(), &valid, received_at);
+        match self.tape.append(&entry).await {
+            Err(StoreError::Rejected(reason)) => Err(Failure::Permanent(
+                Some(tenant),
+                RecordProblem::new("store_rejected", reason),
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    /// The tenant comes from the ingest stamp or from the producer's own credential.
+    async fn tenant_of(
+        &self,
+        envelope: &RecordEnvelope<'_>,
+        arrived_at: DateTime<Utc>,
+    ) -> Result<(TenantId, DateTime<Utc>), Failure> {
+        match envelope
+            .origin(&self.keys)
+            .map_err(|p| Failure::Permanent(None, p))?
+        {
+            Origin::Ingest {
+                tenant,
+                received_at,
+            } => Ok((tenant, received_at)),
+            Origin::Direct { credential } => {
+                let principal = match self.auth.authenticate(credential).await {
+                    Ok(principal) => principal,
+                    Err(AuthFailure::Store(e)) => return Err(e.into()),
+                    Err(AuthFailure::Denied(e)) => {
+                        return Err(Failure::Permanent(
+                            None,
+                            RecordProblem::new(e.code(), e.to_string()),
+                        ))
+                    }
+                };
+                principal.require(Scope::EventsWrite).map_err(|e| {
+                    Failure::Permanent(
+                        Some(principal.tenant.clone()),
+                        RecordProblem::new(e.code(), e.to_string()),
+                    )
+                })?;
+                Ok((principal.tenant, arrived_at))
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        record: &InputRecord,
+        tenant: Option<TenantId>,
+        problem: RecordProblem,
+    ) -> RecordOutcome {
+        let letter = DeadLetter {
+            origin: record.origin.clone(),
+            tenant: tenant.map(|t| t.to_string()),
+            code: problem.code.to_owned(),
+            reason: problem.detail,
+            failed_at: Utc::now(),
+            payload_base64: base64::engine::general_purpose::STANDARD.encode(&record.data),
+        };
+        match self.dead_letters.put(&letter).await {
+            Ok(()) => {
+                tracing::warn!(origin = %letter.origin, code = %letter.code, tenant = ?letter.tenant, "record dead-lettered");
+                RecordOutcome::DeadLettered
+            }
+            Err(error) => {
+                tracing::error!(origin = %letter.origin, %error, "dead-letter sink failed; record will be retried");
+                RecordOutcome::Retry
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The Tape on DynamoDB (key design in `cjaas_core::tape`).
+//!
+//! An append is one transaction of two puts: the dedup mark, conditional on its
+//! absence, and the entry. A redelivered or resent event fails the condition, so the
+//! Tape keeps exactly one copy per (tenant, source, id).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::ports::{AppendOutcome, StoreError, TapeStore};
+use cjaas_core::tape::{
+    person_partition, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
+};
+
+use crate::store_error;
+
+/// DynamoDB reads at most 1 MB per request; filtered pages ask for this many items.
+const FILTERED_PAGE_ITEMS: i32 = 500;
+
+pub struct DynamoTapeStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// A Tape entry as a DynamoDB item.
+#[derive(Serialize, Deserialize)]
+struct EntryItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    entry: TapeEntry,
+}
+
+/// The dedup mark: which entry holds this (tenant, source, id).
+#[derive(Serialize)]
+struct DedupItem<'a> {
+    pk: String,
+    sk: &'static str,
+    person: &'a str,
+    entry_sk: &'a str,
+}
+
+/// What a journey page reads back.
+#[derive(Deserialize)]
+struct PageItem {
+    sk: String,
+    event: String,
+}
+
+impl DynamoTapeStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    fn put(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+fn to_item(value: &impl Serialize) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Rejected(e.to_string()))
+}
+
+/// A cancelled transaction whose first item failed its condition is a duplicate.
+fn is_duplicate(error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        error.as_service_error()
+    else {
+        return false;
+    };
+    cancelled
+        .cancellation_reasons()
+        .first()
+        .and_then(|reason| reason.code())
+        == Some("ConditionalCheckFailed")
+}
+
+#[async_trait]
+impl TapeStore for DynamoTapeStore {
+    async fn append(&self, entry: &TapeEntry) -> Result<AppendOutcome, StoreError> {
+        let sk = entry.sort_key();
+        let mark = DedupItem {
+            pk: entry.dedup_key(),
+            sk: "D",
+            person: entry.person.as_str(),
+            entry_sk: &sk,
+        };
+        let item = EntryItem {
+            pk: entry.partition_key(),
+            sk: sk.clone(),
+            entry: entry.clone(),
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put(to_item(&mark)?, Some("attribute_not_exists(pk)"))?)
+            .transact_items(self.put(to_item(&item)?, None)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(AppendOutcome::Appended),
+            Err(e) if is_duplicate(&e) => Ok(AppendOutcome::Duplicate),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn query(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        query: &JourneyQuery,
+    ) -> Result<JourneyPage, StoreError> {
+        let Some(range) = query.key_range() else {
+            return Ok(JourneyPage::default());
+        };
+        let pk = person_partition(tenant, person);
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lower AND :upper")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+            .expression_attribute_values(":lower", AttributeValue::S(range.lower))
+            .expression_attribute_values(":upper", AttributeValue::S(range.upper))
+            .projection_expression("sk, #event")
+            .expression_attribute_names("#event", "event")
+            .scan_index_forward(query.order == Order::Asc);
+        if let Some(filter) = filter_expression(query) {
+            request = filter.apply(request);
+        }
+        let wanted = query.limit + 1; // one more tells whether a next page exists
+        let page_items = if query.types.is_empty() && query.source.is_none() {
+            wanted as i32
+        } else {
+            FILTERED_PAGE_ITEMS
+        };
+        let mut start_key = range.resume_after.map(|sk| {
+            HashMap::from([
+                ("pk".to_owned(), AttributeValue::S(pk.clone())),
+                ("sk".to_owned(), AttributeValue::S(sk)),
+            ])
+        });
+        let mut events: Vec<StoredEvent> = Vec::new();
+        loop {
+            let output = request
+                .clone()
+                .limit(page_items.min((wanted - events.len()) as i32).max(1))
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            let items: Vec<PageItem> = serde_dynamo::from_items(output.items().to_vec())
+                .map_err(|e| StoreError::Transient(format!("unreadable tape item: {e}")))?;
+            events.extend(items.into_iter().map(|i| StoredEvent {
+                sort_key: i.sk,
+                event: i.event,
+            }));
+            start_key = output.last_evaluated_key().cloned();
+            if events.len() >= wanted || start_key.is_none() {
+                break;
+            }
+        }
+        let more = events.len() > query.limit;
+        events.truncate(query.limit);
+        let next = more.then(|| Cursor {
+            after: events.last().expect("more implies some").sort_key.clone(),
+            order: query.order,
+        });
+        Ok(JourneyPage { events, next })
+    }
+}
+
+/// `type IN (…)` and `source = …`, applied by DynamoDB after the key condition.
+struct Filter {
+    expression: String,
+    names: Vec<(&'static str, &'static str)>,
+    values: Vec<(String, String)>,
+}
+
+impl Filter {
+    fn apply(
+        self,
+        mut request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        request = request.filter_expression(self.expression);
+        for (placeholder, name) in self.names {
+            request = request.expression_attribute_names(placeholder, name);
+        }
+        for (name, value) in self.values {
+            request = request.expression_attribute_values(name, AttributeValue::S(value));
+        }
+        request
+    }
+}
+
+fn filter_expression(query: &JourneyQuery) -> Option<Filter> {
+    let mut clauses = Vec::new();
+    let mut names = Vec::new();
+    let mut values = Vec::new();
+    if !query.types.is_empty() {
+        let placeholders: Vec<String> = (0..query.types.len()).map(|i| format!(":t{i}")).collect();
+        clauses.push(format!("#type IN ({})", placeholders.join(", ")));
+        names.push(("#type", "type"));
+        values.extend(placeholders.into_iter().zip(query.types.iter().cloned()));
+    }
+    if let Some(source) = &query.source {
+        clauses.push("#source = :source".to_owned());
+        names.push(("#source", "source"));
+        values.push((":source".to_owned(), source.clone()));
+    }
+    (!clauses.is_empty()).then(|| Filter {
+        expression: clauses.join(" AND "),
+        names,
+        values,
+    })
+}

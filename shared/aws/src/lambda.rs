@@ -1,0 +1,246 @@
+//! What every Lambda binary shares: JSON tracing, the authorizer-context principal,
+//! and the event handlers (Kinesis batch, authorizer, operator commands).
+
+use aws_lambda_events::event::apigw::{
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
+};
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use lambda_http::request::RequestContext;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use cjaas_app::admin::{Admin, AdminError, KeyRequest};
+use cjaas_app::auth::{AuthFailure, Authenticator};
+use cjaas_app::http::{with_problem_fallback, Problem};
+use cjaas_app::writer::{InputRecord, TapeWriter};
+use cjaas_core::auth::{AuthError, Principal, Scope};
+use cjaas_core::ids::TenantId;
+
+/// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time() // CloudWatch stamps each line
+        .with_target(false)
+        .init();
+}
+
+/// Serves an API router behind API Gateway: the principal comes from the authorizer.
+pub async fn serve_http(router: Router) -> Result<(), lambda_http::Error> {
+    lambda_http::run(behind_gateway(router)).await
+}
+
+/// Puts the authorizer's verdict into the request as a [`Principal`], or answers with
+/// the problem it found. The authorizer lets every request through with either a
+/// principal or a denial code, so a bad credential gets a problem+json body instead
+/// of API Gateway's bare 403.
+pub fn behind_gateway(router: Router) -> Router {
+    with_problem_fallback(router).layer(middleware::from_fn(principal_from_authorizer))
+}
+
+async fn principal_from_authorizer(mut request: Request, next: Next) -> Response {
+    let fields = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.authorizer.as_ref().map(|a| a.fields.clone())
+        }
+        _ => None,
+    };
+    match fields.as_ref().map(verdict_from_context) {
+        Some(Ok(principal)) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Some(Err(problem)) => problem.into_response(),
+        None => Problem::from(AuthError::Missing).into_response(),
+    }
+}
+
+fn verdict_from_context(
+    fields: &std::collections::HashMap<String, Value>,
+) -> Result<Principal, Problem> {
+    let text = |name: &str| fields.get(name).and_then(Value::as_str);
+    if let Some(code) = text("denied") {
+        let error = match code {
+            "missing_credential" => AuthError::Missing,
+            "malformed_credential" => AuthError::Malformed,
+            "expired_credential" => AuthError::Expired,
+            "store_unavailable" => {
+                return Err(Problem::from(cjaas_core::ports::StoreError::Transient(
+                    code.into(),
+                )))
+            }
+            _ => AuthError::Invalid,
+        };
+        return Err(error.into());
+    }
+    let tenant = text("tenant").and_then(|t| TenantId::parse(t).ok());
+    let scopes = text("scopes").and_then(Scope::parse_list);
+    match (tenant, scopes) {
+        (Some(tenant), Some(scopes)) => Ok(Principal {
+            tenant,
+            scopes,
+            credential: text("credential").unwrap_or_default().to_owned(),
+        }),
+        _ => Err(AuthError::Invalid.into()),
+    }
+}
+
+/// The Lambda authorizer: verifies the bearer token and hands API Gateway a context.
+pub async fn handle_authorizer(
+    auth: &Authenticator,
+    event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>,
+) -> Result<ApiGatewayV2CustomAuthorizerSimpleResponse, lambda_runtime::Error> {
+    let header = event
+        .payload
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let context = match auth.authenticate_header(header).await {
+        Ok(principal) => json!({
+            "tenant": principal.tenant,
+            "scopes": Scope::join(&principal.scopes),
+            "credential": principal.credential,
+        }),
+        Err(AuthFailure::Denied(e)) => {
+            tracing::info!(code = e.code(), "credential refused");
+            json!({ "denied": e.code() })
+        }
+        Err(AuthFailure::Store(e)) => {
+            tracing::error!(error = %e, "config store unavailable");
+            json!({ "denied": "store_unavailable" })
+        }
+    };
+    let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
+    response.is_authorized = true;
+    response.context = context;
+    Ok(response)
+}
+
+/// The Tape writer on a Kinesis batch: failed records go back by sequence number.
+pub async fn handle_kinesis(
+    writer: &TapeWriter,
+    event: LambdaEvent<KinesisEvent>,
+) -> Result<KinesisEventResponse, lambda_runtime::Error> {
+    let records: Vec<InputRecord> = event
+        .payload
+        .records
+        .iter()
+        .map(|r| InputRecord {
+            origin: r
+                .event_id
+                .clone()
+                .unwrap_or_else(|| r.kinesis.sequence_number.clone()),
+            data: r.kinesis.data.0.clone(),
+            arrived_at: r.kinesis.approximate_arrival_timestamp.0,
+        })
+        .collect();
+    let report = writer.write_batch(&records).await;
+    let mut response = KinesisEventResponse::default();
+    response.batch_item_failures = report
+        .retry_indices()
+        .map(|i| {
+            let mut failure = KinesisBatchItemFailure::default();
+            failure.item_identifier =
+                Some(event.payload.records[i].kinesis.sequence_number.clone());
+            failure
+        })
+        .collect();
+    Ok(response)
+}
+
+/// Operator commands for the `tenant-admin` function, invoked directly
+/// (`aws lambda invoke`), never through the public API.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TenantCommand {
+    CreateTenant {
+        tenant: String,
+    },
+    CreateKey {
+        tenant: String,
+        scopes: Vec<Scope>,
+        #[serde(default)]
+        label: String,
+        #[serde(default)]
+        expires_in_days: Option<i64>,
+    },
+    ListKeys {
+        tenant: String,
+    },
+    RevokeKey {
+        tenant: String,
+        key_id: String,
+    },
+}
+
+/// A failed operator command, reported as the Lambda error type and message.
+#[derive(Debug)]
+pub struct CommandFailed {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl From<CommandFailed> for Diagnostic {
+    fn from(e: CommandFailed) -> Self {
+        Diagnostic {
+            error_type: e.code.to_owned(),
+            error_message: e.detail,
+        }
+    }
+}
+
+impl From<AdminError> for CommandFailed {
+    fn from(e: AdminError) -> Self {
+        CommandFailed {
+            code: e.code(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+fn tenant(raw: &str) -> Result<TenantId, CommandFailed> {
+    TenantId::parse(raw).map_err(|e| CommandFailed {
+        code: "invalid_tenant",
+        detail: format!("tenant {raw:?} {e}"),
+    })
+}
+
+pub async fn handle_tenant_command(
+    admin: &Admin,
+    event: LambdaEvent<TenantCommand>,
+) -> Result<Value, CommandFailed> {
+    let view = |v| serde_json::to_value(v).expect("a key serializes");
+    Ok(match event.payload {
+        TenantCommand::CreateTenant { tenant: t } => view(admin.create_tenant(&tenant(&t)?).await?),
+        TenantCommand::CreateKey {
+            tenant: t,
+            scopes,
+            label,
+            expires_in_days,
+        } => {
+            let request = KeyRequest {
+                scopes,
+                label,
+                expires_in_days,
+            };
+            view(admin.create_key(&tenant(&t)?, request).await?)
+        }
+        TenantCommand::ListKeys { tenant: t } => {
+            json!({ "keys": admin.list_keys(&tenant(&t)?).await? })
+        }
+        TenantCommand::RevokeKey { tenant: t, key_id } => {
+            view(admin.revoke_key(&tenant(&t)?, &key_id).await?)
+        }
+    })
+}

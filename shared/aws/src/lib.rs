@@ -1,0 +1,34 @@
+//! CJaaS on AWS: adapters that translate the ports to DynamoDB, Kinesis and S3, and
+//! the glue every Lambda binary shares (tracing, settings, event handlers).
+
+pub mod dynamo_config;
+pub mod dynamo_tape;
+pub mod kinesis_stream;
+pub mod lambda;
+pub mod s3_dead_letters;
+pub mod settings;
+pub mod wiring;
+
+pub use dynamo_config::DynamoConfigStore;
+pub use dynamo_tape::DynamoTapeStore;
+pub use kinesis_stream::KinesisEventStream;
+pub use s3_dead_letters::S3DeadLetters;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use cjaas_core::ports::StoreError;
+
+/// Error codes that retrying cannot fix.
+const PERMANENT_CODES: &[&str] = &["ValidationException", "InvalidArgumentException"];
+
+/// Classifies any SDK error: a validation failure is permanent, the rest is transient
+/// (throttling, timeouts, a missing table during a deploy, conflicting transactions).
+pub(crate) fn store_error<E>(error: E) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let message = DisplayErrorContext(&error).to_string();
+    match error.code() {
+        Some(code) if PERMANENT_CODES.contains(&code) => StoreError::Rejected(message),
+        _ => StoreError::Transient(message),
+    }
+}

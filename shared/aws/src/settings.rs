@@ -1,0 +1,43 @@
+//! Settings, read once at start-up. A missing variable fails fast, by name.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use cjaas_core::auth::SigningKeys;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// A required environment variable.
+pub fn required(name: &'static str) -> Result<String, SettingsError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(SettingsError::Missing(name))
+}
+
+/// The token and stamp signing keyset, from `CJAAS_SIGNING_KEYS`.
+pub fn signing_keys() -> Result<SigningKeys, SettingsError> {
+    const NAME: &str = "CJAAS_SIGNING_KEYS";
+    SigningKeys::parse(&required(NAME)?).map_err(|e| SettingsError::Invalid(NAME, e.to_string()))
+}
+
+/// The SDK configuration: region, credentials, and `AWS_ENDPOINT_URL` /
+/// `AWS_ENDPOINT_URL_<SERVICE>` overrides for emulators.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// An S3 client; path-style addressing when an endpoint override points at an emulator.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let emulated = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(emulated)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}

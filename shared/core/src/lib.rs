@@ -1,0 +1,15 @@
+//! The CJaaS domain, in plain Rust: no AWS crate and no I/O.
+//!
+//! - [`ids`]: tenant and person ids, validated once at the edge.
+//! - [`event`]: CloudEvents ingest validation (structured, binary and batch mode).
+//! - [`tape`]: the Tape's key design and the journey query.
+//! - [`auth`]: scopes, API keys, signed short-lived tokens and record stamps.
+//! - [`envelope`]: what travels on the event stream between ingest and the Tape.
+//! - [`ports`]: the small traits the adapters implement.
+
+pub mod auth;
+pub mod envelope;
+pub mod event;
+pub mod ids;
+pub mod ports;
+pub mod tape;

@@ -1,0 +1,95 @@
+//! The ports: small traits that the AWS and embedded adapters implement.
+//! Application code depends on these only.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::ApiKeyRecord;
+use crate::envelope::StreamRecord;
+use crate::ids::{PersonId, TenantId};
+use crate::tape::{JourneyPage, JourneyQuery, TapeEntry};
+
+/// A failure of a store, classified by whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, a network fault, a conflicting transaction: try again later.
+    #[error("transient store failure: {0}")]
+    Transient(String),
+    /// The store refuses this input for good (e.g. an item over its size limit).
+    #[error("the store rejected the item: {0}")]
+    Rejected(String),
+}
+
+/// What happened to one append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Appended,
+    /// The event (same tenant, source and id) is already on the Tape.
+    Duplicate,
+}
+
+/// The Tape: append once, read in event-time order.
+#[async_trait]
+pub trait TapeStore: Send + Sync {
+    /// Appends an entry unless its (tenant, source, id) is already on the Tape.
+    async fn append(&self, entry: &TapeEntry) -> Result<AppendOutcome, StoreError>;
+
+    /// Reads one page of a person's journey.
+    async fn query(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        query: &JourneyQuery,
+    ) -> Result<JourneyPage, StoreError>;
+}
+
+/// The ordered, partitioned event stream between ingest and the Tape.
+#[async_trait]
+pub trait EventStream: Send + Sync {
+    /// Puts records in order. Returns the indices of records that were not accepted and
+    /// may be retried (Kinesis reports failures per record); `Err` means none were.
+    async fn put_records(&self, records: &[StreamRecord]) -> Result<Vec<usize>, StoreError>;
+}
+
+/// A record that can never be written, kept with its full payload and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Where it came from, e.g. `shardId-000…/49590…` for Kinesis: unique per record.
+    pub origin: String,
+    pub tenant: Option<String>,
+    pub code: String,
+    pub reason: String,
+    pub failed_at: DateTime<Utc>,
+    /// The record's bytes, base64.
+    pub payload_base64: String,
+}
+
+/// Where dead letters go.
+#[async_trait]
+pub trait DeadLetterSink: Send + Sync {
+    /// Keeps the letter. Idempotent per `origin`.
+    async fn put(&self, letter: &DeadLetter) -> Result<(), StoreError>;
+}
+
+/// A tenant as the config store knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    pub tenant: TenantId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Tenants and API keys. Every key lookup is scoped by tenant.
+#[async_trait]
+pub trait ConfigStore: Send + Sync {
+    /// Creates a tenant; `false` if it already exists.
+    async fn create_tenant(&self, tenant: &TenantRecord) -> Result<bool, StoreError>;
+    async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantRecord>, StoreError>;
+    async fn put_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    async fn get_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+}

@@ -1,0 +1,11 @@
+//! CJaaS on its embedded default: one process, one durable redb file, no cloud.
+//!
+//! [`EmbeddedStore`] implements every port. The local "stream" is a durable log in the
+//! same file, drained by [`poller::LocalPoller`], which runs the same Tape writer as the
+//! `tape-writer` Lambda. [`server`] mounts the same HTTP routes as the API Lambdas.
+
+pub mod poller;
+pub mod server;
+mod store;
+
+pub use store::EmbeddedStore;

@@ -1,0 +1,148 @@
+//! `cjaas-local`: CJaaS on its embedded default, plus the operator commands for it.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::sync::watch;
+
+use cjaas_app::admin::{KeyRequest, KeyView};
+use cjaas_core::auth::Scope;
+use cjaas_core::ids::TenantId;
+use cjaas_local::server::{bind, LocalApp};
+use cjaas_local::EmbeddedStore;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "CJaaS on its embedded default: no cloud, data kept on disk"
+)]
+struct Cli {
+    /// Where the embedded store keeps its data.
+    #[arg(long, env = "CJAAS_DATA_DIR", default_value = ".cjaas", global = true)]
+    data_dir: PathBuf,
+    /// Where `serve` listens.
+    #[arg(
+        long,
+        env = "CJAAS_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    addr: SocketAddr,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server (the default).
+    Serve,
+    /// Create a tenant and print its first (all-scope) API key.
+    CreateTenant { tenant: String },
+    /// Create an API key for a tenant and print it once.
+    CreateKey {
+        #[arg(long)]
+        tenant: String,
+        /// Comma-separated: events:write, tape:read, admin.
+        #[arg(long, value_parser = parse_scopes)]
+        scopes: Vec<Scope>,
+        #[arg(long, default_value = "")]
+        label: String,
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+    },
+    /// List a tenant's API keys (never their secrets).
+    ListKeys {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke an API key.
+    RevokeKey {
+        #[arg(long)]
+        tenant: String,
+        key_id: String,
+    },
+}
+
+fn parse_scopes(raw: &str) -> Result<Vec<Scope>, String> {
+    Scope::parse_list(raw).ok_or_else(|| format!("unknown scope in {raw:?}"))
+}
+
+fn tenant(raw: &str) -> Result<TenantId, Box<dyn std::error::Error>> {
+    TenantId::parse(raw).map_err(|e| format!("tenant {raw:?} {e}").into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let store = EmbeddedStore::open(&cli.data_dir)
+        .map_err(|e| format!("cannot open the store in {}: {e}", cli.data_dir.display()))?;
+    let app = LocalApp::new(store)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(app, cli.addr, &cli.data_dir).await?,
+        Command::CreateTenant { tenant: t } => {
+            print_key(app.admin.create_tenant(&tenant(&t)?).await?)
+        }
+        Command::CreateKey {
+            tenant: t,
+            scopes,
+            label,
+            expires_in_days,
+        } => {
+            let request = KeyRequest {
+                scopes,
+                label,
+                expires_in_days,
+            };
+            print_key(app.admin.create_key(&tenant(&t)?, request).await?)
+        }
+        Command::ListKeys { tenant: t } => {
+            for key in app.admin.list_keys(&tenant(&t)?).await? {
+                print_key(key);
+            }
+        }
+        Command::RevokeKey { tenant: t, key_id } => {
+            print_key(app.admin.revoke_key(&tenant(&t)?, &key_id).await?)
+        }
+    }
+    Ok(())
+}
+
+fn print_key(key: KeyView) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&key).expect("a key serializes")
+    );
+}
+
+async fn serve(
+    app: LocalApp,
+    addr: SocketAddr,
+    data_dir: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = bind(addr).await?;
+    let first_key = app.ensure_dev_tenant().await?;
+    println!(
+        "CJaaS (embedded default) listening on http://{}",
+        listener.local_addr()?
+    );
+    println!("data: {}", data_dir.display());
+    if let Some(key) = first_key {
+        println!("created tenant `dev`; its admin API key (shown once, keep it):");
+        println!("  {}", key.token.unwrap_or_default());
+    }
+    println!("development token for tenant `dev` (all scopes, valid 24h):");
+    println!("  export CJAAS_TOKEN={}", app.dev_token());
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    app.serve(listener, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Drains the local stream into the Tape with the same [`TapeWriter`] as the Lambda,
+//! and with Kinesis' semantics: a record that must be retried holds back the ones
+//! after it, and nothing is acknowledged before it is on the Tape or dead-lettered.
+
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+use cjaas_app::writer::{InputRecord, TapeWriter};
+
+use crate::EmbeddedStore;
+
+const BATCH: usize = 500;
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+pub struct LocalPoller {
+    store: EmbeddedStore,
+    writer: Arc<TapeWriter>,
+}
+
+impl LocalPoller {
+    pub fn new(store: EmbeddedStore, writer: Arc<TapeWriter>) -> Self {
+        Self { store, writer }
+    }
+
+    /// Runs until `shutdown` turns true, then returns after the batch in hand.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let signal = self.store.stream_signal();
+        let mut backoff = Duration::from_millis(50);
+        while !*shutdown.borrow() {
+            let wait = match self.drain_once().await {
+                Ok(0) => IDLE_WAIT,
+                Ok(_) => {
+                    backoff = Duration::from_millis(50);
+                    continue;
+                }
+                Err(()) => {
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff
+                }
+            };
+            tokio::select! {
+                _ = signal.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Writes one batch. `Ok(n)`: n records done; `Err`: some must be retried later.
+    pub async fn drain_once(&self) -> Result<usize, ()> {
+        let batch = self.store.read_stream(BATCH).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot read the local stream");
+        })?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let arrived_at = Utc::now();
+        let records: Vec<InputRecord> = batch
+            .iter()
+            .map(|(seq, data)| InputRecord {
+                origin: format!("local/{seq}"),
+                data: data.clone(),
+                arrived_at,
+            })
+            .collect();
+        let report = self.writer.write_batch(&records).await;
+        let done = report.retry_indices().next().unwrap_or(records.len());
+        let acked: Vec<u64> = batch[..done].iter().map(|(seq, _)| *seq).collect();
+        self.store.ack_stream(acked).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot acknowledge the local stream");
+        })?;
+        if done < records.len() {
+            return Err(());
+        }
+        Ok(done)
+    }
+}

@@ -1,0 +1,116 @@
+//! The local server: every HTTP route of the API Lambdas in one process, on the
+//! embedded store, with bearer tokens checked by the same code as the Lambda authorizer.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+use cjaas_app::admin::{Admin, KeyView};
+use cjaas_app::auth::Authenticator;
+use cjaas_app::http::{
+    admin_routes, ingest_routes, query_routes, require_bearer, with_problem_fallback,
+};
+use cjaas_app::ingest::{Ingestor, RetryPolicy};
+use cjaas_app::writer::TapeWriter;
+use cjaas_core::auth::SigningKeys;
+use cjaas_core::ids::TenantId;
+
+use crate::poller::LocalPoller;
+use crate::EmbeddedStore;
+
+/// The tenant the embedded default makes on its first start.
+pub const DEV_TENANT: &str = "dev";
+
+/// Everything the local server runs, wired to one store.
+pub struct LocalApp {
+    pub store: EmbeddedStore,
+    pub keys: SigningKeys,
+    pub admin: Arc<Admin>,
+    pub router: Router,
+    pub poller: LocalPoller,
+}
+
+impl LocalApp {
+    pub fn new(store: EmbeddedStore) -> Result<Self, redb::Error> {
+        let keys = store.signing_keys()?;
+        let shared = Arc::new(store.clone());
+        let auth = Arc::new(Authenticator::new(shared.clone(), keys.clone()));
+        let admin = Arc::new(Admin::new(shared.clone(), keys.clone()));
+        let ingestor = Arc::new(Ingestor::new(
+            shared.clone(),
+            keys.clone(),
+            RetryPolicy::default(),
+        ));
+        let writer = Arc::new(TapeWriter::new(
+            shared.clone(),
+            shared.clone(),
+            auth.clone(),
+            keys.clone(),
+        ));
+        let api = Router::new()
+            .merge(ingest_routes(ingestor))
+            .merge(query_routes(shared))
+            .merge(admin_routes(admin.clone()));
+        let router = with_problem_fallback(
+            Router::new()
+                .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+                .merge(require_bearer(api, auth)),
+        );
+        Ok(Self {
+            poller: LocalPoller::new(store.clone(), writer),
+            store,
+            keys,
+            admin,
+            router,
+        })
+    }
+
+    /// Makes the `dev` tenant on first start and returns its first API key, once.
+    pub async fn ensure_dev_tenant(&self) -> Result<Option<KeyView>, cjaas_app::admin::AdminError> {
+        let dev = TenantId::parse(DEV_TENANT).expect("a valid tenant id");
+        if self.store.list_tenants().await?.is_empty() {
+            return self.admin.create_tenant(&dev).await.map(Some);
+        }
+        Ok(None)
+    }
+
+    /// A fresh all-scope token for the `dev` tenant, valid for 24 hours.
+    pub fn dev_token(&self) -> String {
+        let dev = TenantId::parse(DEV_TENANT).expect("a valid tenant id");
+        let scopes = cjaas_core::auth::Scope::ALL;
+        let ttl = cjaas_core::auth::MAX_TOKEN_TTL;
+        self.keys
+            .sign_token(&dev, &scopes, ttl, chrono::Utc::now())
+            .0
+    }
+
+    /// Serves HTTP on `listener` and drains the stream until `shutdown` turns true.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        let poller = tokio::spawn(self.poller.run(shutdown.clone()));
+        let mut http_shutdown = shutdown;
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await?;
+        let _ = poller.await;
+        Ok(())
+    }
+}
+
+/// Binds `addr`, reporting a clear error when the port is taken.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {addr}: {e} (set CJAAS_ADDR or --addr)"),
+        )
+    })
+}

@@ -1,0 +1,356 @@
+//! The embedded store: every port on one redb database, with the Tape's key design
+//! unchanged (see `cjaas_core::tape`).
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+use cjaas_core::auth::{ApiKeyRecord, SigningKeys};
+use cjaas_core::envelope::StreamRecord;
+use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::ports::{
+    AppendOutcome, ConfigStore, DeadLetter, DeadLetterSink, EventStream, StoreError, TapeStore,
+    TenantRecord,
+};
+use cjaas_core::tape::{
+    person_partition, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
+};
+
+/// (partition key, sort key) → TapeEntry JSON.
+const TAPE: TableDefinition<(&str, &str), &str> = TableDefinition::new("tape");
+/// dedup key → sort key of the entry it guards.
+const DEDUP: TableDefinition<&str, &str> = TableDefinition::new("dedup");
+/// sequence number → stream record data. The durable local stream.
+const STREAM: TableDefinition<u64, &[u8]> = TableDefinition::new("stream");
+/// origin → DeadLetter JSON.
+const DEAD_LETTERS: TableDefinition<&str, &str> = TableDefinition::new("dead_letters");
+const TENANTS: TableDefinition<&str, &str> = TableDefinition::new("tenants");
+/// (tenant, key id) → ApiKeyRecord JSON.
+const KEYS: TableDefinition<(&str, &str), &str> = TableDefinition::new("keys");
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+const SIGNING_KEYS_META: &str = "signing_keys";
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    stream_signal: Arc<Notify>,
+}
+
+fn transient(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Transient(e.to_string())
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("store records serialize")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, redb::Error> {
+    serde_json::from_str(raw).map_err(|e| redb::Error::Corrupted(e.to_string()))
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, redb::Error> {
+        std::fs::create_dir_all(dir).map_err(redb::Error::Io)?;
+        let db = Database::create(dir.join("cjaas.redb"))?;
+        let txn = db.begin_write()?;
+        txn.open_table(TAPE)?;
+        txn.open_table(DEDUP)?;
+        txn.open_table(STREAM)?;
+        txn.open_table(DEAD_LETTERS)?;
+        txn.open_table(TENANTS)?;
+        txn.open_table(KEYS)?;
+        txn.open_table(META)?;
+        txn.commit()?;
+        Ok(Self {
+            db: Arc::new(db),
+            stream_signal: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Runs blocking redb work off the async runtime.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, redb::Error> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(transient)?
+            .map_err(transient)
+    }
+
+    /// The signing keyset of this installation, made on first use.
+    pub fn signing_keys(&self) -> Result<SigningKeys, redb::Error> {
+        let txn = self.db.begin_write()?;
+        let keys = {
+            let mut meta = txn.open_table(META)?;
+            let existing = meta.get(SIGNING_KEYS_META)?.map(|v| v.value().to_owned());
+            match existing {
+                Some(config) => SigningKeys::parse(&config)
+                    .map_err(|e| redb::Error::Corrupted(e.to_string()))?,
+                None => {
+                    let keys = SigningKeys::generate("local-1");
+                    meta.insert(SIGNING_KEYS_META, keys.to_config().as_str())?;
+                    keys
+                }
+            }
+        };
+        txn.commit()?;
+        Ok(keys)
+    }
+
+    /// Wakes when records are put on the local stream.
+    pub fn stream_signal(&self) -> Arc<Notify> {
+        self.stream_signal.clone()
+    }
+
+    /// The oldest records on the local stream, up to `max`.
+    pub async fn read_stream(&self, max: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(STREAM)?;
+            table
+                .iter()?
+                .take(max)
+                .map(|row| {
+                    let (seq, data) = row?;
+                    Ok((seq.value(), data.value().to_vec()))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Removes consumed records from the local stream.
+    pub async fn ack_stream(&self, seqs: Vec<u64>) -> Result<(), StoreError> {
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(STREAM)?;
+                for seq in seqs {
+                    table.remove(seq)?;
+                }
+            }
+            Ok(txn.commit()?)
+        })
+        .await
+    }
+
+    /// Every dead letter, for operators and tests.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(DEAD_LETTERS)?;
+            table.iter()?.map(|row| from_json(row?.1.value())).collect()
+        })
+        .await
+    }
+
+    pub async fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(TENANTS)?;
+            table.iter()?.map(|row| from_json(row?.1.value())).collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TapeStore for EmbeddedStore {
+    async fn append(&self, entry: &TapeEntry) -> Result<AppendOutcome, StoreError> {
+        let (pk, sk, dedup, json) = (
+            entry.partition_key(),
+            entry.sort_key(),
+            entry.dedup_key(),
+            to_json(entry),
+        );
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut marks = txn.open_table(DEDUP)?;
+                if marks.get(dedup.as_str())?.is_some() {
+                    return Ok(AppendOutcome::Duplicate);
+                }
+                marks.insert(dedup.as_str(), sk.as_str())?;
+                txn.open_table(TAPE)?
+                    .insert((pk.as_str(), sk.as_str()), json.as_str())?;
+            }
+            txn.commit()?;
+            Ok(AppendOutcome::Appended)
+        })
+        .await
+    }
+
+    async fn query(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        query: &JourneyQuery,
+    ) -> Result<JourneyPage, StoreError> {
+        let pk = person_partition(tenant, person);
+        let query = query.clone();
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(TAPE)?;
+            let Some(range) = query.key_range() else {
+                return Ok(JourneyPage::default());
+            };
+            let after = range.resume_after.as_deref();
+            let low = match (after, query.order) {
+                (Some(a), Order::Asc) => Bound::Excluded((pk.as_str(), a)),
+                _ => Bound::Included((pk.as_str(), range.lower.as_str())),
+            };
+            let high = match (after, query.order) {
+                (Some(a), Order::Desc) => Bound::Excluded((pk.as_str(), a)),
+                _ => Bound::Excluded((pk.as_str(), range.upper.as_str())),
+            };
+            let range = table.range::<(&str, &str)>((low, high))?;
+            let rows: Box<dyn Iterator<Item = _>> = match query.order {
+                Order::Asc => Box::new(range),
+                Order::Desc => Box::new(range.rev()),
+            };
+            let mut events = Vec::new();
+            for row in rows {
+                let (key, value) = row?;
+                let entry: TapeEntry = from_json(value.value())?;
+                if !query.matches(&entry.ty, &entry.source) {
+                    continue;
+                }
+                if events.len() == query.limit {
+                    let last: &StoredEvent = events.last().expect("limit is at least 1");
+                    return Ok(JourneyPage {
+                        next: Some(Cursor {
+                            after: last.sort_key.clone(),
+                            order: query.order,
+                        }),
+                        events,
+                    });
+                }
+                events.push(StoredEvent {
+                    sort_key: key.value().1.to_owned(),
+                    event: entry.event,
+                });
+            }
+            Ok(JourneyPage { events, next: None })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EventStream for EmbeddedStore {
+    async fn put_records(&self, records: &[StreamRecord]) -> Result<Vec<usize>, StoreError> {
+        let data: Vec<Vec<u8>> = records.iter().map(|r| r.data.clone()).collect();
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(STREAM)?;
+                let first = table.last()?.map_or(0, |(seq, _)| seq.value() + 1);
+                for (seq, bytes) in (first..).zip(&data) {
+                    table.insert(seq, bytes.as_slice())?;
+                }
+            }
+            Ok(txn.commit()?)
+        })
+        .await?;
+        self.stream_signal.notify_one();
+        Ok(Vec::new())
+    }
+}
+
+#[async_trait]
+impl DeadLetterSink for EmbeddedStore {
+    async fn put(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+        let (origin, json) = (letter.origin.clone(), to_json(letter));
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            txn.open_table(DEAD_LETTERS)?
+                .insert(origin.as_str(), json.as_str())?;
+            Ok(txn.commit()?)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ConfigStore for EmbeddedStore {
+    async fn create_tenant(&self, tenant: &TenantRecord) -> Result<bool, StoreError> {
+        let (name, json) = (tenant.tenant.to_string(), to_json(tenant));
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            let created = {
+                let mut table = txn.open_table(TENANTS)?;
+                let exists = table.get(name.as_str())?.is_some();
+                if !exists {
+                    table.insert(name.as_str(), json.as_str())?;
+                }
+                !exists
+            };
+            txn.commit()?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantRecord>, StoreError> {
+        let name = tenant.to_string();
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(TENANTS)?;
+            let row = table.get(name.as_str())?;
+            row.map(|v| from_json(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn put_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let (tenant, id, json) = (key.tenant.to_string(), key.key_id.clone(), to_json(key));
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            txn.open_table(KEYS)?
+                .insert((tenant.as_str(), id.as_str()), json.as_str())?;
+            Ok(txn.commit()?)
+        })
+        .await
+    }
+
+    async fn get_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let (tenant, id) = (tenant.to_string(), key_id.to_owned());
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(KEYS)?;
+            let row = table.get((tenant.as_str(), id.as_str()))?;
+            row.map(|v| from_json(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let tenant = tenant.to_string();
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(KEYS)?;
+            let start = (tenant.as_str(), "");
+            table
+                .range::<(&str, &str)>(start..)?
+                .map_while(|row| match row {
+                    Ok((key, value)) if key.value().0 == tenant => Some(from_json(value.value())),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e.into())),
+                })
+                .collect()
+        })
+        .await
+    }
+}

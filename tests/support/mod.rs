@@ -1,0 +1,389 @@
+//! Test support: real AWS adapters against the endpoint in `AWS_ENDPOINT_URL` (moto,
+//! started by `scripts/test`, or LocalStack), fresh uniquely named resources per test,
+//! the Lambda payloads in `events/`, and a Kinesis poller that stands in for the event
+//! source mapping.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
+use axum::body::Body;
+use axum::Router;
+use base64::Engine;
+use http::StatusCode;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+use tower::ServiceExt;
+
+use cjaas_app::writer::TapeWriter;
+use cjaas_aws::lambda::{behind_gateway, handle_authorizer, handle_kinesis, handle_tenant_command};
+use cjaas_aws::wiring::{self, TapeWriterSettings};
+use cjaas_core::auth::SigningKeys;
+
+/// The SDK configuration for the emulator. Tests need `AWS_ENDPOINT_URL`: they must
+/// never reach a real account by accident.
+pub async fn sdk() -> SdkConfig {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "AWS_ENDPOINT_URL is not set: run the tests with scripts/test, which starts an emulator"
+    );
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// A payload from `events/`.
+pub fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("fixtures are JSON")
+}
+
+/// One isolated CJaaS deployment on the emulator: its own tables, stream and bucket.
+pub struct Stack {
+    pub sdk: SdkConfig,
+    pub tape_table: String,
+    pub config_table: String,
+    pub stream: String,
+    pub bucket: String,
+    pub keys: SigningKeys,
+}
+
+impl Stack {
+    pub async fn create() -> Self {
+        let sdk = sdk().await;
+        let stack = Self {
+            tape_table: unique("tape"),
+            config_table: unique("config"),
+            stream: unique("events"),
+            bucket: unique("dead-letters"),
+            keys: SigningKeys::generate("test-1"),
+            sdk,
+        };
+        create_table(&stack.sdk, &stack.tape_table).await;
+        create_table(&stack.sdk, &stack.config_table).await;
+        create_stream(&stack.sdk, &stack.stream).await;
+        cjaas_aws::settings::s3_client(&stack.sdk)
+            .create_bucket()
+            .bucket(&stack.bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        stack
+    }
+
+    pub fn writer(&self) -> TapeWriter {
+        self.writer_on(&self.tape_table)
+    }
+
+    pub fn writer_on(&self, tape_table: &str) -> TapeWriter {
+        wiring::tape_writer(
+            &self.sdk,
+            TapeWriterSettings {
+                tape_table,
+                config_table: &self.config_table,
+                dead_letter_bucket: &self.bucket,
+                keys: self.keys.clone(),
+            },
+        )
+    }
+
+    /// Every API route, as the Lambdas mount them behind API Gateway.
+    pub fn api(&self) -> Router {
+        behind_gateway(
+            Router::new()
+                .merge(wiring::ingest_router(
+                    &self.sdk,
+                    &self.stream,
+                    self.keys.clone(),
+                ))
+                .merge(wiring::query_router(&self.sdk, &self.tape_table))
+                .merge(wiring::admin_router(
+                    &self.sdk,
+                    &self.config_table,
+                    self.keys.clone(),
+                )),
+        )
+    }
+
+    /// Creates a tenant through the `tenant-admin` handler; returns its admin API key.
+    pub async fn create_tenant(&self) -> (String, String) {
+        let tenant = unique("t");
+        let mut payload = fixture("tenant-admin-create-tenant.json");
+        payload["tenant"] = json!(tenant);
+        let admin = wiring::admin(&self.sdk, &self.config_table, self.keys.clone());
+        let command = serde_json::from_value(payload).expect("a tenant command");
+        let key = handle_tenant_command(&admin, LambdaEvent::new(command, Context::default()))
+            .await
+            .expect("tenant created");
+        (tenant, key["token"].as_str().expect("a token").to_owned())
+    }
+
+    /// Runs the authorizer Lambda on a real authorizer payload; returns its context.
+    pub async fn authorize(&self, token: &str) -> Value {
+        let mut payload = fixture("authorizer-request.json");
+        payload["headers"]["authorization"] = json!(format!("Bearer {token}"));
+        payload["identitySource"] = json!([format!("Bearer {token}")]);
+        let auth = wiring::authenticator(&self.sdk, &self.config_table, self.keys.clone());
+        let event = serde_json::from_value(payload).expect("an authorizer request");
+        let response = handle_authorizer(&auth, LambdaEvent::new(event, Context::default()))
+            .await
+            .expect("the authorizer answers");
+        assert!(response.is_authorized, "verdicts travel in the context");
+        response.context
+    }
+
+    /// Sends an API Gateway request through the authorizer and then the API.
+    pub async fn call(&self, token: &str, request: Value) -> (StatusCode, http::HeaderMap, Value) {
+        let context = self.authorize(token).await;
+        call_with_context(&self.api(), request, context).await
+    }
+
+    /// Reads every record on the stream so far as one Lambda Kinesis batch, and runs
+    /// the Tape writer on it, as the event source mapping would.
+    pub async fn pump(&self) -> Vec<String> {
+        let batch = read_stream(&self.sdk, &self.stream).await;
+        self.deliver(&self.writer(), batch).await
+    }
+
+    pub async fn deliver(&self, writer: &TapeWriter, batch: Value) -> Vec<String> {
+        let event: KinesisEvent = serde_json::from_value(batch).expect("a Kinesis event");
+        let response = handle_kinesis(writer, LambdaEvent::new(event, Context::default()))
+            .await
+            .expect("the writer answers");
+        response
+            .batch_item_failures
+            .into_iter()
+            .filter_map(|f| f.item_identifier)
+            .collect()
+    }
+
+    /// Objects under `prefix` in the dead-letter bucket, parsed.
+    pub async fn dead_letters(&self) -> Vec<Value> {
+        let s3 = cjaas_aws::settings::s3_client(&self.sdk);
+        let listing = s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix("dead-letter/")
+            .send()
+            .await
+            .expect("list dead letters");
+        let mut letters = Vec::new();
+        for object in listing.contents() {
+            let body = s3
+                .get_object()
+                .bucket(&self.bucket)
+                .key(object.key().unwrap())
+                .send()
+                .await
+                .expect("get dead letter")
+                .body
+                .collect()
+                .await
+                .expect("read dead letter")
+                .into_bytes();
+            letters.push(serde_json::from_slice(&body).expect("dead letters are JSON"));
+        }
+        letters
+    }
+}
+
+/// Builds an API Gateway v2 request from a fixture with this method, path and body.
+pub fn request(
+    fixture_name: &str,
+    method: &str,
+    path_and_query: &str,
+    headers: Value,
+    body: Option<String>,
+) -> Value {
+    let mut payload = fixture(fixture_name);
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    payload["rawPath"] = json!(path);
+    payload["rawQueryString"] = json!(query);
+    payload["requestContext"]["http"]["method"] = json!(method);
+    payload["requestContext"]["http"]["path"] = json!(path);
+    payload
+        .as_object_mut()
+        .unwrap()
+        .remove("queryStringParameters");
+    payload.as_object_mut().unwrap().remove("pathParameters");
+    for (name, value) in headers.as_object().expect("headers object") {
+        payload["headers"][name] = value.clone();
+    }
+    match body {
+        Some(body) => payload["body"] = json!(body),
+        None => {
+            payload.as_object_mut().unwrap().remove("body");
+        }
+    }
+    payload
+}
+
+/// Runs `router` on an API Gateway payload with the given authorizer context.
+pub async fn call_with_context(
+    router: &Router,
+    mut payload: Value,
+    context: Value,
+) -> (StatusCode, http::HeaderMap, Value) {
+    payload["requestContext"]["authorizer"] = json!({ "lambda": context });
+    let request =
+        lambda_http::request::from_str(&payload.to_string()).expect("an API Gateway request");
+    let (parts, body) = request.into_parts();
+    let request = http::Request::from_parts(parts, Body::from(body.to_vec()));
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("routers are infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("JSON responses")
+    };
+    (status, headers, body)
+}
+
+async fn create_table(sdk: &SdkConfig, name: &str) {
+    let attribute = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .expect("create table");
+}
+
+async fn create_stream(sdk: &SdkConfig, name: &str) {
+    let kinesis = aws_sdk_kinesis::Client::new(sdk);
+    kinesis
+        .create_stream()
+        .stream_name(name)
+        .shard_count(1)
+        .send()
+        .await
+        .expect("create stream");
+    for _ in 0..100 {
+        let summary = kinesis
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap();
+        if summary
+            .stream_description_summary()
+            .map(|s| s.stream_status())
+            == Some(&StreamStatus::Active)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("stream {name} never became active");
+}
+
+/// Every record on the stream, as the JSON of a Lambda Kinesis event.
+pub async fn read_stream(sdk: &SdkConfig, stream: &str) -> Value {
+    let kinesis = aws_sdk_kinesis::Client::new(sdk);
+    let shards = kinesis
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .expect("list shards");
+    let mut records = Vec::new();
+    for shard in shards.shards() {
+        let mut iterator = kinesis
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("shard iterator")
+            .shard_iterator
+            .expect("an iterator");
+        loop {
+            let output = kinesis
+                .get_records()
+                .shard_iterator(&iterator)
+                .send()
+                .await
+                .expect("get records");
+            for record in output.records() {
+                records.push(json!({
+                    "kinesis": {
+                        "kinesisSchemaVersion": "1.0",
+                        "partitionKey": record.partition_key(),
+                        "sequenceNumber": record.sequence_number(),
+                        "data": base64::engine::general_purpose::STANDARD.encode(record.data().as_ref()),
+                        "approximateArrivalTimestamp": record.approximate_arrival_timestamp().map_or(0.0, |t| t.as_secs_f64()),
+                    },
+                    "eventSource": "aws:kinesis",
+                    "eventVersion": "1.0",
+                    "eventID": format!("{}:{}", shard.shard_id(), record.sequence_number()),
+                    "eventName": "aws:kinesis:record",
+                    "invokeIdentityArn": "arn:aws:iam::123456789012:role/tape-writer",
+                    "awsRegion": "us-east-1",
+                    "eventSourceARN": format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}"),
+                }));
+            }
+            match output.next_shard_iterator() {
+                Some(next) if !output.records().is_empty() => iterator = next.to_owned(),
+                _ => break,
+            }
+        }
+    }
+    json!({ "Records": records })
+}
+
+/// Puts a record straight on the stream, as a producer without the ingest API would.
+pub async fn put_direct(sdk: &SdkConfig, stream: &str, data: &[u8]) {
+    aws_sdk_kinesis::Client::new(sdk)
+        .put_record()
+        .stream_name(stream)
+        .partition_key("direct")
+        .data(aws_sdk_kinesis::primitives::Blob::new(data.to_vec()))
+        .send()
+        .await
+        .expect("put record");
+}
