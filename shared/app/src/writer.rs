@@ -18,8 +18,8 @@ use cjaas_core::tape::TapeEntry;
 
 use crate::auth::{AuthFailure, Authenticator};
 
-/// How many records of a batch are written at once. Order does not matter: the Tape
-/// sorts by event time, and duplicates are caught by the dedup mark.
+/// How many records of a batch are prepared at once (a direct producer's credential
+/// may need a config lookup).
 const CONCURRENCY: usize = 16;
 
 /// A record as the stream delivered it.
@@ -98,25 +98,52 @@ impl TapeWriter {
     pub async fn write_batch(&self, records: &[InputRecord]) -> BatchReport {
         // Collected first: a lazy `map` here trips a higher-ranked lifetime limitation
         // of rustc when the future is spawned.
-        let writes: Vec<_> = records
+        let preparing: Vec<_> = records.iter().map(|r| self.prepare(r)).collect();
+        let prepared: Vec<Result<TapeEntry, Failure>> = stream::iter(preparing)
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        let entries: Vec<TapeEntry> = prepared
             .iter()
-            .map(|record| self.write_record(record))
+            .filter_map(|p| p.as_ref().ok())
+            .cloned()
             .collect();
-        let outcomes = stream::iter(writes).buffered(CONCURRENCY).collect().await;
+        let mut appended = self.tape.append_batch(&entries).await.into_iter();
+        let mut outcomes = Vec::with_capacity(records.len());
+        for (record, prepared) in records.iter().zip(prepared) {
+            let result = prepared.and_then(|entry| {
+                let appended = appended.next().expect("one outcome per entry");
+                match appended {
+                    Ok(outcome) => Ok(outcome),
+                    Err(StoreError::Rejected(reason)) => Err(Failure::Permanent(
+                        Some(entry.tenant),
+                        RecordProblem::new("store_rejected", reason),
+                    )),
+                    Err(e) => Err(e.into()),
+                }
+            });
+            outcomes.push(self.settle(record, result).await);
+        }
         let report = BatchReport { outcomes };
-        tracing::info!(
-            records = records.len(),
-            appended = report.count(RecordOutcome::Appended),
-            duplicates = report.count(RecordOutcome::Duplicate),
-            dead_lettered = report.count(RecordOutcome::DeadLettered),
-            retry = report.count(RecordOutcome::Retry),
-            "tape batch written"
-        );
+        if !records.is_empty() {
+            tracing::info!(
+                records = records.len(),
+                appended = report.count(RecordOutcome::Appended),
+                duplicates = report.count(RecordOutcome::Duplicate),
+                dead_lettered = report.count(RecordOutcome::DeadLettered),
+                retry = report.count(RecordOutcome::Retry),
+                "tape batch written"
+            );
+        }
         report
     }
 
-    async fn write_record(&self, record: &InputRecord) -> RecordOutcome {
-        match self.append(record).await {
+    async fn settle(
+        &self,
+        record: &InputRecord,
+        result: Result<AppendOutcome, Failure>,
+    ) -> RecordOutcome {
+        match result {
             Ok(AppendOutcome::Appended) => RecordOutcome::Appended,
             Ok(AppendOutcome::Duplicate) => RecordOutcome::Duplicate,
             Err(Failure::Transient(error)) => {
@@ -129,21 +156,15 @@ impl TapeWriter {
         }
     }
 
-    async fn append(&self, record: &InputRecord) -> Result<AppendOutcome, Failure> {
+    /// Decodes a record and finds its tenant: everything short of writing it.
+    async fn prepare(&self, record: &InputRecord) -> Result<TapeEntry, Failure> {
         let envelope =
             RecordEnvelope::parse(&record.data).map_err(|p| Failure::Permanent(None, p))?;
         let (tenant, received_at) = self.tenant_of(&envelope, record.arrived_at).await?;
         let valid = validate_raw(0, envelope.event.get(), received_at).map_err(|p| {
             Failure::Permanent(Some(tenant.clone()), RecordProblem::new(p.code, p.detail))
         })?;
-        let entry = TapeEntry::new(tenant.clone(), &valid, received_at);
-        match self.tape.append(&entry).await {
-            Err(StoreError::Rejected(reason)) => Err(Failure::Permanent(
-                Some(tenant),
-                RecordProblem::new("store_rejected", reason),
-            )),
-            other => Ok(other?),
-        }
+        Ok(TapeEntry::new(tenant, &valid, received_at))
     }
 
     /// The tenant comes from the ingest stamp or from the producer's own credential.

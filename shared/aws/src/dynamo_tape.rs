@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -90,8 +91,11 @@ fn is_duplicate(error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>)
         == Some("ConditionalCheckFailed")
 }
 
-#[async_trait]
-impl TapeStore for DynamoTapeStore {
+/// Transactions in flight at once. Order does not matter: the Tape sorts by event
+/// time, and the dedup mark settles races between copies of one event.
+const CONCURRENCY: usize = 16;
+
+impl DynamoTapeStore {
     async fn append(&self, entry: &TapeEntry) -> Result<AppendOutcome, StoreError> {
         let sk = entry.sort_key();
         let mark = DedupItem {
@@ -117,6 +121,14 @@ impl TapeStore for DynamoTapeStore {
             Err(e) if is_duplicate(&e) => Ok(AppendOutcome::Duplicate),
             Err(e) => Err(store_error(e)),
         }
+    }
+}
+
+#[async_trait]
+impl TapeStore for DynamoTapeStore {
+    async fn append_batch(&self, entries: &[TapeEntry]) -> Vec<Result<AppendOutcome, StoreError>> {
+        let appends: Vec<_> = entries.iter().map(|e| self.append(e)).collect();
+        stream::iter(appends).buffered(CONCURRENCY).collect().await
     }
 
     async fn query(

@@ -32,8 +32,9 @@ pub enum AppendOutcome {
 /// The Tape: append once, read in event-time order.
 #[async_trait]
 pub trait TapeStore: Send + Sync {
-    /// Appends an entry unless its (tenant, source, id) is already on the Tape.
-    async fn append(&self, entry: &TapeEntry) -> Result<AppendOutcome, StoreError>;
+    /// Appends each entry unless its (tenant, source, id) is already on the Tape,
+    /// reporting one outcome per entry, in order. Entries may repeat within a batch.
+    async fn append_batch(&self, entries: &[TapeEntry]) -> Vec<Result<AppendOutcome, StoreError>>;
 
     /// Reads one page of a person's journey.
     async fn query(

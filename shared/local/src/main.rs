@@ -43,8 +43,8 @@ enum Command {
         #[arg(long)]
         tenant: String,
         /// Comma-separated: events:write, tape:read, admin.
-        #[arg(long, value_parser = parse_scopes)]
-        scopes: Vec<Scope>,
+        #[arg(long)]
+        scopes: String,
         #[arg(long, default_value = "")]
         label: String,
         #[arg(long)]
@@ -72,8 +72,19 @@ fn tenant(raw: &str) -> Result<TenantId, Box<dyn std::error::Error>> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -94,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             expires_in_days,
         } => {
             let request = KeyRequest {
-                scopes,
+                scopes: parse_scopes(&scopes)?,
                 label,
                 expires_in_days,
             };

@@ -164,28 +164,38 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl TapeStore for EmbeddedStore {
-    async fn append(&self, entry: &TapeEntry) -> Result<AppendOutcome, StoreError> {
-        let (pk, sk, dedup, json) = (
-            entry.partition_key(),
-            entry.sort_key(),
-            entry.dedup_key(),
-            to_json(entry),
-        );
-        self.run(move |db| {
-            let txn = db.begin_write()?;
-            {
-                let mut marks = txn.open_table(DEDUP)?;
-                if marks.get(dedup.as_str())?.is_some() {
-                    return Ok(AppendOutcome::Duplicate);
+    /// One write transaction (and one fsync) for the whole batch.
+    async fn append_batch(&self, entries: &[TapeEntry]) -> Vec<Result<AppendOutcome, StoreError>> {
+        let rows: Vec<(String, String, String, String)> = entries
+            .iter()
+            .map(|e| (e.partition_key(), e.sort_key(), e.dedup_key(), to_json(e)))
+            .collect();
+        let count = rows.len();
+        let result = self
+            .run(move |db| {
+                let txn = db.begin_write()?;
+                let mut outcomes = Vec::with_capacity(rows.len());
+                {
+                    let mut marks = txn.open_table(DEDUP)?;
+                    let mut tape = txn.open_table(TAPE)?;
+                    for (pk, sk, dedup, json) in &rows {
+                        if marks.get(dedup.as_str())?.is_some() {
+                            outcomes.push(AppendOutcome::Duplicate);
+                            continue;
+                        }
+                        marks.insert(dedup.as_str(), sk.as_str())?;
+                        tape.insert((pk.as_str(), sk.as_str()), json.as_str())?;
+                        outcomes.push(AppendOutcome::Appended);
+                    }
                 }
-                marks.insert(dedup.as_str(), sk.as_str())?;
-                txn.open_table(TAPE)?
-                    .insert((pk.as_str(), sk.as_str()), json.as_str())?;
-            }
-            txn.commit()?;
-            Ok(AppendOutcome::Appended)
-        })
-        .await
+                txn.commit()?;
+                Ok(outcomes)
+            })
+            .await;
+        match result {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e); count],
+        }
     }
 
     async fn query(

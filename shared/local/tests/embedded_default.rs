@@ -1,0 +1,222 @@
+//! The embedded default as a user runs it: the real `cjaas-local` binary, real HTTP,
+//! and a data directory that must survive a crash and a restart.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `cjaas-local serve`, killed (not shut down) when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    token: String,
+    first_key: Option<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data_dir: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cjaas-local"))
+        .env("CJAAS_DATA_DIR", data_dir)
+        .env("CJAAS_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut first_key) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.expect("stdout is text");
+        if let Some(addr) = line.strip_prefix("CJaaS (embedded default) listening on ") {
+            base = Some(addr.trim().to_owned());
+        } else if line.trim_start().starts_with("cjk_") {
+            first_key = Some(line.trim().to_owned());
+        } else if let Some(token) = line.trim().strip_prefix("export CJAAS_TOKEN=") {
+            return Server {
+                child,
+                base: base.expect("the address comes first"),
+                token: token.to_owned(),
+                first_key,
+            };
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server never printed its token");
+}
+
+async fn post_batch(server: &Server, token: &str, events: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/v1/events", server.base))
+        .bearer_auth(token)
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(events.to_string())
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+async fn journey(server: &Server, token: &str, person: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/persons/{person}/events", server.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the server answers");
+    (
+        response.status().as_u16(),
+        response.json().await.expect("JSON"),
+    )
+}
+
+/// Polls the journey until it holds `n` events (the Tape writer runs in the background).
+async fn wait_for(server: &Server, token: &str, person: &str, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = journey(server, token, person).await;
+        assert_eq!(status, 200, "{body}");
+        let ids: Vec<String> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect();
+        if ids.len() >= n || Instant::now() > deadline {
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn event(id: &str, person: &str, time: &str) -> Value {
+    json!({"specversion": "1.0", "id": id, "source": "/web", "type": "page.viewed", "person": person, "time": time})
+}
+
+#[tokio::test]
+async fn the_local_server_keeps_its_data_across_a_crash_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let admin_key = server
+        .first_key
+        .clone()
+        .expect("the first start prints the dev tenant's key");
+    let batch = json!([
+        event("b", "alice", "2026-11-23T10:02:00Z"),
+        event("a", "alice", "2026-11-23T10:01:00Z"),
+    ]);
+    assert_eq!(
+        post_batch(&server, &server.token, &batch).await.status(),
+        202
+    );
+    assert_eq!(
+        wait_for(&server, &server.token, "alice", 2).await,
+        ["a", "b"]
+    );
+    drop(server); // SIGKILL: no graceful shutdown
+
+    let server = start(dir.path());
+    assert_eq!(server.first_key, None, "the dev tenant is made once");
+    // The API key from the first start is still valid: it was stored (hashed).
+    assert_eq!(wait_for(&server, &admin_key, "alice", 2).await, ["a", "b"]);
+    // Sending the same batch again changes nothing.
+    assert_eq!(post_batch(&server, &admin_key, &batch).await.status(), 202);
+    let more = json!([event("c", "alice", "2026-11-23T10:03:00Z")]);
+    assert_eq!(post_batch(&server, &admin_key, &more).await.status(), 202);
+    assert_eq!(
+        wait_for(&server, &admin_key, "alice", 3).await,
+        ["a", "b", "c"]
+    );
+}
+
+#[tokio::test]
+async fn local_tenants_are_isolated_and_bad_requests_are_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let client = reqwest::Client::new();
+    let batch = json!([event("dev-1", "alice", "2026-11-23T10:00:00Z")]);
+    assert_eq!(
+        post_batch(&server, &server.token, &batch).await.status(),
+        202
+    );
+    assert_eq!(
+        wait_for(&server, &server.token, "alice", 1).await,
+        ["dev-1"]
+    );
+    drop(server);
+
+    // A second tenant, made with the operator CLI while the server is stopped.
+    let output = Command::new(env!("CARGO_BIN_EXE_cjaas-local"))
+        .env("CJAAS_DATA_DIR", dir.path())
+        .args(["create-tenant", "other"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let other: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let other = other["token"].as_str().unwrap().to_owned();
+    let server = start(dir.path());
+    let (status, body) = journey(&server, &other, "alice").await;
+    assert_eq!(
+        (status, body["events"].clone()),
+        (200, json!([])),
+        "same person id, other tenant"
+    );
+    let same_id = json!([event("dev-1", "alice", "2026-11-23T11:00:00Z")]);
+    assert_eq!(post_batch(&server, &other, &same_id).await.status(), 202);
+    assert_eq!(wait_for(&server, &other, "alice", 1).await, ["dev-1"]);
+    let (_, dev_view) = journey(&server, &server.token, "alice").await;
+    assert_eq!(
+        dev_view["events"][0]["time"], "2026-11-23T10:00:00Z",
+        "dev's copy untouched"
+    );
+    assert_eq!(dev_view["events"].as_array().unwrap().len(), 1);
+
+    let response = client
+        .post(format!("{}/v1/keys", server.base))
+        .bearer_auth(&server.token)
+        .json(&json!({"scopes": ["events:write"], "label": "tag"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let write_only: Value = response.json().await.unwrap();
+    let write_only = write_only["token"].as_str().unwrap();
+    let (status, body) = journey(&server, write_only, "alice").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("insufficient_scope"))
+    );
+
+    let response = client
+        .post(format!("{}/v1/events", server.base))
+        .bearer_auth(write_only)
+        .header("content-type", "application/cloudevents+json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let unauthenticated = client
+        .get(format!("{}/v1/persons/alice/events", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let health = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
