@@ -20,10 +20,7 @@ fn post(content_type: &str, body: String) -> Value {
 }
 
 fn batch(events: &[Value]) -> Value {
-    post(
-        "application/cloudevents-batch+json",
-        Value::Array(events.to_vec()).to_string(),
-    )
+    cjaas_tests::post_batch(events)
 }
 
 fn assert_problem(result: &(StatusCode, http::HeaderMap, Value), status: StatusCode, code: &str) {
@@ -173,19 +170,7 @@ async fn credentials_are_checked_before_anything_else() {
         "invalid_credential",
     );
     // A read-only key cannot write, and a write-only token cannot read.
-    let (_, _, key) = stack
-        .call(
-            &token,
-            request(
-                "admin-create-key.json",
-                "POST",
-                "/v1/keys",
-                json!({}),
-                Some(json!({"scopes": ["tape:read"]}).to_string()),
-            ),
-        )
-        .await;
-    let read_only = key["token"].as_str().unwrap();
+    let read_only = &stack.create_key(&token, &["tape:read"]).await;
     assert_problem(
         &stack.call(read_only, one.clone()).await,
         StatusCode::FORBIDDEN,
@@ -221,6 +206,13 @@ async fn credentials_are_checked_before_anything_else() {
         &stack.call(read_only, escalate).await,
         StatusCode::FORBIDDEN,
         "scope_not_held",
+    );
+    // A token cannot renew itself: only API keys mint credentials.
+    let renew = cjaas_tests::fixture("admin-mint-token.json");
+    assert_problem(
+        &stack.call(write_only, renew).await,
+        StatusCode::FORBIDDEN,
+        "api_key_required",
     );
 }
 
@@ -268,6 +260,18 @@ async fn bad_queries_name_each_bad_parameter() {
         &stack.call(&token, nowhere).await,
         StatusCode::NOT_FOUND,
         "not_found",
+    );
+    let wrong_method = request(
+        "query-journey.json",
+        "DELETE",
+        "/v1/persons/p/events",
+        json!({}),
+        None,
+    );
+    assert_problem(
+        &stack.call(&token, wrong_method).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
     );
     let bad_json = request(
         "admin-create-key.json",

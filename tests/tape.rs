@@ -1,7 +1,7 @@
 //! The Tape end to end on the emulator: tenant-admin → authorizer → ingest → Kinesis →
 //! tape-writer → query, through the real Lambda handlers and AWS adapters.
 
-use cjaas_tests::{put_direct, read_stream, request, Stack};
+use cjaas_tests::{ids, journey as get_journey, post_batch, put_direct, read_stream, Stack};
 use http::StatusCode;
 use serde_json::{json, Value};
 
@@ -14,36 +14,6 @@ fn event(id: &str, person: &str, ty: &str, time: Option<&str>) -> Value {
         e["time"] = json!(t);
     }
     e
-}
-
-fn post_batch(events: &[Value]) -> Value {
-    request(
-        "ingest-batch.json",
-        "POST",
-        "/v1/events",
-        json!({"content-type": "application/cloudevents-batch+json"}),
-        Some(Value::Array(events.to_vec()).to_string()),
-    )
-}
-
-fn get_journey(person: &str, query: &str) -> Value {
-    let person = person.replace('@', "%40");
-    request(
-        "query-journey.json",
-        "GET",
-        &format!("/v1/persons/{person}/events?{query}"),
-        json!({}),
-        None,
-    )
-}
-
-fn ids(body: &Value) -> Vec<&str> {
-    body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect()
 }
 
 #[tokio::test]
@@ -162,7 +132,7 @@ async fn pagination_walks_every_event_exactly_once() {
             };
             let (status, _, page) = stack.call(&token, get_journey("bob", &q)).await;
             assert_eq!(status, StatusCode::OK, "{page}");
-            seen.extend(ids(&page).iter().map(|s| s.to_string()));
+            seen.extend(ids(&page));
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
                 None => break,
@@ -230,22 +200,7 @@ async fn producers_may_write_to_kinesis_directly_with_a_credential() {
 async fn records_that_can_never_be_written_are_dead_lettered_with_their_reason() {
     let stack = Stack::create().await;
     let (tenant, token) = stack.create_tenant().await;
-    let (_, read_only) = {
-        let (status, _, key) = stack
-            .call(
-                &token,
-                request(
-                    "admin-create-key.json",
-                    "POST",
-                    "/v1/keys",
-                    json!({}),
-                    Some(json!({"scopes": ["tape:read"]}).to_string()),
-                ),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-        (status, key["token"].as_str().unwrap().to_owned())
-    };
+    let read_only = stack.create_key(&token, &["tape:read"]).await;
     let valid = event("ok", "dave", "page.viewed", None);
     let forged_stamp = json!({"v": 1, "tenant": tenant, "received_at": "2026-11-23T10:00:00Z", "stamp": "test-1.AAAA", "event": valid});
     let cases: Vec<(Vec<u8>, &str)> = vec![
@@ -288,7 +243,7 @@ async fn records_that_can_never_be_written_are_dead_lettered_with_their_reason()
     expected.sort();
     assert_eq!(codes, expected);
     let (_, _, body) = stack.call(&token, get_journey("dave", "")).await;
-    assert_eq!(ids(&body), Vec::<&str>::new());
+    assert_eq!(ids(&body), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Tenant isolation: the tenant always comes from the verified credential, and no id,
 //! path or forged token lets one tenant read or change another's data.
 
-use cjaas_tests::{put_direct, request, Stack};
+use cjaas_tests::{ids, post_batch as post, put_direct, request, Stack};
 use http::StatusCode;
 use serde_json::{json, Value};
 
@@ -9,33 +9,8 @@ fn event(id: &str) -> Value {
     json!({"specversion": "1.0", "id": id, "source": "/s", "type": "t", "person": "alice"})
 }
 
-fn post(events: &[Value]) -> Value {
-    request(
-        "ingest-batch.json",
-        "POST",
-        "/v1/events",
-        json!({"content-type": "application/cloudevents-batch+json"}),
-        Some(Value::Array(events.to_vec()).to_string()),
-    )
-}
-
 fn journey() -> Value {
-    request(
-        "query-journey.json",
-        "GET",
-        "/v1/persons/alice/events",
-        json!({}),
-        None,
-    )
-}
-
-fn ids(body: &Value) -> Vec<String> {
-    body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect()
+    cjaas_tests::journey("alice", "")
 }
 
 #[tokio::test]

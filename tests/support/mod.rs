@@ -134,6 +134,21 @@ impl Stack {
         (tenant, key["token"].as_str().expect("a token").to_owned())
     }
 
+    /// Creates an API key with `scopes` through `POST /v1/keys`; returns its token.
+    pub async fn create_key(&self, admin_token: &str, scopes: &[&str]) -> String {
+        let body = json!({ "scopes": scopes }).to_string();
+        let create = request(
+            "admin-create-key.json",
+            "POST",
+            "/v1/keys",
+            json!({}),
+            Some(body),
+        );
+        let (status, _, key) = self.call(admin_token, create).await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+        key["token"].as_str().expect("a token").to_owned()
+    }
+
     /// Runs the authorizer Lambda on a real authorizer payload; returns its context.
     pub async fn authorize(&self, token: &str) -> Value {
         let mut payload = fixture("authorizer-request.json");
@@ -234,6 +249,39 @@ pub fn request(
         }
     }
     payload
+}
+
+/// `POST /v1/events` with a batch of events.
+pub fn post_batch(events: &[Value]) -> Value {
+    request(
+        "ingest-batch.json",
+        "POST",
+        "/v1/events",
+        json!({"content-type": "application/cloudevents-batch+json"}),
+        Some(Value::Array(events.to_vec()).to_string()),
+    )
+}
+
+/// `GET /v1/persons/{person}/events?{query}`.
+pub fn journey(person: &str, query: &str) -> Value {
+    let person = person.replace('@', "%40");
+    request(
+        "query-journey.json",
+        "GET",
+        &format!("/v1/persons/{person}/events?{query}"),
+        json!({}),
+        None,
+    )
+}
+
+/// The ids of the events in a journey response, in order.
+pub fn ids(body: &Value) -> Vec<String> {
+    body["events"]
+        .as_array()
+        .expect("a journey")
+        .iter()
+        .map(|e| e["id"].as_str().expect("an id").to_owned())
+        .collect()
 }
 
 /// Runs `router` on an API Gateway payload with the given authorizer context.

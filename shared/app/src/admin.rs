@@ -24,6 +24,8 @@ pub enum AdminError {
     KeyNotFound(String),
     #[error("the caller does not hold the scope {0}, so cannot grant it")]
     ScopeNotHeld(Scope),
+    #[error("this needs an API key: a short-lived token cannot mint credentials")]
+    ApiKeyRequired,
     #[error("{0}")]
     InvalidRequest(String),
     #[error(transparent)]
@@ -37,6 +39,7 @@ impl AdminError {
             AdminError::UnknownTenant(_) => "unknown_tenant",
             AdminError::KeyNotFound(_) => "key_not_found",
             AdminError::ScopeNotHeld(_) => "scope_not_held",
+            AdminError::ApiKeyRequired => "api_key_required",
             AdminError::InvalidRequest(_) => "invalid_request",
             AdminError::Store(_) => "store_unavailable",
         }
@@ -191,12 +194,16 @@ impl Admin {
         Ok(KeyView::from(&record))
     }
 
-    /// Mints a short-lived token holding a subset of the caller's scopes.
+    /// Mints a short-lived token holding a subset of the caller's scopes. Only API keys
+    /// mint tokens, so a token cannot renew itself past its key's revocation.
     pub fn mint_token(
         &self,
         caller: &Principal,
         request: TokenRequest,
     ) -> Result<TokenView, AdminError> {
+        if caller.via_signed_token() {
+            return Err(AdminError::ApiKeyRequired);
+        }
         let scopes = checked_scopes(request.scopes)?;
         if let Some(missing) = scopes.iter().find(|s| !caller.scopes.contains(s)) {
             return Err(AdminError::ScopeNotHeld(*missing));

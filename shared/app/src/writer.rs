@@ -7,11 +7,12 @@
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use cjaas_core::auth::Scope;
+use cjaas_core::auth::{AuthError, Principal, Scope};
 use cjaas_core::envelope::{Origin, RecordEnvelope, RecordProblem};
-use cjaas_core::event::validate_raw;
+use cjaas_core::event::{revalidate, validate_raw};
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{AppendOutcome, DeadLetter, DeadLetterSink, StoreError, TapeStore};
 use cjaas_core::tape::TapeEntry;
@@ -67,6 +68,38 @@ pub struct TapeWriter {
     keys: cjaas_core::auth::SigningKeys,
 }
 
+/// Verdicts on direct producers' credentials, kept for one batch: a producer usually
+/// sends many records with one key, and each key check may cost a config lookup.
+#[derive(Default)]
+struct CredentialCache {
+    verdicts: Mutex<HashMap<String, Result<Principal, AuthError>>>,
+}
+
+impl CredentialCache {
+    async fn verify(
+        &self,
+        auth: &Authenticator,
+        credential: &str,
+    ) -> Result<Principal, AuthFailure> {
+        if let Some(verdict) = self.verdicts.lock().expect("not poisoned").get(credential) {
+            return verdict.clone().map_err(AuthFailure::Denied);
+        }
+        let verdict = auth.authenticate(credential).await;
+        let cacheable = match &verdict {
+            Ok(principal) => Some(Ok(principal.clone())),
+            Err(AuthFailure::Denied(e)) => Some(Err(e.clone())),
+            Err(AuthFailure::Store(_)) => None, // transient: ask again next time
+        };
+        if let Some(cacheable) = cacheable {
+            self.verdicts
+                .lock()
+                .expect("not poisoned")
+                .insert(credential.to_owned(), cacheable);
+        }
+        verdict
+    }
+}
+
 enum Failure {
     /// Never writable: dead-letter it.
     Permanent(Option<TenantId>, RecordProblem),
@@ -98,7 +131,11 @@ impl TapeWriter {
     pub async fn write_batch(&self, records: &[InputRecord]) -> BatchReport {
         // Collected first: a lazy `map` here trips a higher-ranked lifetime limitation
         // of rustc when the future is spawned.
-        let preparing: Vec<_> = records.iter().map(|r| self.prepare(r)).collect();
+        let credentials = CredentialCache::default();
+        let preparing: Vec<_> = records
+            .iter()
+            .map(|r| self.prepare(r, &credentials))
+            .collect();
         let prepared: Vec<Result<TapeEntry, Failure>> = stream::iter(preparing)
             .buffered(CONCURRENCY)
             .collect()
@@ -157,22 +194,32 @@ impl TapeWriter {
     }
 
     /// Decodes a record and finds its tenant: everything short of writing it.
-    async fn prepare(&self, record: &InputRecord) -> Result<TapeEntry, Failure> {
+    async fn prepare(
+        &self,
+        record: &InputRecord,
+        credentials: &CredentialCache,
+    ) -> Result<TapeEntry, Failure> {
         let envelope =
             RecordEnvelope::parse(&record.data).map_err(|p| Failure::Permanent(None, p))?;
-        let (tenant, received_at) = self.tenant_of(&envelope, record.arrived_at).await?;
-        let valid = validate_raw(0, envelope.event.get(), received_at).map_err(|p| {
+        let (tenant, received_at, stamped) = self
+            .tenant_of(&envelope, record.arrived_at, credentials)
+            .await?;
+        // A stamped event passed the size limit at ingest, in its original encoding.
+        let validate = if stamped { revalidate } else { validate_raw };
+        let valid = validate(0, envelope.event.get(), received_at).map_err(|p| {
             Failure::Permanent(Some(tenant.clone()), RecordProblem::new(p.code, p.detail))
         })?;
         Ok(TapeEntry::new(tenant, &valid, received_at))
     }
 
-    /// The tenant comes from the ingest stamp or from the producer's own credential.
+    /// The tenant comes from the ingest stamp or from the producer's own credential;
+    /// the flag says whether ingest stamped the record.
     async fn tenant_of(
         &self,
         envelope: &RecordEnvelope<'_>,
         arrived_at: DateTime<Utc>,
-    ) -> Result<(TenantId, DateTime<Utc>), Failure> {
+        credentials: &CredentialCache,
+    ) -> Result<(TenantId, DateTime<Utc>, bool), Failure> {
         match envelope
             .origin(&self.keys)
             .map_err(|p| Failure::Permanent(None, p))?
@@ -180,9 +227,9 @@ impl TapeWriter {
             Origin::Ingest {
                 tenant,
                 received_at,
-            } => Ok((tenant, received_at)),
+            } => Ok((tenant, received_at, true)),
             Origin::Direct { credential } => {
-                let principal = match self.auth.authenticate(credential).await {
+                let principal = match credentials.verify(&self.auth, credential).await {
                     Ok(principal) => principal,
                     Err(AuthFailure::Store(e)) => return Err(e.into()),
                     Err(AuthFailure::Denied(e)) => {
@@ -198,7 +245,7 @@ impl TapeWriter {
                         RecordProblem::new(e.code(), e.to_string()),
                     )
                 })?;
-                Ok((principal.tenant, arrived_at))
+                Ok((principal.tenant, arrived_at, false))
             }
         }
     }

@@ -116,9 +116,11 @@ pub async fn handle_authorizer(
             tracing::info!(code = e.code(), "credential refused");
             json!({ "denied": e.code() })
         }
+        // Not a verdict: API Gateway would cache it. An error is not cached; the
+        // client gets a 500 and retries.
         Err(AuthFailure::Store(e)) => {
             tracing::error!(error = %e, "config store unavailable");
-            json!({ "denied": "store_unavailable" })
+            return Err(e.into());
         }
     };
     let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();

@@ -90,6 +90,11 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Whether the caller holds a short-lived signed token rather than an API key.
+    pub fn via_signed_token(&self) -> bool {
+        self.credential.starts_with("jwt:")
+    }
+
     pub fn require(&self, scope: Scope) -> Result<(), AuthError> {
         if self.scopes.contains(&scope) {
             Ok(())
@@ -305,9 +310,11 @@ impl SigningKeys {
                     .decode(secret)
                     .or_else(|_| URL_SAFE_NO_PAD.decode(secret))
                     .map_err(|_| KeysetError(format!("key {kid} is not base64")))?;
-                if secret.len() < MIN_SIGNING_KEY_BYTES || kid.is_empty() {
+                let kid_ok = !kid.is_empty()
+                    && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if secret.len() < MIN_SIGNING_KEY_BYTES || !kid_ok {
                     return Err(KeysetError(format!(
-                        "key {kid:?} needs a name and at least {MIN_SIGNING_KEY_BYTES} bytes"
+                        "key {kid:?} needs a name of letters, digits, '-' or '_' and at least {MIN_SIGNING_KEY_BYTES} bytes"
                     )));
                 }
                 Ok(SigningKey {

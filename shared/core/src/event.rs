@@ -139,6 +139,15 @@ pub fn parse_binary(
         cloudevents::binding::http::to_event(headers, body.to_vec())
             .map_err(|e| EventProblem::new(0, "invalid_cloudevent", e.to_string()))
             .and_then(|event| validate_event(0, event, received_at))
+            .and_then(|valid| {
+                // Stored in structured form, where binary data grows by base64.
+                let stored = valid.to_json().len();
+                if stored > MAX_EVENT_BYTES {
+                    Err(too_large(0, stored))
+                } else {
+                    Ok(valid)
+                }
+            })
     };
     checked.map_err(|p| RequestError::InvalidEvents(vec![p]))
 }
@@ -154,6 +163,16 @@ pub fn validate_raw(
     if json.len() > MAX_EVENT_BYTES {
         return Err(too_large(index, json.len()));
     }
+    revalidate(index, json, received_at)
+}
+
+/// [`validate_raw`] without the size limit, for events that passed it at ingest and
+/// were re-encoded since (e.g. given a `time`).
+pub fn revalidate(
+    index: usize,
+    json: &str,
+    received_at: DateTime<Utc>,
+) -> Result<ValidEvent, EventProblem> {
     let event: Event = serde_json::from_str(json)
         .map_err(|e| EventProblem::new(index, "invalid_cloudevent", e.to_string()))?;
     validate_event(index, event, received_at)
@@ -400,6 +419,13 @@ mod tests {
         assert_eq!(
             (valid.person.as_str(), valid.ty(), valid.time),
             ("bob", "call.started", now())
+        );
+        let just_under = vec![b'x'; MAX_EVENT_BYTES - 200];
+        let err = parse_binary(&headers, &just_under, now()).unwrap_err();
+        assert_eq!(
+            codes(err),
+            vec![(0, "event_too_large")],
+            "measured as stored, in base64"
         );
         headers.remove("ce-person");
         let err = parse_binary(&headers, b"{}", now()).unwrap_err();

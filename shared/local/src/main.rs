@@ -55,6 +55,12 @@ enum Command {
         #[arg(long)]
         tenant: String,
     },
+    /// Print a new random signing key (`kid:base64`) for a deployment's keyset.
+    NewSigningKey {
+        /// The key's name, e.g. the month it was made.
+        #[arg(long, default_value = "k1")]
+        kid: String,
+    },
     /// Revoke an API key.
     RevokeKey {
         #[arg(long)]
@@ -90,6 +96,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let cli = Cli::parse();
+    if let Some(Command::NewSigningKey { kid }) = &cli.command {
+        let config = cjaas_core::auth::SigningKeys::generate(kid).to_config();
+        cjaas_core::auth::SigningKeys::parse(&config)?; // refuses a bad kid
+        println!("{config}");
+        return Ok(());
+    }
     let store = EmbeddedStore::open(&cli.data_dir)
         .map_err(|e| format!("cannot open the store in {}: {e}", cli.data_dir.display()))?;
     let app = LocalApp::new(store)?;
@@ -116,6 +128,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 print_key(key);
             }
         }
+        Command::NewSigningKey { .. } => unreachable!("handled before the store opens"),
         Command::RevokeKey { tenant: t, key_id } => {
             print_key(app.admin.revoke_key(&tenant(&t)?, &key_id).await?)
         }

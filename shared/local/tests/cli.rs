@@ -62,3 +62,16 @@ fn operators_create_tenants_and_keys_whose_secrets_show_once() {
     );
     assert!(!ok && err.contains("unknown scope"), "{err}");
 }
+
+#[test]
+fn new_signing_keys_parse_as_a_keyset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, _) = cli(dir.path(), &["new-signing-key", "--kid", "k2026-11"]);
+    assert!(ok);
+    let keys = cjaas_core::auth::SigningKeys::parse(out.trim()).expect("a valid keyset");
+    assert!(format!("{keys:?}").contains("k2026-11"));
+    assert!(
+        !dir.path().join("cjaas.redb").exists(),
+        "no store is touched"
+    );
+}

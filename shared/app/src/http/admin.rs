@@ -2,8 +2,10 @@
 //!
 //! - `POST /v1/tokens` mints a signed token with a subset of the caller's scopes.
 //! - `GET /v1/keys`, `POST /v1/keys`, `DELETE /v1/keys/{key_id}` need the admin scope.
+//! - Minting (a token or a key) needs an API key: a token cannot outlive its key.
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -14,8 +16,8 @@ use std::sync::Arc;
 
 use cjaas_core::auth::Scope;
 
-use super::{read_json, Caller, Problem};
-use crate::admin::{Admin, KeyRequest, TokenRequest};
+use super::{path_param, read_json, Caller, Problem};
+use crate::admin::{Admin, AdminError, KeyRequest, TokenRequest};
 
 pub fn admin_routes(admin: Arc<Admin>) -> Router {
     Router::new()
@@ -50,6 +52,9 @@ async fn create_key(
     body: Body,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::Admin)?;
+    if caller.via_signed_token() {
+        return Err(AdminError::ApiKeyRequired.into());
+    }
     let request: KeyRequest = read_json(body).await?;
     let key = admin.create_key(&caller.tenant, request).await?;
     Ok((StatusCode::CREATED, Json(key)))
@@ -58,9 +63,10 @@ async fn create_key(
 async fn revoke_key(
     State(admin): State<Arc<Admin>>,
     Caller(caller): Caller,
-    Path(key_id): Path<String>,
+    key_id: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::Admin)?;
+    let key_id = path_param(key_id, "invalid_key_id")?;
     admin.revoke_key(&caller.tenant, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

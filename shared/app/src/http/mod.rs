@@ -68,9 +68,26 @@ async fn verify_bearer(
     }
 }
 
-/// Answers unknown routes with a problem instead of an empty 404.
+/// Answers unknown routes and methods with problems instead of empty responses.
 pub fn with_problem_fallback(router: Router) -> Router {
-    router.fallback(|| async { Problem::not_found("no such route") })
+    router
+        .fallback(|| async { Problem::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+}
+
+/// A single path parameter; a bad one (e.g. broken percent-encoding) is a 400 `code`.
+pub(crate) fn path_param(
+    path: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    code: &'static str,
+) -> Result<String, Problem> {
+    path.map(|axum::extract::Path(raw)| raw)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, code, e.body_text()))
 }
 
 /// Reads a body of at most [`MAX_REQUEST_BYTES`].

@@ -135,7 +135,7 @@ impl From<AdminError> for Problem {
         let status = match &e {
             AdminError::TenantExists(_) => StatusCode::CONFLICT,
             AdminError::UnknownTenant(_) | AdminError::KeyNotFound(_) => StatusCode::NOT_FOUND,
-            AdminError::ScopeNotHeld(_) => StatusCode::FORBIDDEN,
+            AdminError::ScopeNotHeld(_) | AdminError::ApiKeyRequired => StatusCode::FORBIDDEN,
             AdminError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::Store(e) => return e.clone().into(),
         };

@@ -14,7 +14,7 @@ use cjaas_core::ids::PersonId;
 use cjaas_core::ports::TapeStore;
 use cjaas_core::tape::JourneyQuery;
 
-use super::{Caller, Problem};
+use super::{path_param, Caller, Problem};
 
 pub fn query_routes(tape: Arc<dyn TapeStore>) -> Router {
     Router::new()
@@ -52,9 +52,8 @@ async fn get_events(
     }))
 }
 
-pub(crate) fn parse_person(path: Result<Path<String>, PathRejection>) -> Result<PersonId, Problem> {
-    let Path(raw) =
-        path.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_person", e.body_text()))?;
+fn parse_person(path: Result<Path<String>, PathRejection>) -> Result<PersonId, Problem> {
+    let raw = path_param(path, "invalid_person")?;
     PersonId::parse(&raw).map_err(|e| {
         Problem::new(
             StatusCode::BAD_REQUEST,
