@@ -5,11 +5,15 @@
 //! - [`tape`]: the Tape's key design and the journey query.
 //! - [`auth`]: scopes, API keys, signed short-lived tokens and record stamps.
 //! - [`envelope`]: what travels on the event stream between ingest and the Tape.
+//! - [`view`]: view definitions, validated and compiled (CEL for computed attributes).
+//! - [`fold`]: folding a Tape into a profile, in event time.
 //! - [`ports`]: the small traits the adapters implement.
 
 pub mod auth;
 pub mod envelope;
 pub mod event;
+pub mod fold;
 pub mod ids;
 pub mod ports;
 pub mod tape;
+pub mod view;

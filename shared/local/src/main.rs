@@ -158,6 +158,9 @@ async fn serve(
     if let Some(key) = first_key {
         println!("created tenant `dev`; its admin API key (shown once, keep it):");
         println!("  {}", key.token.unwrap_or_default());
+    } else {
+        println!("tenant `dev` exists; its admin API key was shown at the first start");
+        println!("  (another one: cjaas-local create-key --tenant dev --scopes admin,events:write,tape:read)");
     }
     println!("development token for tenant `dev` (all scopes, valid 24h):");
     println!("  export CJAAS_TOKEN={}", app.dev_token());

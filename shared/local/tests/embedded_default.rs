@@ -150,6 +150,10 @@ async fn local_tenants_are_isolated_and_bad_requests_are_problems() {
         wait_for(&server, &server.token, "alice", 1).await,
         ["dev-1"]
     );
+    let dev_admin_key = server
+        .first_key
+        .clone()
+        .expect("printed at the first start");
     drop(server);
 
     // A second tenant, made with the operator CLI while the server is stopped.
@@ -180,13 +184,25 @@ async fn local_tenants_are_isolated_and_bad_requests_are_problems() {
 
     let response = client
         .post(format!("{}/v1/keys", server.base))
-        .bearer_auth(&server.token)
+        .bearer_auth(&dev_admin_key)
         .json(&json!({"scopes": ["events:write"], "label": "tag"}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
     let write_only: Value = response.json().await.unwrap();
+    let refused = client
+        .post(format!("{}/v1/keys", server.base))
+        .bearer_auth(&server.token)
+        .json(&json!({"scopes": ["events:write"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        403,
+        "a short-lived token cannot mint keys"
+    );
     let write_only = write_only["token"].as_str().unwrap();
     let (status, body) = journey(&server, write_only, "alice").await;
     assert_eq!(

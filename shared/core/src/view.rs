@@ -1,0 +1,759 @@
+//! Views: a tenant's definition of a profile, as named attributes folded from a
+//! person's Tape. A view is validated and compiled once; an invalid one is refused with
+//! every problem named, and never stored.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const MAX_ATTRIBUTES: usize = 100;
+pub const MAX_EXPRESSION_BYTES: usize = 2048;
+pub const MAX_LIST_LIMIT: usize = 100;
+pub const DEFAULT_LIST_LIMIT: usize = 10;
+const MAX_NAME_BYTES: usize = 64;
+const MAX_WINDOW_DAYS: i64 = 3650;
+
+/// A view as tenants write it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewDefinition {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub attributes: Vec<AttributeDefinition>,
+}
+
+/// One attribute: an aggregation over matching events, or a CEL expression over other
+/// attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeDefinition {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<EventFilter>,
+    /// A JSON pointer into the CloudEvent, e.g. `/data/total`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregation: Option<String>,
+    /// For `distinct` and `last_n`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Lookback, e.g. `90m`, `24h`, `30d`. None: the whole Tape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// A CEL expression over other attributes, instead of an aggregation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFilter {
+    /// One type, or a list of types.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub types: Option<OneOrMany>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// A condition on a field of the event.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// A JSON pointer, e.g. `/data/device`.
+    pub field: String,
+    /// `eq`, `ne`, `gt`, `gte`, `lt`, `lte`, `in`, `contains`, `exists`.
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+/// What is wrong with a view, attribute by attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ViewProblem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Aggregation {
+    Latest,
+    First,
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+    Distinct(usize),
+    LastN(usize),
+    Exists,
+    FirstSeen,
+    LastSeen,
+}
+
+impl Aggregation {
+    const NAMES: &'static str =
+        "latest, first, count, sum, min, max, avg, distinct, last_n, exists, first_seen, last_seen";
+
+    fn parse(name: &str, limit: usize) -> Option<Self> {
+        Some(match name {
+            "latest" => Self::Latest,
+            "first" => Self::First,
+            "count" => Self::Count,
+            "sum" => Self::Sum,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            "avg" => Self::Avg,
+            "distinct" => Self::Distinct(limit),
+            "last_n" => Self::LastN(limit),
+            "exists" => Self::Exists,
+            "first_seen" => Self::FirstSeen,
+            "last_seen" => Self::LastSeen,
+            _ => return None,
+        })
+    }
+
+    /// Whether the aggregation reads a field's value (others only count events).
+    fn needs_field(self) -> bool {
+        !matches!(
+            self,
+            Self::Count | Self::Exists | Self::FirstSeen | Self::LastSeen
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    In,
+    Contains,
+    Exists,
+}
+
+impl Op {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "eq" => Self::Eq,
+            "ne" => Self::Ne,
+            "gt" => Self::Gt,
+            "gte" => Self::Gte,
+            "lt" => Self::Lt,
+            "lte" => Self::Lte,
+            "in" => Self::In,
+            "contains" => Self::Contains,
+            "exists" => Self::Exists,
+            _ => return None,
+        })
+    }
+}
+
+/// A filter ready to test events.
+#[derive(Debug, Clone, Default)]
+pub struct CompiledFilter {
+    pub types: Vec<String>,
+    pub source: Option<String>,
+    pub condition: Option<(String, Op, Value)>,
+}
+
+impl CompiledFilter {
+    pub fn matches(&self, event: &Value) -> bool {
+        let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default();
+        (self.types.is_empty() || self.types.iter().any(|t| t == text("type")))
+            && self.source.as_deref().is_none_or(|s| s == text("source"))
+            && self
+                .condition
+                .as_ref()
+                .is_none_or(|(field, op, value)| holds(event.pointer(field), *op, value))
+    }
+}
+
+fn holds(actual: Option<&Value>, op: Op, expected: &Value) -> bool {
+    let Some(actual) = actual else {
+        return false;
+    };
+    let ordering = || compare(actual, expected);
+    match op {
+        Op::Exists => true,
+        Op::Eq => actual == expected,
+        Op::Ne => actual != expected,
+        Op::Gt => ordering() == Some(std::cmp::Ordering::Greater),
+        Op::Gte => ordering().is_some_and(|o| o.is_ge()),
+        Op::Lt => ordering() == Some(std::cmp::Ordering::Less),
+        Op::Lte => ordering().is_some_and(|o| o.is_le()),
+        Op::In => expected
+            .as_array()
+            .is_some_and(|list| list.contains(actual)),
+        Op::Contains => match (actual, expected) {
+            (Value::String(a), Value::String(e)) => a.contains(e.as_str()),
+            (Value::Array(a), e) => a.contains(e),
+            _ => false,
+        },
+    }
+}
+
+fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+/// An aggregation attribute, compiled.
+#[derive(Debug, Clone)]
+pub struct AggregateAttribute {
+    pub name: String,
+    pub filter: CompiledFilter,
+    pub field: Option<String>,
+    pub aggregation: Aggregation,
+    pub window: Option<Duration>,
+}
+
+/// A computed attribute, compiled.
+#[derive(Debug, Clone)]
+pub struct ComputedAttribute {
+    pub name: String,
+    pub program: std::sync::Arc<cel::Program>,
+}
+
+/// A view ready to fold: aggregates, then computed attributes in dependency order.
+#[derive(Debug, Clone)]
+pub struct CompiledView {
+    pub aggregates: Vec<AggregateAttribute>,
+    pub computed: Vec<ComputedAttribute>,
+}
+
+impl CompiledView {
+    /// Whether any aggregate has a lookback window.
+    pub fn has_windows(&self) -> bool {
+        self.aggregates.iter().any(|a| a.window.is_some())
+    }
+}
+
+impl ViewDefinition {
+    /// Validates and compiles the view, or names every problem.
+    pub fn compile(&self) -> Result<CompiledView, Vec<ViewProblem>> {
+        let mut problems = Vec::new();
+        let mut problem = |attribute: Option<&str>, code, detail: String| {
+            problems.push(ViewProblem {
+                attribute: attribute.map(str::to_owned),
+                code,
+                detail,
+            })
+        };
+        if !valid_name(&self.name, 200) {
+            problem(
+                None,
+                "invalid_name",
+                "a view needs a name of 1 to 200 printable bytes".into(),
+            );
+        }
+        if self.attributes.is_empty() || self.attributes.len() > MAX_ATTRIBUTES {
+            problem(
+                None,
+                "invalid_attributes",
+                format!("a view has 1 to {MAX_ATTRIBUTES} attributes"),
+            );
+        }
+        let mut seen = BTreeSet::new();
+        let mut aggregates = Vec::new();
+        let mut computed = Vec::new();
+        for attribute in &self.attributes {
+            let name = attribute.name.as_str();
+            if !is_identifier(name) {
+                problem(
+                    Some(name),
+                    "invalid_attribute_name",
+                    format!("attribute names are identifiers ([A-Za-z_][A-Za-z0-9_]*, at most {MAX_NAME_BYTES} bytes), usable in expressions"),
+                );
+            }
+            if !seen.insert(name) {
+                problem(
+                    Some(name),
+                    "duplicate_attribute",
+                    format!("{name} is defined twice"),
+                );
+            }
+            match attribute.compile() {
+                Ok(Compiled::Aggregate(a)) => aggregates.push(a),
+                Ok(Compiled::Computed(c, references)) => computed.push((c, references)),
+                Err(found) => {
+                    for (code, detail) in found {
+                        problem(Some(name), code, detail);
+                    }
+                }
+            }
+        }
+        let ordered = order_computed(&aggregates, computed, &mut problem);
+        if problems.is_empty() {
+            Ok(CompiledView {
+                aggregates,
+                computed: ordered,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+enum Compiled {
+    Aggregate(AggregateAttribute),
+    Computed(ComputedAttribute, Vec<String>),
+}
+
+type Found = Vec<(&'static str, String)>;
+
+impl AttributeDefinition {
+    fn compile(&self) -> Result<Compiled, Found> {
+        if let Some(expression) = &self.expression {
+            let aggregate_parts = self.aggregation.is_some()
+                || self.field.is_some()
+                || self.filter.is_some()
+                || self.window.is_some()
+                || self.limit.is_some();
+            if aggregate_parts {
+                return Err(vec![(
+                    "mixed_attribute",
+                    "an attribute has either an expression or an aggregation, not both".into(),
+                )]);
+            }
+            return compile_expression(&self.name, expression);
+        }
+        let mut found = Found::new();
+        let limit = self.limit.unwrap_or(DEFAULT_LIST_LIMIT);
+        if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+            found.push((
+                "invalid_limit",
+                format!("limit must be 1 to {MAX_LIST_LIMIT}"),
+            ));
+        }
+        let aggregation = match self.aggregation.as_deref() {
+            None => {
+                found.push((
+                    "missing_aggregation",
+                    format!(
+                        "give an aggregation ({}) or an expression",
+                        Aggregation::NAMES
+                    ),
+                ));
+                None
+            }
+            Some(name) => Aggregation::parse(name, limit).or_else(|| {
+                found.push((
+                    "unknown_aggregation",
+                    format!("{name:?} is not one of: {}", Aggregation::NAMES),
+                ));
+                None
+            }),
+        };
+        if let Some(field) = &self.field {
+            check_pointer(field, &mut found);
+        } else if aggregation.is_some_and(Aggregation::needs_field) {
+            found.push((
+                "missing_field",
+                "this aggregation reads a field: give `field` as a JSON pointer, e.g. /data/total"
+                    .into(),
+            ));
+        }
+        let window = self.window.as_deref().and_then(|w| {
+            parse_window(w).or_else(|| {
+                found.push((
+                    "invalid_window",
+                    format!(
+                        "{w:?} is not a window like 90m, 24h or 30d (at most {MAX_WINDOW_DAYS}d)"
+                    ),
+                ));
+                None
+            })
+        });
+        let filter = self
+            .filter
+            .as_ref()
+            .map(|f| f.compile(&mut found))
+            .unwrap_or_default();
+        match (aggregation, found.is_empty()) {
+            (Some(aggregation), true) => Ok(Compiled::Aggregate(AggregateAttribute {
+                name: self.name.clone(),
+                filter,
+                field: self.field.clone(),
+                aggregation,
+                window,
+            })),
+            _ => Err(found),
+        }
+    }
+}
+
+impl EventFilter {
+    fn compile(&self, found: &mut Found) -> CompiledFilter {
+        let types = match &self.types {
+            None => Vec::new(),
+            Some(OneOrMany::One(t)) => vec![t.clone()],
+            Some(OneOrMany::Many(ts)) => ts.clone(),
+        };
+        if types.iter().any(String::is_empty) {
+            found.push(("invalid_filter", "event types must not be empty".into()));
+        }
+        let condition = self.condition.as_ref().and_then(|c| {
+            check_pointer(&c.field, found);
+            let Some(op) = Op::parse(&c.op) else {
+                found.push((
+                    "unknown_operator",
+                    format!(
+                        "{:?} is not one of: eq, ne, gt, gte, lt, lte, in, contains, exists",
+                        c.op
+                    ),
+                ));
+                return None;
+            };
+            let value = c.value.clone().unwrap_or(Value::Null);
+            let fits = match op {
+                Op::Exists => true,
+                Op::In => value.is_array(),
+                _ => !value.is_null(),
+            };
+            if !fits {
+                found.push((
+                    "invalid_condition",
+                    format!(
+                        "operator {} needs a value{}",
+                        c.op,
+                        if op == Op::In { " list" } else { "" }
+                    ),
+                ));
+                return None;
+            }
+            Some((c.field.clone(), op, value))
+        });
+        CompiledFilter {
+            types,
+            source: self.source.clone(),
+            condition,
+        }
+    }
+}
+
+fn compile_expression(name: &str, expression: &str) -> Result<Compiled, Found> {
+    if expression.len() > MAX_EXPRESSION_BYTES {
+        return Err(vec![(
+            "expression_too_long",
+            format!("expressions are at most {MAX_EXPRESSION_BYTES} bytes"),
+        )]);
+    }
+    let program = cel::Program::compile(expression)
+        .map_err(|e| vec![("invalid_expression", e.to_string())])?;
+    let mut references: Vec<String> = program
+        .references()
+        .variables()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    references.sort();
+    Ok(Compiled::Computed(
+        ComputedAttribute {
+            name: name.to_owned(),
+            program: std::sync::Arc::new(program),
+        },
+        references,
+    ))
+}
+
+/// Orders computed attributes so each comes after what it reads; reports unknown
+/// references and cycles.
+fn order_computed(
+    aggregates: &[AggregateAttribute],
+    computed: Vec<(ComputedAttribute, Vec<String>)>,
+    problem: &mut impl FnMut(Option<&str>, &'static str, String),
+) -> Vec<ComputedAttribute> {
+    let known: BTreeSet<String> = aggregates
+        .iter()
+        .map(|a| a.name.clone())
+        .chain(computed.iter().map(|(c, _)| c.name.clone()))
+        .collect();
+    let mut pending: BTreeMap<String, (ComputedAttribute, Vec<String>)> = BTreeMap::new();
+    for (attribute, references) in computed {
+        for reference in &references {
+            if !known.contains(reference) {
+                problem(
+                    Some(&attribute.name),
+                    "unknown_reference",
+                    format!("{reference} is not an attribute of this view"),
+                );
+            }
+        }
+        pending.insert(attribute.name.clone(), (attribute, references));
+    }
+    let mut done: BTreeSet<String> = aggregates.iter().map(|a| a.name.clone()).collect();
+    let mut ordered = Vec::new();
+    loop {
+        let ready: Vec<String> = pending
+            .iter()
+            .filter(|(_, (_, refs))| refs.iter().all(|r| done.contains(r) || !known.contains(r)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        for name in ready {
+            let (attribute, _) = pending.remove(&name).expect("ready names are pending");
+            done.insert(name);
+            ordered.push(attribute);
+        }
+    }
+    for name in pending.keys() {
+        problem(
+            Some(name),
+            "cycle",
+            format!("{name} depends on itself through other computed attributes"),
+        );
+    }
+    ordered
+}
+
+fn check_pointer(pointer: &str, found: &mut Found) {
+    let well_formed = pointer.starts_with('/')
+        && pointer
+            .split('~')
+            .skip(1)
+            .all(|rest| rest.starts_with('0') || rest.starts_with('1'));
+    if !well_formed {
+        found.push((
+            "invalid_pointer",
+            format!("{pointer:?} is not a JSON pointer like /data/total"),
+        ));
+    }
+}
+
+/// `90m`, `24h`, `30d`.
+pub fn parse_window(raw: &str) -> Option<Duration> {
+    let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    let n: i64 = digits.parse().ok().filter(|n| *n > 0)?;
+    let window = match unit {
+        "m" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        _ => return None,
+    };
+    (window <= Duration::days(MAX_WINDOW_DAYS)).then_some(window)
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= MAX_NAME_BYTES
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn valid_name(name: &str, max: usize) -> bool {
+    !name.trim().is_empty() && name.len() <= max && !name.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn view(attributes: Value) -> ViewDefinition {
+        serde_json::from_value(json!({"name": "v", "attributes": attributes})).unwrap()
+    }
+
+    fn problems(attributes: Value) -> Vec<(Option<String>, &'static str)> {
+        view(attributes)
+            .compile()
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.attribute, p.code))
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_view_compiles_with_computed_attributes_in_dependency_order() {
+        let compiled = view(json!([
+            {"name": "boosted", "expression": "ltv * 1.5"},
+            {"name": "ltv", "filter": {"type": "order.paid"}, "field": "/data/total", "aggregation": "sum"},
+            {"name": "label", "expression": "boosted > 100.0 ? 'vip' : 'regular'"},
+            {"name": "pages", "field": "/data/path", "aggregation": "distinct", "limit": 5, "window": "7d"},
+        ]))
+        .compile()
+        .unwrap();
+        assert_eq!(compiled.aggregates.len(), 2);
+        let order: Vec<_> = compiled.computed.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(order, ["boosted", "label"]);
+        assert_eq!(compiled.aggregates[1].aggregation, Aggregation::Distinct(5));
+        assert_eq!(compiled.aggregates[1].window, Some(Duration::days(7)));
+    }
+
+    #[test]
+    fn every_kind_of_mistake_is_named() {
+        let cases = [
+            (
+                json!([{"name": "a", "aggregation": "median", "field": "/x"}]),
+                "unknown_aggregation",
+            ),
+            (
+                json!([{"name": "a", "aggregation": "sum"}]),
+                "missing_field",
+            ),
+            (
+                json!([{"name": "a", "aggregation": "sum", "field": "data.total"}]),
+                "invalid_pointer",
+            ),
+            (
+                json!([{"name": "a", "aggregation": "sum", "field": "/x~2"}]),
+                "invalid_pointer",
+            ),
+            (
+                json!([{"name": "a", "aggregation": "count", "window": "3w"}]),
+                "invalid_window",
+            ),
+            (
+                json!([{"name": "a", "aggregation": "count", "window": "0d"}]),
+                "invalid_window",
+            ),
+            (
+                json!([{"name": "a", "aggregation": "distinct", "field": "/x", "limit": 0}]),
+                "invalid_limit",
+            ),
+            (
+                json!([{"name": "a", "expression": "1 +"}]),
+                "invalid_expression",
+            ),
+            (
+                json!([{"name": "a", "expression": "b * 2"}]),
+                "unknown_reference",
+            ),
+            (
+                json!([{"name": "a", "expression": "b"}, {"name": "b", "expression": "a"}]),
+                "cycle",
+            ),
+            (json!([{"name": "a", "expression": "a + 1"}]), "cycle"),
+            (
+                json!([{"name": "a", "aggregation": "count"}, {"name": "a", "aggregation": "count"}]),
+                "duplicate_attribute",
+            ),
+            (
+                json!([{"name": "a b", "aggregation": "count"}]),
+                "invalid_attribute_name",
+            ),
+            (
+                json!([{"name": "a", "aggregation": "count", "expression": "1"}]),
+                "mixed_attribute",
+            ),
+            (json!([{"name": "a"}]), "missing_aggregation"),
+            (
+                json!([{"name": "a", "aggregation": "count", "filter": {"where": {"field": "/x", "op": "like", "value": 1}}}]),
+                "unknown_operator",
+            ),
+            (
+                json!([{"name": "a", "aggregation": "count", "filter": {"where": {"field": "/x", "op": "in", "value": 1}}}]),
+                "invalid_condition",
+            ),
+            (
+                json!([{"name": "a", "expression": "x".repeat(MAX_EXPRESSION_BYTES + 1)}]),
+                "expression_too_long",
+            ),
+            (json!([]), "invalid_attributes"),
+        ];
+        for (attributes, code) in cases {
+            let found = problems(attributes.clone());
+            assert!(
+                found.iter().any(|(_, c)| *c == code),
+                "{attributes}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_in_a_definition_are_refused() {
+        let raw = json!({"name": "v", "attributes": [{"name": "a", "aggregation": "count", "colour": 1}]});
+        assert!(serde_json::from_value::<ViewDefinition>(raw).is_err());
+    }
+
+    #[test]
+    fn filters_match_type_source_and_condition() {
+        let event = json!({"type": "order.paid", "source": "/shop", "data": {"total": 120, "device": "iPhone", "tags": ["a"]}});
+        let compile = |f: Value| {
+            let filter: EventFilter = serde_json::from_value(f).unwrap();
+            let mut found = Found::new();
+            let compiled = filter.compile(&mut found);
+            assert!(found.is_empty(), "{found:?}");
+            compiled
+        };
+        let cases = [
+            (json!({}), true),
+            (json!({"type": ["x", "order.paid"]}), true),
+            (json!({"type": "x"}), false),
+            (json!({"source": "/shop"}), true),
+            (
+                json!({"where": {"field": "/data/total", "op": "gt", "value": 100}}),
+                true,
+            ),
+            (
+                json!({"where": {"field": "/data/total", "op": "lte", "value": 100}}),
+                false,
+            ),
+            (
+                json!({"where": {"field": "/data/device", "op": "in", "value": ["iPhone", "iPad"]}}),
+                true,
+            ),
+            (
+                json!({"where": {"field": "/data/device", "op": "contains", "value": "Pho"}}),
+                true,
+            ),
+            (
+                json!({"where": {"field": "/data/tags", "op": "contains", "value": "a"}}),
+                true,
+            ),
+            (
+                json!({"where": {"field": "/data/missing", "op": "exists"}}),
+                false,
+            ),
+            (
+                json!({"where": {"field": "/data/device", "op": "ne", "value": "Android"}}),
+                true,
+            ),
+            (
+                json!({"where": {"field": "/data/device", "op": "gt", "value": 3}}),
+                false,
+            ),
+        ];
+        for (filter, expected) in cases {
+            assert_eq!(
+                compile(filter.clone()).matches(&event),
+                expected,
+                "{filter}"
+            );
+        }
+    }
+
+    #[test]
+    fn windows_parse_in_minutes_hours_and_days() {
+        assert_eq!(parse_window("90m"), Some(Duration::minutes(90)));
+        assert_eq!(parse_window("24h"), Some(Duration::hours(24)));
+        assert_eq!(parse_window("30d"), Some(Duration::days(30)));
+        for bad in ["", "d", "-1d", "1.5h", "30", "99999d"] {
+            assert_eq!(parse_window(bad), None, "{bad}");
+        }
+    }
+}
