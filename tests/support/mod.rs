@@ -112,7 +112,16 @@ impl Stack {
                     &self.stream,
                     self.keys.clone(),
                 ))
-                .merge(wiring::query_router(&self.sdk, &self.tape_table))
+                .merge(wiring::query_router(
+                    &self.sdk,
+                    &self.tape_table,
+                    &self.config_table,
+                ))
+                .merge(wiring::profile_router(
+                    &self.sdk,
+                    &self.tape_table,
+                    &self.config_table,
+                ))
                 .merge(wiring::admin_router(
                     &self.sdk,
                     &self.config_table,

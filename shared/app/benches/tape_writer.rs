@@ -38,6 +38,9 @@ impl TapeStore for DiscardTape {
             })
             .collect()
     }
+    async fn count(&self, _: &TenantId, _: &PersonId) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     async fn query(
         &self,
         _: &TenantId,

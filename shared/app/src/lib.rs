@@ -6,4 +6,5 @@ pub mod admin;
 pub mod auth;
 pub mod http;
 pub mod ingest;
+pub mod profiles;
 pub mod writer;

@@ -1,13 +1,14 @@
 //! The Tape on DynamoDB (key design in `cjaas_core::tape`).
 //!
-//! An append is one transaction of two puts: the dedup mark, conditional on its
-//! absence, and the entry. A redelivered or resent event fails the condition, so the
+//! An append is one transaction: the dedup mark, conditional on its absence, the
+//! entry, and an increment of the person's entry counter (which lets profile reads
+//! tell whether late events arrived since their snapshot). A redelivered or resent event fails the condition, so the
 //! Tape keeps exactly one copy per (tenant, source, id).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -73,6 +74,24 @@ impl DynamoTapeStore {
     }
 }
 
+/// The per-person counter item: `{pk: T#…#P#…, sk: M, entries: N}`. `M` sorts after
+/// every entry key (`E#…`), so journey ranges never see it.
+const COUNTER_SK: &str = "M";
+
+impl DynamoTapeStore {
+    fn count_one(&self, pk: &str) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(COUNTER_SK.to_owned()))
+            .update_expression("ADD entries :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
 fn to_item(value: &impl Serialize) -> Result<HashMap<String, AttributeValue>, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Rejected(e.to_string()))
 }
@@ -114,6 +133,7 @@ impl DynamoTapeStore {
             .transact_write_items()
             .transact_items(self.put(to_item(&mark)?, Some("attribute_not_exists(pk)"))?)
             .transact_items(self.put(to_item(&item)?, None)?)
+            .transact_items(self.count_one(&item.pk)?)
             .send()
             .await;
         match result {
@@ -129,6 +149,27 @@ impl TapeStore for DynamoTapeStore {
     async fn append_batch(&self, entries: &[TapeEntry]) -> Vec<Result<AppendOutcome, StoreError>> {
         let appends: Vec<_> = entries.iter().map(|e| self.append(e)).collect();
         stream::iter(appends).buffered(CONCURRENCY).collect().await
+    }
+
+    async fn count(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(person_partition(tenant, person)))
+            .key("sk", AttributeValue::S(COUNTER_SK.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let entries = output.item().and_then(|item| item.get("entries"));
+        match entries {
+            None => Ok(0),
+            Some(AttributeValue::N(n)) => n
+                .parse()
+                .map_err(|_| StoreError::Transient(format!("bad entry count {n:?}"))),
+            Some(other) => Err(StoreError::Transient(format!("bad entry count {other:?}"))),
+        }
     }
 
     async fn query(

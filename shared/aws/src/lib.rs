@@ -2,6 +2,7 @@
 //! the glue every Lambda binary shares (tracing, settings, event handlers).
 
 pub mod dynamo_config;
+pub mod dynamo_documents;
 pub mod dynamo_tape;
 pub mod kinesis_stream;
 pub mod lambda;
@@ -10,6 +11,7 @@ pub mod settings;
 pub mod wiring;
 
 pub use dynamo_config::DynamoConfigStore;
+pub use dynamo_documents::DynamoDocumentStore;
 pub use dynamo_tape::DynamoTapeStore;
 pub use kinesis_stream::KinesisEventStream;
 pub use s3_dead_letters::S3DeadLetters;

@@ -7,13 +7,16 @@ use std::sync::Arc;
 
 use cjaas_app::admin::Admin;
 use cjaas_app::auth::Authenticator;
-use cjaas_app::http::{admin_routes, ingest_routes, query_routes};
+use cjaas_app::http::{admin_routes, ingest_routes, profile_routes, query_routes, ProfileApi};
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
+use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
 use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
 
 use crate::settings::s3_client;
-use crate::{DynamoConfigStore, DynamoTapeStore, KinesisEventStream, S3DeadLetters};
+use crate::{
+    DynamoConfigStore, DynamoDocumentStore, DynamoTapeStore, KinesisEventStream, S3DeadLetters,
+};
 
 fn config_store(sdk: &SdkConfig, table: &str) -> Arc<DynamoConfigStore> {
     Arc::new(DynamoConfigStore::new(
@@ -39,9 +42,40 @@ pub fn ingest_router(sdk: &SdkConfig, stream: &str, keys: SigningKeys) -> Router
     )))
 }
 
-pub fn query_router(sdk: &SdkConfig, tape_table: &str) -> Router {
-    let tape = DynamoTapeStore::new(aws_sdk_dynamodb::Client::new(sdk), tape_table.to_owned());
-    query_routes(Arc::new(tape))
+fn tape_store(sdk: &SdkConfig, table: &str) -> Arc<DynamoTapeStore> {
+    Arc::new(DynamoTapeStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        table.to_owned(),
+    ))
+}
+
+fn aliases(sdk: &SdkConfig, config_table: &str) -> Arc<Aliases> {
+    Arc::new(Aliases::new(document_store(sdk, config_table)))
+}
+
+fn document_store(sdk: &SdkConfig, table: &str) -> Arc<DynamoDocumentStore> {
+    Arc::new(DynamoDocumentStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        table.to_owned(),
+    ))
+}
+
+/// Journeys span aliases, so the query function reads the config table too.
+pub fn query_router(sdk: &SdkConfig, tape_table: &str, config_table: &str) -> Router {
+    let journeys = Journeys::new(tape_store(sdk, tape_table), aliases(sdk, config_table));
+    query_routes(Arc::new(journeys))
+}
+
+/// Views, profiles and aliases. Views, aliases and profile snapshots are documents in
+/// the config table.
+pub fn profile_router(sdk: &SdkConfig, tape_table: &str, config_table: &str) -> Router {
+    let docs = document_store(sdk, config_table);
+    let aliases = aliases(sdk, config_table);
+    profile_routes(Arc::new(ProfileApi {
+        views: Views::new(docs.clone()),
+        profiles: Profiles::new(tape_store(sdk, tape_table), docs, aliases.clone()),
+        aliases,
+    }))
 }
 
 pub fn admin_router(sdk: &SdkConfig, config_table: &str, keys: SigningKeys) -> Router {

@@ -7,6 +7,7 @@
 //! - [`envelope`]: what travels on the event stream between ingest and the Tape.
 //! - [`view`]: view definitions, validated and compiled (CEL for computed attributes).
 //! - [`fold`]: folding a Tape into a profile, in event time.
+//! - [`profile`]: what profiles keep besides the Tape: views, aliases, snapshots.
 //! - [`ports`]: the small traits the adapters implement.
 
 pub mod auth;
@@ -15,5 +16,6 @@ pub mod event;
 pub mod fold;
 pub mod ids;
 pub mod ports;
+pub mod profile;
 pub mod tape;
 pub mod view;

@@ -36,6 +36,9 @@ pub trait TapeStore: Send + Sync {
     /// reporting one outcome per entry, in order. Entries may repeat within a batch.
     async fn append_batch(&self, entries: &[TapeEntry]) -> Vec<Result<AppendOutcome, StoreError>>;
 
+    /// How many entries a person's Tape holds (kept with every append).
+    async fn count(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError>;
+
     /// Reads one page of a person's journey.
     async fn query(
         &self,
@@ -93,4 +96,32 @@ pub trait ConfigStore: Send + Sync {
         key_id: &str,
     ) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+}
+
+/// A small JSON document with a revision, for optimistic concurrency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub body: String,
+    pub revision: u64,
+}
+
+/// What a conditional write expects to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Anything,
+    Absent,
+    Revision(u64),
+}
+
+/// Views, aliases and profile snapshots: documents under tenant-scoped keys that the
+/// domain builds (see `cjaas_core::profile::keys`); adapters store them as given.
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Document>, StoreError>;
+    /// Writes `body` (revision + 1) if `expect` holds; `Ok(false)` if it does not.
+    async fn put(&self, pk: &str, sk: &str, body: &str, expect: Expect)
+        -> Result<bool, StoreError>;
+    async fn delete(&self, pk: &str, sk: &str) -> Result<(), StoreError>;
+    /// Every document of partition `pk`, by sort key.
+    async fn list(&self, pk: &str) -> Result<Vec<(String, Document)>, StoreError>;
 }

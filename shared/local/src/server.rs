@@ -11,9 +11,11 @@ use tokio::sync::watch;
 use cjaas_app::admin::{Admin, KeyView};
 use cjaas_app::auth::Authenticator;
 use cjaas_app::http::{
-    admin_routes, ingest_routes, query_routes, require_bearer, with_problem_fallback,
+    admin_routes, ingest_routes, profile_routes, query_routes, require_bearer,
+    with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
+use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
 use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::ids::TenantId;
@@ -50,9 +52,16 @@ impl LocalApp {
             auth.clone(),
             keys.clone(),
         ));
+        let aliases = Arc::new(Aliases::new(shared.clone()));
+        let profiles = Arc::new(ProfileApi {
+            views: Views::new(shared.clone()),
+            aliases: aliases.clone(),
+            profiles: Profiles::new(shared.clone(), shared.clone(), aliases.clone()),
+        });
         let api = Router::new()
             .merge(ingest_routes(ingestor))
-            .merge(query_routes(shared))
+            .merge(query_routes(Arc::new(Journeys::new(shared, aliases))))
+            .merge(profile_routes(profiles))
             .merge(admin_routes(admin.clone()));
         let router = with_problem_fallback(
             Router::new()

@@ -12,8 +12,8 @@ use cjaas_core::auth::{ApiKeyRecord, SigningKeys};
 use cjaas_core::envelope::StreamRecord;
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{
-    AppendOutcome, ConfigStore, DeadLetter, DeadLetterSink, EventStream, StoreError, TapeStore,
-    TenantRecord,
+    AppendOutcome, ConfigStore, DeadLetter, DeadLetterSink, Document, DocumentStore, EventStream,
+    Expect, StoreError, TapeStore, TenantRecord,
 };
 use cjaas_core::tape::{
     person_partition, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
@@ -31,6 +31,10 @@ const TENANTS: TableDefinition<&str, &str> = TableDefinition::new("tenants");
 /// (tenant, key id) → ApiKeyRecord JSON.
 const KEYS: TableDefinition<(&str, &str), &str> = TableDefinition::new("keys");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+/// person partition key → entries on that person's Tape.
+const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("counts");
+/// (pk, sk) → (revision, JSON body): views, aliases, snapshots.
+const DOCS: TableDefinition<(&str, &str), (u64, &str)> = TableDefinition::new("docs");
 
 const SIGNING_KEYS_META: &str = "signing_keys";
 
@@ -65,6 +69,8 @@ impl EmbeddedStore {
         txn.open_table(TENANTS)?;
         txn.open_table(KEYS)?;
         txn.open_table(META)?;
+        txn.open_table(COUNTS)?;
+        txn.open_table(DOCS)?;
         txn.commit()?;
         Ok(Self {
             db: Arc::new(db),
@@ -178,6 +184,7 @@ impl TapeStore for EmbeddedStore {
                 {
                     let mut marks = txn.open_table(DEDUP)?;
                     let mut tape = txn.open_table(TAPE)?;
+                    let mut counts = txn.open_table(COUNTS)?;
                     for (pk, sk, dedup, json) in &rows {
                         if marks.get(dedup.as_str())?.is_some() {
                             outcomes.push(AppendOutcome::Duplicate);
@@ -185,6 +192,8 @@ impl TapeStore for EmbeddedStore {
                         }
                         marks.insert(dedup.as_str(), sk.as_str())?;
                         tape.insert((pk.as_str(), sk.as_str()), json.as_str())?;
+                        let count = counts.get(pk.as_str())?.map_or(0, |c| c.value());
+                        counts.insert(pk.as_str(), count + 1)?;
                         outcomes.push(AppendOutcome::Appended);
                     }
                 }
@@ -196,6 +205,17 @@ impl TapeStore for EmbeddedStore {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e); count],
         }
+    }
+
+    async fn count(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError> {
+        let pk = person_partition(tenant, person);
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let counts = txn.open_table(COUNTS)?;
+            let count = counts.get(pk.as_str())?.map_or(0, |c| c.value());
+            Ok(count)
+        })
+        .await
     }
 
     async fn query(
@@ -360,6 +380,91 @@ impl ConfigStore for EmbeddedStore {
                     Err(e) => Some(Err(e.into())),
                 })
                 .collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl DocumentStore for EmbeddedStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Document>, StoreError> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let docs = txn.open_table(DOCS)?;
+            let found = docs.get((pk.as_str(), sk.as_str()))?.map(|v| {
+                let (revision, body) = v.value();
+                Document {
+                    body: body.to_owned(),
+                    revision,
+                }
+            });
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn put(
+        &self,
+        pk: &str,
+        sk: &str,
+        body: &str,
+        expect: Expect,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk, body) = (pk.to_owned(), sk.to_owned(), body.to_owned());
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            let written = {
+                let mut docs = txn.open_table(DOCS)?;
+                let current = docs.get((pk.as_str(), sk.as_str()))?.map(|v| v.value().0);
+                let holds = match expect {
+                    Expect::Anything => true,
+                    Expect::Absent => current.is_none(),
+                    Expect::Revision(r) => current == Some(r),
+                };
+                if holds {
+                    let revision = current.unwrap_or(0) + 1;
+                    docs.insert((pk.as_str(), sk.as_str()), (revision, body.as_str()))?;
+                }
+                holds
+            };
+            txn.commit()?;
+            Ok(written)
+        })
+        .await
+    }
+
+    async fn delete(&self, pk: &str, sk: &str) -> Result<(), StoreError> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            txn.open_table(DOCS)?.remove((pk.as_str(), sk.as_str()))?;
+            Ok(txn.commit()?)
+        })
+        .await
+    }
+
+    async fn list(&self, pk: &str) -> Result<Vec<(String, Document)>, StoreError> {
+        let pk = pk.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let docs = txn.open_table(DOCS)?;
+            let mut found = Vec::new();
+            for row in docs.range::<(&str, &str)>((pk.as_str(), "")..)? {
+                let (key, value) = row?;
+                let ((row_pk, sk), (revision, body)) = (key.value(), value.value());
+                if row_pk != pk {
+                    break;
+                }
+                found.push((
+                    sk.to_owned(),
+                    Document {
+                        body: body.to_owned(),
+                        revision,
+                    },
+                ));
+            }
+            Ok(found)
         })
         .await
     }

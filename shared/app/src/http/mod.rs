@@ -5,6 +5,7 @@
 mod admin;
 mod ingest;
 mod problem;
+mod profiles;
 mod query;
 
 use axum::body::{Body, Bytes};
@@ -23,6 +24,7 @@ use cjaas_core::event::MAX_REQUEST_BYTES;
 pub use admin::admin_routes;
 pub use ingest::ingest_routes;
 pub use problem::{Problem, PROBLEM_JSON};
+pub use profiles::{profile_routes, ProfileApi};
 pub use query::query_routes;
 
 use crate::auth::Authenticator;

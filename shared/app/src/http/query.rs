@@ -1,4 +1,5 @@
-//! `GET /v1/persons/{person}/events`: a person's journey, from the Tape.
+//! `GET /v1/persons/{person}/events`: a person's journey, from the Tape, across every
+//! id linked to the person.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
@@ -9,17 +10,17 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 
+use crate::profiles::Journeys;
 use cjaas_core::auth::Scope;
 use cjaas_core::ids::PersonId;
-use cjaas_core::ports::TapeStore;
 use cjaas_core::tape::JourneyQuery;
 
 use super::{path_param, Caller, Problem};
 
-pub fn query_routes(tape: Arc<dyn TapeStore>) -> Router {
+pub fn query_routes(journeys: Arc<Journeys>) -> Router {
     Router::new()
         .route("/v1/persons/{person}/events", get(get_events))
-        .with_state(tape)
+        .with_state(journeys)
 }
 
 #[derive(Serialize)]
@@ -30,7 +31,7 @@ struct JourneyBody {
 }
 
 async fn get_events(
-    State(tape): State<Arc<dyn TapeStore>>,
+    State(journeys): State<Arc<Journeys>>,
     Caller(caller): Caller,
     person: Result<Path<String>, PathRejection>,
     RawQuery(raw_query): RawQuery,
@@ -38,7 +39,7 @@ async fn get_events(
     caller.require(Scope::TapeRead)?;
     let person = parse_person(person)?;
     let query = parse_query(raw_query.as_deref().unwrap_or_default())?;
-    let page = tape.query(&caller.tenant, &person, &query).await?;
+    let page = journeys.page(&caller.tenant, &person, &query).await?;
     let events = page
         .events
         .into_iter()
