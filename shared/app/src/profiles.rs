@@ -25,7 +25,7 @@ pub enum ProfileError {
     ViewNotFound(String),
     #[error("no version {1} of view {0}")]
     VersionNotFound(String, u32),
-    #[error("the view changed while this update was made; read it and try again")]
+    #[error("a concurrent change won; read the current state and try again")]
     Conflict,
     #[error("{alias} is already linked to {owner}; send \"move\": true to move it")]
     AliasTaken { alias: PersonId, owner: PersonId },
@@ -89,33 +89,32 @@ impl Views {
     ) -> Result<StoredView, ProfileError> {
         definition.compile().map_err(ProfileError::InvalidView)?;
         let now = Utc::now();
-        let id = new_view_id();
-        let view = StoredView {
-            id: id.clone(),
-            version: 1,
-            definition,
-            created_at: now,
-        };
         let head = ViewHead {
-            id: id.clone(),
-            name: view.definition.name.clone(),
+            id: new_view_id(),
+            name: definition.name.clone(),
             latest: 1,
             created_at: now,
             updated_at: now,
             deleted_at: None,
+            definition: Some(definition),
         };
-        self.write_version(tenant, &view).await?;
         if !self
             .docs
-            .put(&keys::views(tenant), &id, &encode(&head), Expect::Absent)
+            .put(
+                &keys::views(tenant),
+                &head.id,
+                &encode(&head),
+                Expect::Absent,
+            )
             .await?
         {
             return Err(ProfileError::Conflict);
         }
-        Ok(view)
+        self.archive(tenant, &head).await
     }
 
-    /// Stores a new version; earlier versions stay readable.
+    /// Makes a new version with one conditional write of the head; a concurrent update
+    /// loses with a conflict and leaves nothing behind. Earlier versions stay readable.
     pub async fn update(
         &self,
         tenant: &TenantId,
@@ -124,17 +123,12 @@ impl Views {
     ) -> Result<StoredView, ProfileError> {
         definition.compile().map_err(ProfileError::InvalidView)?;
         let (mut head, revision) = self.live_head(tenant, id).await?;
-        let now = Utc::now();
-        let view = StoredView {
-            id: id.to_owned(),
-            version: head.latest + 1,
-            definition,
-            created_at: now,
-        };
-        self.write_version(tenant, &view).await?;
-        head.latest = view.version;
-        head.name = view.definition.name.clone();
-        head.updated_at = now;
+        // The current version's archive copy may be missing if its writer crashed.
+        self.archive(tenant, &head).await?;
+        head.latest += 1;
+        head.name = definition.name.clone();
+        head.updated_at = Utc::now();
+        head.definition = Some(definition);
         if !self
             .docs
             .put(
@@ -147,27 +141,39 @@ impl Views {
         {
             return Err(ProfileError::Conflict);
         }
+        self.archive(tenant, &head).await
+    }
+
+    /// Copies the head's version into the archive (idempotent).
+    async fn archive(
+        &self,
+        tenant: &TenantId,
+        head: &ViewHead,
+    ) -> Result<StoredView, ProfileError> {
+        let view = head
+            .latest_view()
+            .ok_or_else(|| ProfileError::ViewNotFound(head.id.clone()))?;
+        let (pk, sk) = (
+            keys::view_versions(tenant, &view.id),
+            keys::version(view.version),
+        );
+        self.docs
+            .put(&pk, &sk, &encode(&view), Expect::Anything)
+            .await?;
         Ok(view)
     }
 
-    async fn write_version(
+    async fn head(
         &self,
         tenant: &TenantId,
-        view: &StoredView,
-    ) -> Result<(), ProfileError> {
-        let written = self
-            .docs
-            .put(
-                &keys::view_versions(tenant, &view.id),
-                &keys::version(view.version),
-                &encode(view),
-                Expect::Absent,
-            )
-            .await?;
-        if written {
-            Ok(())
-        } else {
-            Err(ProfileError::Conflict)
+        id: &str,
+    ) -> Result<Option<(ViewHead, u64)>, ProfileError> {
+        if !valid_view_id(id) {
+            return Ok(None);
+        }
+        match self.docs.get(&keys::views(tenant), id).await? {
+            Some(document) => Ok(Some((decode(&document.body)?, document.revision))),
+            None => Ok(None),
         }
     }
 
@@ -176,20 +182,10 @@ impl Views {
         tenant: &TenantId,
         id: &str,
     ) -> Result<(ViewHead, u64), ProfileError> {
-        let not_found = || ProfileError::ViewNotFound(id.to_owned());
-        if !valid_view_id(id) {
-            return Err(not_found());
+        match self.head(tenant, id).await? {
+            Some((head, revision)) if head.deleted_at.is_none() => Ok((head, revision)),
+            _ => Err(ProfileError::ViewNotFound(id.to_owned())),
         }
-        let document = self
-            .docs
-            .get(&keys::views(tenant), id)
-            .await?
-            .ok_or_else(not_found)?;
-        let head: ViewHead = decode(&document.body)?;
-        if head.deleted_at.is_some() {
-            return Err(not_found());
-        }
-        Ok((head, document.revision))
     }
 
     /// The latest version, or a given one (readable even after the view is deleted).
@@ -199,12 +195,19 @@ impl Views {
         id: &str,
         version: Option<u32>,
     ) -> Result<StoredView, ProfileError> {
-        let version = match version {
-            Some(v) => v,
-            None => self.live_head(tenant, id).await?.0.latest,
+        let Some(version) = version else {
+            let (head, _) = self.live_head(tenant, id).await?;
+            return head
+                .latest_view()
+                .ok_or_else(|| ProfileError::ViewNotFound(id.to_owned()));
         };
-        if !valid_view_id(id) {
+        let Some((head, _)) = self.head(tenant, id).await? else {
             return Err(ProfileError::ViewNotFound(id.to_owned()));
+        };
+        if version == head.latest {
+            return head
+                .latest_view()
+                .ok_or_else(|| ProfileError::ViewNotFound(id.to_owned()));
         }
         let document = self
             .docs
@@ -219,7 +222,10 @@ impl Views {
         for (_, document) in self.docs.list(&keys::views(tenant)).await? {
             let head: ViewHead = decode(&document.body)?;
             if head.deleted_at.is_none() {
-                heads.push(head);
+                heads.push(ViewHead {
+                    definition: None,
+                    ..head
+                });
             }
         }
         Ok(heads)
@@ -366,10 +372,19 @@ impl Aliases {
         aliases: &[PersonId],
         allow_move: bool,
     ) -> Result<AliasView, ProfileError> {
+        let aliases: BTreeSet<&PersonId> = aliases.iter().collect();
+        let (_, group) = self.group(tenant, person).await?;
+        let mut size = group.len();
         let mut writes = Vec::new();
         for alias in aliases {
             if alias == person {
                 return Err(ProfileError::SelfLink);
+            }
+            if !group.contains(alias) {
+                size += self.hanging_from(tenant, alias).await?;
+            }
+            if size > MAX_GROUP {
+                return Err(ProfileError::GroupTooLarge);
             }
             // Linking an id that `person` already hangs from would close a loop.
             if self.chain_reaches(tenant, person, alias).await? {
@@ -424,6 +439,27 @@ impl Aliases {
             }
         }
         self.view(tenant, person).await
+    }
+
+    /// How many ids a link of `alias` brings along: itself and what hangs from it.
+    async fn hanging_from(
+        &self,
+        tenant: &TenantId,
+        alias: &PersonId,
+    ) -> Result<usize, ProfileError> {
+        let mut seen = BTreeSet::from([alias.clone()]);
+        let mut queue = VecDeque::from([alias.clone()]);
+        while let Some(next) = queue.pop_front() {
+            for linked in self.direct(tenant, &next).await? {
+                if seen.insert(linked.clone()) {
+                    if seen.len() > MAX_GROUP {
+                        return Err(ProfileError::GroupTooLarge);
+                    }
+                    queue.push_back(linked);
+                }
+            }
+        }
+        Ok(seen.len())
     }
 
     async fn chain_reaches(

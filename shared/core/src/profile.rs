@@ -5,6 +5,10 @@
 //! |-------------------|-----------------------------|----------------------|
 //! | view head         | `T#{tenant}#VIEWS`          | `{view id}`          |
 //! | view version      | `T#{tenant}#VIEW#{id}`      | `{version:08}`       |
+//!
+//! The head carries the latest definition; each version is also archived under its
+//! number, written after the head so that a failure never leaves a half-made version.
+//! |                   |                             |                      |
 //! | alias → person    | `T#{tenant}#ALIAS#{alias}`  | `TO`                 |
 //! | person's aliases  | `T#{tenant}#LINKS#{person}` | `{alias}`            |
 //! | profile snapshot  | `T#{tenant}#SNAP#{root}`    | `{view id}#{version}`|
@@ -56,7 +60,9 @@ pub mod keys {
     }
 }
 
-/// A view's current state: its latest version, or that it was deleted.
+/// A view's current state: its latest version (definition included, so an update is
+/// one conditional write), or that it was deleted. Earlier versions are archived as
+/// [`StoredView`]s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ViewHead {
     pub id: String,
@@ -66,6 +72,20 @@ pub struct ViewHead {
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub definition: Option<ViewDefinition>,
+}
+
+impl ViewHead {
+    /// The latest version as a stored view.
+    pub fn latest_view(&self) -> Option<StoredView> {
+        Some(StoredView {
+            id: self.id.clone(),
+            version: self.latest,
+            definition: self.definition.clone()?,
+            created_at: self.updated_at,
+        })
+    }
 }
 
 /// One version of a view, never changed once written.

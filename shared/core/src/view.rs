@@ -460,13 +460,9 @@ fn compile_expression(name: &str, expression: &str) -> Result<Compiled, Found> {
     }
     let program = cel::Program::compile(expression)
         .map_err(|e| vec![("invalid_expression", e.to_string())])?;
-    let mut references: Vec<String> = program
-        .references()
-        .variables()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    references.sort();
+    let mut free = BTreeSet::new();
+    free_variables(program.expression(), &mut Vec::new(), &mut free);
+    let references: Vec<String> = free.into_iter().collect();
     Ok(Compiled::Computed(
         ComputedAttribute {
             name: name.to_owned(),
@@ -474,6 +470,63 @@ fn compile_expression(name: &str, expression: &str) -> Result<Compiled, Found> {
         },
         references,
     ))
+}
+
+/// The identifiers an expression reads from outside: what macros such as
+/// `exists(p, …)` bind is not a reference to an attribute.
+fn free_variables(
+    expr: &cel::common::ast::IdedExpr,
+    bound: &mut Vec<String>,
+    out: &mut BTreeSet<String>,
+) {
+    use cel::common::ast::{EntryExpr, Expr};
+    let entries = |entries: &[cel::common::ast::IdedEntryExpr],
+                   bound: &mut Vec<String>,
+                   out: &mut BTreeSet<String>| {
+        for entry in entries {
+            match &entry.expr {
+                EntryExpr::StructField(field) => free_variables(&field.value, bound, out),
+                EntryExpr::MapEntry(pair) => {
+                    free_variables(&pair.key, bound, out);
+                    free_variables(&pair.value, bound, out);
+                }
+            }
+        }
+    };
+    match &expr.expr {
+        Expr::Ident(name) if !name.starts_with('@') && !bound.contains(name) => {
+            out.insert(name.clone());
+        }
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                free_variables(target, bound, out);
+            }
+            for arg in &call.args {
+                free_variables(arg, bound, out);
+            }
+        }
+        Expr::Comprehension(comp) => {
+            free_variables(&comp.iter_range, bound, out);
+            free_variables(&comp.accu_init, bound, out);
+            let scope = bound.len();
+            bound.push(comp.iter_var.clone());
+            bound.extend(comp.iter_var2.clone());
+            bound.push(comp.accu_var.clone());
+            for inner in [&comp.loop_cond, &comp.loop_step, &comp.result] {
+                free_variables(inner, bound, out);
+            }
+            bound.truncate(scope);
+        }
+        Expr::List(list) => {
+            for element in &list.elements {
+                free_variables(element, bound, out);
+            }
+        }
+        Expr::Map(map) => entries(&map.entries, bound, out),
+        Expr::Struct(structure) => entries(&structure.entries, bound, out),
+        Expr::Select(select) => free_variables(&select.operand, bound, out),
+        _ => {}
+    }
 }
 
 /// Orders computed attributes so each comes after what it reads; reports unknown
@@ -545,7 +598,11 @@ fn check_pointer(pointer: &str, found: &mut Found) {
 /// `90m`, `24h`, `30d`.
 pub fn parse_window(raw: &str) -> Option<Duration> {
     let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
-    let n: i64 = digits.parse().ok().filter(|n| *n > 0)?;
+    // Bounded before any arithmetic: chrono panics on overflow.
+    let n: i64 = digits
+        .parse()
+        .ok()
+        .filter(|n| (1..=MAX_WINDOW_DAYS * 24 * 60).contains(n))?;
     let window = match unit {
         "m" => Duration::minutes(n),
         "h" => Duration::hours(n),
@@ -685,6 +742,16 @@ mod tests {
     }
 
     #[test]
+    fn macro_variables_are_not_attribute_references() {
+        let ok = view(json!([
+            {"name": "pages", "field": "/data/path", "aggregation": "distinct"},
+            {"name": "saw_pricing", "expression": "pages.exists(p, p == '/pricing')"},
+            {"name": "lengths", "expression": "pages.map(x, size(x))"},
+        ]));
+        assert!(ok.compile().is_ok(), "{:?}", ok.compile().err());
+    }
+
+    #[test]
     fn unknown_fields_in_a_definition_are_refused() {
         let raw = json!({"name": "v", "attributes": [{"name": "a", "aggregation": "count", "colour": 1}]});
         assert!(serde_json::from_value::<ViewDefinition>(raw).is_err());
@@ -752,7 +819,16 @@ mod tests {
         assert_eq!(parse_window("90m"), Some(Duration::minutes(90)));
         assert_eq!(parse_window("24h"), Some(Duration::hours(24)));
         assert_eq!(parse_window("30d"), Some(Duration::days(30)));
-        for bad in ["", "d", "-1d", "1.5h", "30", "99999d"] {
+        for bad in [
+            "",
+            "d",
+            "-1d",
+            "1.5h",
+            "30",
+            "99999d",
+            "999999999999d",
+            "200000000000000m",
+        ] {
             assert_eq!(parse_window(bad), None, "{bad}");
         }
     }
