@@ -159,7 +159,9 @@ async fn run(
     let start = Utc::now() - Duration::days(10);
     for chunk in entries(&tenant, &alice, 0, EVENTS, start).chunks(500) {
         let outcomes = tape.append_batch(chunk).await;
-        assert!(outcomes.iter().all(|o| o.is_ok()), "appends succeed");
+        if let Some(Err(e)) = outcomes.iter().find(|o| o.is_err()) {
+            panic!("append failed: {e}");
+        }
     }
     let profiles = Profiles::new(tape.clone(), docs.clone(), Arc::new(Aliases::new(docs)));
     let view = view();

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{AppendOutcome, StoreError, TapeStore};
@@ -110,8 +110,8 @@ fn is_duplicate(error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>)
         == Some("ConditionalCheckFailed")
 }
 
-/// Transactions in flight at once. Order does not matter: the Tape sorts by event
-/// time, and the dedup mark settles races between copies of one event.
+/// Persons written at once. Order does not matter: the Tape sorts by event time, and
+/// the dedup mark settles races between copies of one event.
 const CONCURRENCY: usize = 16;
 
 impl DynamoTapeStore {
@@ -146,9 +146,37 @@ impl DynamoTapeStore {
 
 #[async_trait]
 impl TapeStore for DynamoTapeStore {
+    /// Persons are written in parallel, each person's entries one after another: every
+    /// append of a person updates that person's counter item, and concurrent
+    /// transactions on one item would cancel each other (`TransactionConflict`).
     async fn append_batch(&self, entries: &[TapeEntry]) -> Vec<Result<AppendOutcome, StoreError>> {
-        let appends: Vec<_> = entries.iter().map(|e| self.append(e)).collect();
-        stream::iter(appends).buffered(CONCURRENCY).collect().await
+        let mut by_person: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, entry) in entries.iter().enumerate() {
+            by_person.entry(entry.partition_key()).or_default().push(i);
+        }
+        let persons: Vec<_> = by_person
+            .into_values()
+            .map(|indices| async move {
+                let mut done = Vec::with_capacity(indices.len());
+                for i in indices {
+                    done.push((i, self.append(&entries[i]).await));
+                }
+                done
+            })
+            .collect();
+        let mut outcomes: Vec<Option<Result<AppendOutcome, StoreError>>> =
+            vec![None; entries.len()];
+        let finished: Vec<_> = stream::iter(persons)
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for (i, outcome) in finished.into_iter().flatten() {
+            outcomes[i] = Some(outcome);
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every entry was appended"))
+            .collect()
     }
 
     async fn count(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError> {
