@@ -175,7 +175,7 @@ fn parse_profile_query(raw: &str) -> Result<ProfileQuery, Problem> {
     let mut problems = Vec::new();
     for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
         match name.as_ref() {
-            "view" if !value.is_empty() => view = Some(value.into_owned()),
+            "view" => view = Some(value.into_owned()).filter(|v| !v.is_empty()),
             "version" => match value.parse() {
                 Ok(v) => version = Some(v),
                 Err(_) => problems.push(json!({"parameter": "version", "code": "invalid_version", "detail": "version is a number"})),
