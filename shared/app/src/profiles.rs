@@ -98,18 +98,7 @@ impl Views {
             deleted_at: None,
             definition: Some(definition),
         };
-        if !self
-            .docs
-            .put(
-                &keys::views(tenant),
-                &head.id,
-                &encode(&head),
-                Expect::Absent,
-            )
-            .await?
-        {
-            return Err(ProfileError::Conflict);
-        }
+        self.put_head(tenant, &head, Expect::Absent).await?;
         self.archive(tenant, &head).await
     }
 
@@ -129,19 +118,27 @@ impl Views {
         head.name = definition.name.clone();
         head.updated_at = Utc::now();
         head.definition = Some(definition);
-        if !self
-            .docs
-            .put(
-                &keys::views(tenant),
-                id,
-                &encode(&head),
-                Expect::Revision(revision),
-            )
-            .await?
-        {
-            return Err(ProfileError::Conflict);
-        }
+        self.put_head(tenant, &head, Expect::Revision(revision))
+            .await?;
         self.archive(tenant, &head).await
+    }
+
+    /// Writes the head if `expect` holds; a concurrent writer that won is a conflict.
+    async fn put_head(
+        &self,
+        tenant: &TenantId,
+        head: &ViewHead,
+        expect: Expect,
+    ) -> Result<(), ProfileError> {
+        let written = self
+            .docs
+            .put(&keys::views(tenant), &head.id, &encode(head), expect)
+            .await?;
+        if written {
+            Ok(())
+        } else {
+            Err(ProfileError::Conflict)
+        }
     }
 
     /// Copies the head's version into the archive (idempotent).
@@ -235,18 +232,8 @@ impl Views {
     pub async fn delete(&self, tenant: &TenantId, id: &str) -> Result<(), ProfileError> {
         let (mut head, revision) = self.live_head(tenant, id).await?;
         head.deleted_at = Some(Utc::now());
-        if !self
-            .docs
-            .put(
-                &keys::views(tenant),
-                id,
-                &encode(&head),
-                Expect::Revision(revision),
-            )
-            .await?
-        {
-            return Err(ProfileError::Conflict);
-        }
+        self.put_head(tenant, &head, Expect::Revision(revision))
+            .await?;
         Ok(())
     }
 }
