@@ -322,19 +322,29 @@ impl Aliases {
         person: &PersonId,
     ) -> Result<(PersonId, Vec<PersonId>), ProfileError> {
         let root = self.root(tenant, person).await?;
-        let mut seen = BTreeSet::from([root.clone()]);
-        let mut queue = VecDeque::from([root.clone()]);
+        let members = self.hanging_from(tenant, &root).await?;
+        Ok((root, members.into_iter().collect()))
+    }
+
+    /// `top` and every id linked to it, transitively (at most [`MAX_GROUP`]).
+    async fn hanging_from(
+        &self,
+        tenant: &TenantId,
+        top: &PersonId,
+    ) -> Result<BTreeSet<PersonId>, ProfileError> {
+        let mut seen = BTreeSet::from([top.clone()]);
+        let mut queue = VecDeque::from([top.clone()]);
         while let Some(next) = queue.pop_front() {
-            for alias in self.direct(tenant, &next).await? {
-                if seen.insert(alias.clone()) {
+            for linked in self.direct(tenant, &next).await? {
+                if seen.insert(linked.clone()) {
                     if seen.len() > MAX_GROUP {
                         return Err(ProfileError::GroupTooLarge);
                     }
-                    queue.push_back(alias);
+                    queue.push_back(linked);
                 }
             }
         }
-        Ok((root, seen.into_iter().collect()))
+        Ok(seen)
     }
 
     pub async fn view(
@@ -368,7 +378,7 @@ impl Aliases {
                 return Err(ProfileError::SelfLink);
             }
             if !group.contains(alias) {
-                size += self.hanging_from(tenant, alias).await?;
+                size += self.hanging_from(tenant, alias).await?.len();
             }
             if size > MAX_GROUP {
                 return Err(ProfileError::GroupTooLarge);
@@ -426,27 +436,6 @@ impl Aliases {
             }
         }
         self.view(tenant, person).await
-    }
-
-    /// How many ids a link of `alias` brings along: itself and what hangs from it.
-    async fn hanging_from(
-        &self,
-        tenant: &TenantId,
-        alias: &PersonId,
-    ) -> Result<usize, ProfileError> {
-        let mut seen = BTreeSet::from([alias.clone()]);
-        let mut queue = VecDeque::from([alias.clone()]);
-        while let Some(next) = queue.pop_front() {
-            for linked in self.direct(tenant, &next).await? {
-                if seen.insert(linked.clone()) {
-                    if seen.len() > MAX_GROUP {
-                        return Err(ProfileError::GroupTooLarge);
-                    }
-                    queue.push_back(linked);
-                }
-            }
-        }
-        Ok(seen.len())
     }
 
     async fn chain_reaches(

@@ -158,6 +158,8 @@ fn repeated_reads_fold_only_new_events() {
             id: "view-p".into(),
             version: 1,
         };
+        let read = || profiles.build(&tenant, &alice, &view, Some(&key), false);
+        let read = || async { read().await.unwrap() };
         let now = Utc::now();
         let history: Vec<TapeEntry> = (0..500)
             .map(|i| {
@@ -172,18 +174,12 @@ fn repeated_reads_fold_only_new_events() {
             .collect();
         store.append_batch(&history).await;
 
-        let first = profiles
-            .build(&tenant, &alice, &view, Some(&key), false)
-            .await
-            .unwrap();
+        let first = read().await;
         assert_eq!(
             (first.stats.snapshot, first.stats.events_read),
             (SnapshotUse::Refolded, 500)
         );
-        let again = profiles
-            .build(&tenant, &alice, &view, Some(&key), false)
-            .await
-            .unwrap();
+        let again = read().await;
         assert_eq!(
             (again.stats.snapshot, again.stats.events_read),
             (SnapshotUse::Incremental, 0)
@@ -193,10 +189,7 @@ fn repeated_reads_fold_only_new_events() {
             .map(|i| entry(&tenant, &alice, now, i, &(0, 1, 4, 0)))
             .collect();
         store.append_batch(&newer).await;
-        let third = profiles
-            .build(&tenant, &alice, &view, Some(&key), false)
-            .await
-            .unwrap();
+        let third = read().await;
         assert_eq!(
             (third.stats.snapshot, third.stats.events_read),
             (SnapshotUse::Incremental, 3)
@@ -211,10 +204,7 @@ fn repeated_reads_fold_only_new_events() {
             &(0, 1, 4, 0),
         )];
         store.append_batch(&late).await;
-        let fourth = profiles
-            .build(&tenant, &alice, &view, Some(&key), false)
-            .await
-            .unwrap();
+        let fourth = read().await;
         assert_eq!(
             fourth.stats.snapshot,
             SnapshotUse::Refolded,
