@@ -155,6 +155,87 @@ mod tests {
         assert!(chunks_within_put_limits(&[]).is_empty());
     }
 
+    /// A stream that refuses some records the first times it is called, as Kinesis does
+    /// when a shard is throttled, and records what it finally accepted.
+    struct ThrottledStream {
+        refusals_left: std::sync::Mutex<usize>,
+        accepted: std::sync::Mutex<Vec<StreamRecord>>,
+    }
+
+    #[async_trait::async_trait]
+    impl EventStream for ThrottledStream {
+        async fn put_records(
+            &self,
+            records: &[StreamRecord],
+        ) -> Result<Vec<usize>, cjaas_core::ports::StoreError> {
+            let mut left = self.refusals_left.lock().unwrap();
+            let mut failed = Vec::new();
+            for (i, record) in records.iter().enumerate() {
+                if *left > 0 && i % 2 == 0 {
+                    *left -= 1;
+                    failed.push(i);
+                } else {
+                    self.accepted.lock().unwrap().push(record.clone());
+                }
+            }
+            Ok(failed)
+        }
+    }
+
+    fn events(n: usize) -> Vec<ValidEvent> {
+        let now = chrono::Utc::now();
+        (0..n)
+            .map(|i| {
+                let body = format!(
+                    r#"{{"specversion":"1.0","id":"{i}","source":"/s","type":"t","person":"p"}}"#
+                );
+                cjaas_core::event::parse_structured(body.as_bytes(), now).unwrap()
+            })
+            .collect()
+    }
+
+    fn ingestor(refusals: usize, attempts: u32) -> (Ingestor, Arc<ThrottledStream>) {
+        let stream = Arc::new(ThrottledStream {
+            refusals_left: std::sync::Mutex::new(refusals),
+            accepted: std::sync::Mutex::new(Vec::new()),
+        });
+        let retry = RetryPolicy {
+            attempts,
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        };
+        let keys = SigningKeys::generate("k1");
+        (Ingestor::new(stream.clone(), keys, retry), stream)
+    }
+
+    #[tokio::test]
+    async fn refused_records_are_retried_until_all_are_on_the_stream() {
+        let (ingestor, stream) = ingestor(7, 5);
+        let tenant = TenantId::parse("acme").unwrap();
+        let accepted = ingestor
+            .publish(&tenant, chrono::Utc::now(), &events(10))
+            .await
+            .unwrap();
+        assert_eq!(accepted, 10);
+        assert_eq!(
+            stream.accepted.lock().unwrap().len(),
+            10,
+            "each record exactly once"
+        );
+    }
+
+    #[tokio::test]
+    async fn records_still_refused_after_the_last_attempt_are_reported() {
+        let (ingestor, stream) = ingestor(1000, 3);
+        let tenant = TenantId::parse("acme").unwrap();
+        let error = ingestor
+            .publish(&tenant, chrono::Utc::now(), &events(10))
+            .await
+            .unwrap_err();
+        assert!(error.failed > 0 && error.failed < 10, "{error}");
+        assert_eq!(stream.accepted.lock().unwrap().len() + error.failed, 10);
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
         let policy = RetryPolicy::default();

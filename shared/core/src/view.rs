@@ -458,8 +458,7 @@ fn compile_expression(name: &str, expression: &str) -> Result<Compiled, Found> {
             format!("expressions are at most {MAX_EXPRESSION_BYTES} bytes"),
         )]);
     }
-    let program = cel::Program::compile(expression)
-        .map_err(|e| vec![("invalid_expression", e.to_string())])?;
+    let program = parse_bounded(expression).map_err(|found| vec![found])?;
     let mut free = BTreeSet::new();
     free_variables(program.expression(), &mut Vec::new(), &mut free);
     let references: Vec<String> = free.into_iter().collect();
@@ -470,6 +469,95 @@ fn compile_expression(name: &str, expression: &str) -> Result<Compiled, Found> {
         },
         references,
     ))
+}
+
+/// Deepest expression tree accepted. Evaluation recurses once per level, on the
+/// caller's (2 MiB) stack, so the depth is what bounds it.
+pub const MAX_EXPRESSION_DEPTH: usize = 48;
+/// Macros (`map`, `filter`, `exists`, …) may not nest: one level keeps an expression's
+/// work linear in the size of the values it reads.
+pub const MAX_MACRO_NESTING: usize = 1;
+
+/// Parses on a thread with a large stack, so a hostile expression cannot overflow the
+/// caller's; then checks the tree's depth and macro nesting before it leaves there.
+fn parse_bounded(expression: &str) -> Result<cel::Program, (&'static str, String)> {
+    let source = expression.to_owned();
+    std::thread::Builder::new()
+        .name("cel-parse".into())
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let program = cel::Program::compile(&source)
+                .map_err(|e| ("invalid_expression", e.to_string()))?;
+            let (depth, nesting) = shape(program.expression());
+            if depth > MAX_EXPRESSION_DEPTH {
+                return Err((
+                    "expression_too_deep",
+                    format!("expressions nest at most {MAX_EXPRESSION_DEPTH} levels deep"),
+                ));
+            }
+            if nesting > MAX_MACRO_NESTING {
+                return Err((
+                    "expression_too_deep",
+                    "macros such as map() and exists() may not nest".to_owned(),
+                ));
+            }
+            Ok(program)
+        })
+        .map_err(|e| ("invalid_expression", e.to_string()))?
+        .join()
+        .unwrap_or_else(|_| {
+            Err((
+                "invalid_expression",
+                "the expression could not be parsed".to_owned(),
+            ))
+        })
+}
+
+/// The depth of an expression tree and its deepest nesting of macros, without recursion.
+fn shape(root: &cel::common::ast::IdedExpr) -> (usize, usize) {
+    let (mut depth, mut nesting) = (0, 0);
+    let mut stack = vec![(root, 1, 0)];
+    while let Some((expr, level, macros)) = stack.pop() {
+        depth = depth.max(level);
+        nesting = nesting.max(macros);
+        for (child, in_macro) in children(expr) {
+            stack.push((child, level + 1, macros + usize::from(in_macro)));
+        }
+    }
+    (depth, nesting)
+}
+
+/// An expression's direct children, each with whether a macro binds it.
+fn children(expr: &cel::common::ast::IdedExpr) -> Vec<(&cel::common::ast::IdedExpr, bool)> {
+    use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr};
+    fn entries(entries: &[IdedEntryExpr]) -> Vec<&cel::common::ast::IdedExpr> {
+        entries
+            .iter()
+            .flat_map(|e| match &e.expr {
+                EntryExpr::StructField(f) => vec![&f.value],
+                EntryExpr::MapEntry(m) => vec![&m.key, &m.value],
+            })
+            .collect()
+    }
+    let plain: Vec<&cel::common::ast::IdedExpr> = match &expr.expr {
+        Expr::Call(call) => call.target.iter().map(|t| &**t).chain(&call.args).collect(),
+        Expr::Comprehension(comp) => {
+            let parts = [
+                &comp.iter_range,
+                &comp.accu_init,
+                &comp.loop_cond,
+                &comp.loop_step,
+                &comp.result,
+            ];
+            return parts.into_iter().map(|p| (p, true)).collect();
+        }
+        Expr::List(list) => list.elements.iter().collect(),
+        Expr::Map(map) => entries(&map.entries),
+        Expr::Struct(structure) => entries(&structure.entries),
+        Expr::Select(select) => vec![&*select.operand],
+        _ => Vec::new(),
+    };
+    plain.into_iter().map(|c| (c, false)).collect()
 }
 
 /// The identifiers an expression reads from outside: what macros such as
@@ -737,6 +825,33 @@ mod tests {
             assert!(
                 found.iter().any(|(_, c)| *c == code),
                 "{attributes}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_expressions_are_refused_at_compile_time() {
+        let deep = format!("{}1{}", "(".repeat(1000), ")".repeat(1000));
+        let cases = [
+            (deep, "invalid_expression"),
+            ("[".repeat(MAX_EXPRESSION_BYTES), "invalid_expression"),
+            (
+                "true ? ".repeat(120) + "1" + &" : 2".repeat(120),
+                "invalid_expression",
+            ),
+            ("1 + ".repeat(600) + "1", "expression_too_long"),
+            ("1 + ".repeat(100) + "1", "expression_too_deep"),
+            (
+                "[1].map(x, [1].map(y, y))".to_owned(),
+                "expression_too_deep",
+            ),
+        ];
+        for (expression, code) in cases {
+            let found = problems(json!([{"name": "a", "expression": expression}]));
+            assert!(
+                found.iter().any(|(_, c)| *c == code),
+                "{}: {found:?}",
+                &expression[..expression.len().min(40)]
             );
         }
     }
