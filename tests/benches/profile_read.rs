@@ -279,18 +279,11 @@ async fn run(
         .build(&tenant, &alice, &view, Some(&key), false)
         .await
         .unwrap();
-    let repeated = measure(runs.1, counter, |_| {
-        let (profiles, view, tenant, alice, key) = (&profiles, &view, &tenant, &alice, &key);
-        async move {
-            profiles
-                .build(tenant, alice, view, Some(key), false)
-                .await
-                .unwrap()
-                .stats
-                .events_read
-        }
-    })
-    .await;
+    let mut read_warm = |_| async {
+        let result = profiles.build(&tenant, &alice, &view, Some(&key), false);
+        result.await.unwrap().stats.events_read
+    };
+    let repeated = measure(runs.1, counter, &mut read_warm).await;
     repeated.print("repeated, nothing new");
 
     let mut next = EVENTS;
@@ -303,18 +296,7 @@ async fn run(
         let batch = entries(&tenant, &alice, next, 10, start);
         next += 10;
         load(&how, &tape, &batch).await;
-        let one = measure(1, counter, |_| {
-            let (profiles, view, tenant, alice, key) = (&profiles, &view, &tenant, &alice, &key);
-            async move {
-                profiles
-                    .build(tenant, alice, view, Some(key), false)
-                    .await
-                    .unwrap()
-                    .stats
-                    .events_read
-            }
-        })
-        .await;
+        let one = measure(1, counter, &mut read_warm).await;
         with_new.millis.extend(one.millis);
         with_new.requests.extend(one.requests);
         with_new.events_read = one.events_read;
