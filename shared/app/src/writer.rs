@@ -140,20 +140,26 @@ impl TapeWriter {
             .buffered(CONCURRENCY)
             .collect()
             .await;
-        let entries: Vec<TapeEntry> = prepared
-            .iter()
-            .filter_map(|p| p.as_ref().ok())
-            .cloned()
+        // Entries go to the store by value; failures wait in their place in `prepared`.
+        let mut entries = Vec::with_capacity(prepared.len());
+        let prepared: Vec<Result<(), Failure>> = prepared
+            .into_iter()
+            .map(|p| p.map(|entry| entries.push(entry)))
             .collect();
-        let mut appended = self.tape.append_batch(&entries).await.into_iter();
+        let mut appended = self
+            .tape
+            .append_batch(&entries)
+            .await
+            .into_iter()
+            .zip(&entries);
         let mut outcomes = Vec::with_capacity(records.len());
         for (record, prepared) in records.iter().zip(prepared) {
-            let result = prepared.and_then(|entry| {
-                let appended = appended.next().expect("one outcome per entry");
+            let result = prepared.and_then(|()| {
+                let (appended, entry) = appended.next().expect("one outcome per entry");
                 match appended {
                     Ok(outcome) => Ok(outcome),
                     Err(StoreError::Rejected(reason)) => Err(Failure::Permanent(
-                        Some(entry.tenant),
+                        Some(entry.tenant.clone()),
                         RecordProblem::new("store_rejected", reason),
                     )),
                     Err(e) => Err(e.into()),

@@ -2,8 +2,9 @@
 //!
 //! An append is one transaction: the dedup mark, conditional on its absence, the
 //! entry, and an increment of the person's entry counter (which lets profile reads
-//! tell whether late events arrived since their snapshot). A redelivered or resent event fails the condition, so the
-//! Tape keeps exactly one copy per (tenant, source, id).
+//! tell whether late events arrived since their snapshot). A redelivered or resent
+//! event fails the condition, so the Tape keeps exactly one copy per (tenant, source,
+//! id).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -23,6 +24,14 @@ use crate::store_error;
 
 /// DynamoDB reads at most 1 MB per request; filtered pages ask for this many items.
 const FILTERED_PAGE_ITEMS: i32 = 500;
+
+/// Persons written at once. Order does not matter: the Tape sorts by event time, and
+/// the dedup mark settles races between copies of one event.
+const CONCURRENCY: usize = 16;
+
+/// The per-person counter item: `{pk: T#…#P#…, sk: M, entries: N}`. `M` sorts after
+/// every entry key (`E#…`), so journey ranges never see it.
+const COUNTER_SK: &str = "M";
 
 pub struct DynamoTapeStore {
     client: aws_sdk_dynamodb::Client,
@@ -54,44 +63,6 @@ struct PageItem {
     event: String,
 }
 
-impl DynamoTapeStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
-        Self { client, table }
-    }
-
-    fn put(
-        &self,
-        item: HashMap<String, AttributeValue>,
-        condition: Option<&str>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_owned))
-            .build()
-            .map_err(|e| StoreError::Rejected(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-}
-
-/// The per-person counter item: `{pk: T#…#P#…, sk: M, entries: N}`. `M` sorts after
-/// every entry key (`E#…`), so journey ranges never see it.
-const COUNTER_SK: &str = "M";
-
-impl DynamoTapeStore {
-    fn count_one(&self, pk: &str) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_owned()))
-            .key("sk", AttributeValue::S(COUNTER_SK.to_owned()))
-            .update_expression("ADD entries :one")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .build()
-            .map_err(|e| StoreError::Rejected(e.to_string()))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-}
-
 fn to_item(value: &impl Serialize) -> Result<HashMap<String, AttributeValue>, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Rejected(e.to_string()))
 }
@@ -110,11 +81,37 @@ fn is_duplicate(error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>)
         == Some("ConditionalCheckFailed")
 }
 
-/// Persons written at once. Order does not matter: the Tape sorts by event time, and
-/// the dedup mark settles races between copies of one event.
-const CONCURRENCY: usize = 16;
-
 impl DynamoTapeStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    fn put(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn count_one(&self, pk: &str) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(COUNTER_SK.to_owned()))
+            .update_expression("ADD entries :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     async fn append(&self, entry: &TapeEntry) -> Result<AppendOutcome, StoreError> {
         let sk = entry.sort_key();
         let mark = DedupItem {
