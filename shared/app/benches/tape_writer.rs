@@ -49,6 +49,13 @@ impl TapeStore for DiscardTape {
     ) -> Result<JourneyPage, StoreError> {
         Ok(JourneyPage::default())
     }
+    async fn changed_since(
+        &self,
+        _: &TenantId,
+        _: Option<chrono::DateTime<Utc>>,
+    ) -> Result<Vec<PersonId>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 fn records(keys: &SigningKeys, batch: usize) -> Vec<InputRecord> {

@@ -3,6 +3,7 @@
 //! server the embedded store.
 
 pub mod admin;
+pub mod analytics;
 pub mod auth;
 pub mod http;
 pub mod ingest;

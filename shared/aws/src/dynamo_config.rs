@@ -4,6 +4,9 @@
 //! |--------|---------------|----------------|
 //! | tenant | `T#{tenant}`  | `TENANT`       |
 //! | key    | `T#{tenant}`  | `KEY#{key id}` |
+//! | registry | `TENANTS`   | `{tenant}`     |
+//!
+//! The registry lists tenants for scheduled jobs; it holds nothing but their names.
 //!
 //! A key is only ever looked up with the tenant named in the presented token, so a
 //! key id of one tenant can never authenticate another.
@@ -30,6 +33,8 @@ struct Item<T> {
     #[serde(flatten)]
     record: T,
 }
+
+const REGISTRY_PK: &str = "TENANTS";
 
 fn tenant_pk(tenant: &TenantId) -> String {
     format!("T#{tenant}")
@@ -91,6 +96,15 @@ impl ConfigStore for DynamoConfigStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
+        // Registered after the tenant item (and again on a repeat) so it is never missing.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(REGISTRY_PK.into()))
+            .item("sk", AttributeValue::S(tenant.tenant.to_string()))
+            .send()
+            .await
+            .map_err(store_error)?;
         match result {
             Ok(_) => Ok(true),
             Err(e)
@@ -101,6 +115,30 @@ impl ConfigStore for DynamoConfigStore {
             }
             Err(e) => Err(store_error(e)),
         }
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(REGISTRY_PK.into()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut tenants = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(store_error)?;
+            if let Some(tenant) = item
+                .get("sk")
+                .and_then(|sk| sk.as_s().ok())
+                .and_then(|sk| TenantId::parse(sk).ok())
+            {
+                tenants.push(tenant);
+            }
+        }
+        Ok(tenants)
     }
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantRecord>, StoreError> {

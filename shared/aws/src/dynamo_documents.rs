@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
+use std::collections::HashMap;
 
 use cjaas_core::ports::{Document, DocumentStore, Expect, StoreError};
 
@@ -32,6 +33,12 @@ impl From<Item> for (String, Document) {
             },
         )
     }
+}
+
+fn decode(item: HashMap<String, AttributeValue>) -> Result<(String, Document), StoreError> {
+    serde_dynamo::from_item::<_, Item>(item)
+        .map(Into::into)
+        .map_err(|e| StoreError::Transient(format!("unreadable document: {e}")))
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -115,6 +122,45 @@ impl DocumentStore for DynamoDocumentStore {
         Ok(())
     }
 
+    async fn list_page(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Document)>, StoreError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true);
+        request = match after {
+            None => request.key_condition_expression("pk = :pk"),
+            Some(after) => request
+                .key_condition_expression("pk = :pk AND sk > :after")
+                .expression_attribute_values(":after", s(after)),
+        };
+        let mut documents = Vec::new();
+        let mut start_key = None;
+        while documents.len() < limit {
+            let output = request
+                .clone()
+                .limit((limit - documents.len()).min(1000) as i32)
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in output.items().iter().cloned() {
+                documents.push(decode(item)?);
+            }
+            start_key = output.last_evaluated_key().cloned();
+            if start_key.is_none() {
+                break;
+            }
+        }
+        Ok(documents)
+    }
+
     async fn list(&self, pk: &str) -> Result<Vec<(String, Document)>, StoreError> {
         let items: Vec<_> = self
             .client
@@ -131,13 +177,6 @@ impl DocumentStore for DynamoDocumentStore {
             .into_iter()
             .collect::<Result<_, _>>()
             .map_err(store_error)?;
-        items
-            .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item::<_, Item>(item)
-                    .map(Into::into)
-                    .map_err(|e| StoreError::Transient(format!("unreadable document: {e}")))
-            })
-            .collect()
+        items.into_iter().map(decode).collect()
     }
 }

@@ -12,12 +12,13 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{AppendOutcome, StoreError, TapeStore};
 use cjaas_core::tape::{
-    person_partition, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
+    person_partition, time_key, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
 };
 
 use crate::store_error;
@@ -29,9 +30,14 @@ const FILTERED_PAGE_ITEMS: i32 = 500;
 /// the dedup mark settles races between copies of one event.
 const CONCURRENCY: usize = 16;
 
-/// The per-person counter item: `{pk: T#…#P#…, sk: M, entries: N}`. `M` sorts after
-/// every entry key (`E#…`), so journey ranges never see it.
+/// The per-person counter item: `{pk: T#…#P#…, sk: M, entries: N, ct, cm}`. `M` sorts
+/// after every entry key (`E#…`), so journey ranges never see it. `ct` (`T#{tenant}`)
+/// and `cm` (`{last write time}#{person}`) key the sparse `changes` index, the change
+/// feed that incremental analytics reads.
 const COUNTER_SK: &str = "M";
+
+/// The sparse index over counter items: who was written to, and when.
+pub const CHANGES_INDEX: &str = "changes";
 
 pub struct DynamoTapeStore {
     client: aws_sdk_dynamodb::Client,
@@ -60,6 +66,8 @@ struct DedupItem<'a> {
 #[derive(Deserialize)]
 struct PageItem {
     sk: String,
+    #[serde(rename = "type")]
+    ty: String,
     event: String,
 }
 
@@ -100,13 +108,16 @@ impl DynamoTapeStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn count_one(&self, pk: &str) -> Result<TransactWriteItem, StoreError> {
+    fn count_one(&self, entry: &TapeEntry, pk: &str) -> Result<TransactWriteItem, StoreError> {
+        let mark = format!("{}#{}", time_key(Utc::now()), entry.person);
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(pk.to_owned()))
             .key("sk", AttributeValue::S(COUNTER_SK.to_owned()))
-            .update_expression("ADD entries :one")
+            .update_expression("ADD entries :one SET ct = :tenant, cm = :mark")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":tenant", AttributeValue::S(format!("T#{}", entry.tenant)))
+            .expression_attribute_values(":mark", AttributeValue::S(mark))
             .build()
             .map_err(|e| StoreError::Rejected(e.to_string()))?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -130,7 +141,7 @@ impl DynamoTapeStore {
             .transact_write_items()
             .transact_items(self.put(to_item(&mark)?, Some("attribute_not_exists(pk)"))?)
             .transact_items(self.put(to_item(&item)?, None)?)
-            .transact_items(self.count_one(&item.pk)?)
+            .transact_items(self.count_one(entry, &item.pk)?)
             .send()
             .await;
         match result {
@@ -215,8 +226,9 @@ impl TapeStore for DynamoTapeStore {
             .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
             .expression_attribute_values(":lower", AttributeValue::S(range.lower))
             .expression_attribute_values(":upper", AttributeValue::S(range.upper))
-            .projection_expression("sk, #event")
+            .projection_expression("sk, #type, #event")
             .expression_attribute_names("#event", "event")
+            .expression_attribute_names("#type", "type")
             .scan_index_forward(query.order == Order::Asc);
         if let Some(filter) = filter_expression(query) {
             request = filter.apply(request);
@@ -246,6 +258,7 @@ impl TapeStore for DynamoTapeStore {
                 .map_err(|e| StoreError::Transient(format!("unreadable tape item: {e}")))?;
             events.extend(items.into_iter().map(|i| StoredEvent {
                 sort_key: i.sk,
+                ty: i.ty,
                 event: i.event,
             }));
             start_key = output.last_evaluated_key().cloned();
@@ -260,6 +273,41 @@ impl TapeStore for DynamoTapeStore {
             order: query.order,
         });
         Ok(JourneyPage { events, next })
+    }
+
+    /// Reads the `changes` index. It is eventually consistent: the analytics job
+    /// reads from a little before its last run to cover writes still arriving.
+    async fn changed_since(
+        &self,
+        tenant: &TenantId,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<PersonId>, StoreError> {
+        let prefix = format!("T#{tenant}#P#");
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CHANGES_INDEX)
+            .expression_attribute_values(":tenant", AttributeValue::S(format!("T#{tenant}")))
+            .projection_expression("pk");
+        request = match since {
+            None => request.key_condition_expression("ct = :tenant"),
+            Some(since) => request
+                .key_condition_expression("ct = :tenant AND cm >= :lower")
+                .expression_attribute_values(":lower", AttributeValue::S(time_key(since))),
+        };
+        let mut pages = request.into_paginator().items().send();
+        let mut persons = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(store_error)?;
+            let Some(AttributeValue::S(pk)) = item.get("pk") else {
+                continue;
+            };
+            if let Some(person) = pk.strip_prefix(&prefix).and_then(|p| PersonId::parse(p).ok()) {
+                persons.push(person);
+            }
+        }
+        Ok(persons)
     }
 }
 

@@ -4,6 +4,7 @@
 use aws_lambda_events::event::apigw::{
     ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
 };
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use axum::extract::Request;
@@ -16,11 +17,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use cjaas_app::admin::{Admin, AdminError, KeyRequest};
+use cjaas_app::analytics::{Analytics, BUS_SOURCE, RUN_REQUESTED};
 use cjaas_app::auth::{AuthFailure, Authenticator};
 use cjaas_app::http::{with_problem_fallback, Problem};
 use cjaas_app::writer::{InputRecord, TapeWriter};
 use cjaas_core::auth::{AuthError, Principal, Scope};
 use cjaas_core::ids::TenantId;
+use cjaas_core::ports::ConfigStore;
 
 /// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
@@ -245,4 +248,58 @@ pub async fn handle_tenant_command(
             view(admin.revoke_key(&tenant(&t)?, &key_id).await?)
         }
     })
+}
+
+/// The `analytics` function: an EventBridge schedule runs every tenant; a tenant's
+/// on-demand request (`cjaas.analytics` / `AnalyticsRunRequested` on the CJaaS bus)
+/// runs that tenant. A failed tenant does not stop the others; the invocation fails
+/// at the end so that EventBridge retries it.
+pub async fn handle_analytics(
+    analytics: &Analytics,
+    tenants: &dyn ConfigStore,
+    event: LambdaEvent<EventBridgeEvent<Value>>,
+) -> Result<Value, CommandFailed> {
+    let payload = event.payload;
+    let now = payload.time.unwrap_or_else(chrono::Utc::now);
+    let targets = match (payload.source.as_str(), payload.detail_type.as_str()) {
+        ("aws.events", "Scheduled Event") => tenants.list_tenants().await.map_err(|e| CommandFailed {
+            code: "store_unavailable",
+            detail: e.to_string(),
+        })?,
+        (BUS_SOURCE, RUN_REQUESTED) => {
+            let raw = payload.detail.get("tenant").and_then(Value::as_str).unwrap_or_default();
+            let tenant = tenant(raw)?;
+            if tenants.get_tenant(&tenant).await.ok().flatten().is_none() {
+                return Err(CommandFailed {
+                    code: "unknown_tenant",
+                    detail: format!("no tenant {tenant}"),
+                });
+            }
+            vec![tenant]
+        }
+        (source, detail_type) => {
+            return Err(CommandFailed {
+                code: "unexpected_event",
+                detail: format!("the analytics function does not handle {source} / {detail_type}"),
+            })
+        }
+    };
+    let mut runs = Vec::new();
+    let mut failed = Vec::new();
+    for tenant in targets {
+        match analytics.run(&tenant, now).await {
+            Ok(summary) => runs.push(json!({ "tenant": tenant, "summary": summary })),
+            Err(e) => {
+                tracing::error!(tenant = %tenant, error = %e, "analytics run failed");
+                failed.push(tenant.to_string());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(CommandFailed {
+            code: "analytics_failed",
+            detail: format!("analytics failed for {}", failed.join(", ")),
+        });
+    }
+    Ok(json!({ "runs": runs }))
 }

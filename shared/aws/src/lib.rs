@@ -1,9 +1,10 @@
-//! CJaaS on AWS: adapters that translate the ports to DynamoDB, Kinesis and S3, and
+//! CJaaS on AWS: adapters that translate the ports to DynamoDB, Kinesis, S3 and EventBridge, and
 //! the glue every Lambda binary shares (tracing, settings, event handlers).
 
 pub mod dynamo_config;
 pub mod dynamo_documents;
 pub mod dynamo_tape;
+pub mod eventbridge_bus;
 pub mod kinesis_stream;
 pub mod lambda;
 pub mod s3_dead_letters;
@@ -13,6 +14,7 @@ pub mod wiring;
 pub use dynamo_config::DynamoConfigStore;
 pub use dynamo_documents::DynamoDocumentStore;
 pub use dynamo_tape::DynamoTapeStore;
+pub use eventbridge_bus::EventBridgeBus;
 pub use kinesis_stream::KinesisEventStream;
 pub use s3_dead_letters::S3DeadLetters;
 

@@ -6,8 +6,9 @@ use axum::Router;
 use std::sync::Arc;
 
 use cjaas_app::admin::Admin;
+use cjaas_app::analytics::Analytics;
 use cjaas_app::auth::Authenticator;
-use cjaas_app::http::{admin_routes, ingest_routes, profile_routes, query_routes, ProfileApi};
+use cjaas_app::http::{admin_routes, analytics_routes, ingest_routes, profile_routes, query_routes, ProfileApi};
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
 use cjaas_app::writer::TapeWriter;
@@ -15,7 +16,8 @@ use cjaas_core::auth::SigningKeys;
 
 use crate::settings::s3_client;
 use crate::{
-    DynamoConfigStore, DynamoDocumentStore, DynamoTapeStore, KinesisEventStream, S3DeadLetters,
+    DynamoConfigStore, DynamoDocumentStore, DynamoTapeStore, EventBridgeBus, KinesisEventStream,
+    S3DeadLetters,
 };
 
 fn config_store(sdk: &SdkConfig, table: &str) -> Arc<DynamoConfigStore> {
@@ -76,6 +78,35 @@ pub fn profile_router(sdk: &SdkConfig, tape_table: &str, config_table: &str) -> 
         profiles: Profiles::new(tape_store(sdk, tape_table), docs, aliases.clone()),
         aliases,
     }))
+}
+
+/// Where analytics reads and writes: the Tape, documents in the config table, and the
+/// bus that carries on-demand run requests.
+pub struct AnalyticsSettings<'a> {
+    pub tape_table: &'a str,
+    pub config_table: &'a str,
+    pub bus_name: &'a str,
+}
+
+pub fn analytics(sdk: &SdkConfig, settings: &AnalyticsSettings<'_>) -> Analytics {
+    let bus = EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(sdk),
+        settings.bus_name.to_owned(),
+    );
+    Analytics::new(
+        tape_store(sdk, settings.tape_table),
+        document_store(sdk, settings.config_table),
+        Arc::new(bus),
+    )
+}
+
+pub fn analytics_router(sdk: &SdkConfig, settings: &AnalyticsSettings<'_>) -> Router {
+    analytics_routes(Arc::new(analytics(sdk, settings)))
+}
+
+/// Tenants as the config table lists them, for scheduled jobs.
+pub fn tenants(sdk: &SdkConfig, config_table: &str) -> Arc<DynamoConfigStore> {
+    config_store(sdk, config_table)
 }
 
 pub fn admin_router(sdk: &SdkConfig, config_table: &str, keys: SigningKeys) -> Router {

@@ -1,5 +1,6 @@
 //! The CJaaS domain, in plain Rust: no AWS crate and no I/O.
 //!
+//! - [`analytics`]: journey analytics: sessions, transitions, drop-off, funnels, paths.
 //! - [`ids`]: tenant and person ids, validated once at the edge.
 //! - [`event`]: CloudEvents ingest validation (structured, binary and batch mode).
 //! - [`tape`]: the Tape's key design and the journey query.
@@ -10,6 +11,7 @@
 //! - [`profile`]: what profiles keep besides the Tape: views, aliases, snapshots.
 //! - [`ports`]: the small traits the adapters implement.
 
+pub mod analytics;
 pub mod auth;
 pub mod envelope;
 pub mod event;

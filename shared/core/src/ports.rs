@@ -46,6 +46,14 @@ pub trait TapeStore: Send + Sync {
         person: &PersonId,
         query: &JourneyQuery,
     ) -> Result<JourneyPage, StoreError>;
+
+    /// The persons whose Tape was appended to at or after `since` (by the writer's
+    /// clock), or every person of the tenant when `since` is `None`.
+    async fn changed_since(
+        &self,
+        tenant: &TenantId,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<PersonId>, StoreError>;
 }
 
 /// The ordered, partitioned event stream between ingest and the Tape.
@@ -88,6 +96,8 @@ pub struct TenantRecord {
 pub trait ConfigStore: Send + Sync {
     /// Creates a tenant; `false` if it already exists.
     async fn create_tenant(&self, tenant: &TenantRecord) -> Result<bool, StoreError>;
+    /// Every tenant, for operators and scheduled jobs.
+    async fn list_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantRecord>, StoreError>;
     async fn put_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn get_key(
@@ -124,4 +134,30 @@ pub trait DocumentStore: Send + Sync {
     async fn delete(&self, pk: &str, sk: &str) -> Result<(), StoreError>;
     /// Every document of partition `pk`, by sort key.
     async fn list(&self, pk: &str) -> Result<Vec<(String, Document)>, StoreError>;
+    /// Up to `limit` documents of partition `pk` whose sort key is above `after`.
+    async fn list_page(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Document)>, StoreError>;
+}
+
+/// An event for the CJaaS event bus (EventBridge in AWS, in-process locally).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusEvent {
+    /// e.g. `cjaas.analytics`.
+    pub source: String,
+    /// e.g. `AnalyticsRunRequested`.
+    pub detail_type: String,
+    /// A JSON object.
+    pub detail: String,
+}
+
+/// Publishes events for other parts of CJaaS and for tenants' integrations.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Publishes every event, retrying the ones the bus did not take; `Err` if some
+    /// still failed.
+    async fn publish(&self, events: &[BusEvent]) -> Result<(), StoreError>;
 }

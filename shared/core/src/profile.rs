@@ -106,12 +106,17 @@ pub fn valid_view_id(id: &str) -> bool {
 }
 
 pub fn new_view_id() -> String {
+    new_id("view")
+}
+
+/// `{prefix}-` and ten random characters that read unambiguously.
+pub fn new_id(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
     let mut rng = rand::thread_rng();
     let tail: String = (0..10)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect();
-    format!("view-{tail}")
+    format!("{prefix}-{tail}")
 }
 
 /// Where an alias points.
@@ -172,6 +177,9 @@ mod tests {
             keys::alias(&t, &p),
             keys::links(&t, &p),
             keys::snapshots(&t, &p),
+            crate::analytics::keys::analytics(&t),
+            crate::analytics::keys::funnels(&t),
+            crate::analytics::keys::digests(&t),
         ] {
             assert!(key.starts_with("T#acme#"), "{key}");
         }

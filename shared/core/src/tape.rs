@@ -283,6 +283,8 @@ fn is_entry_sort_key(key: &str) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub sort_key: String,
+    /// The CloudEvent's type.
+    pub ty: String,
     pub event: String,
 }
 

@@ -2,9 +2,11 @@
 //!
 //! [`EmbeddedStore`] implements every port. The local "stream" is a durable log in the
 //! same file, drained by [`poller::LocalPoller`], which runs the same Tape writer as the
-//! `tape-writer` Lambda. [`server`] mounts the same HTTP routes as the API Lambdas.
+//! `tape-writer` Lambda. [`server`] mounts the same HTTP routes as the API Lambdas, and
+//! [`scheduler`] runs the analytics job on a timer and on demand.
 
 pub mod poller;
+pub mod scheduler;
 pub mod server;
 mod store;
 

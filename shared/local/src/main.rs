@@ -28,6 +28,14 @@ struct Cli {
         global = true
     )]
     addr: SocketAddr,
+    /// How often `serve` recomputes every tenant's journey analytics.
+    #[arg(
+        long,
+        env = "CJAAS_ANALYTICS_EVERY_SECONDS",
+        default_value_t = 300,
+        global = true
+    )]
+    analytics_every_seconds: u64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -104,7 +112,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = EmbeddedStore::open(&cli.data_dir)
         .map_err(|e| format!("cannot open the store in {}: {e}", cli.data_dir.display()))?;
-    let app = LocalApp::new(store)?;
+    let mut app = LocalApp::new(store)?;
+    app.analytics_every = std::time::Duration::from_secs(cli.analytics_every_seconds.max(1));
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(app, cli.addr, &cli.data_dir).await?,
         Command::CreateTenant { tenant: t } => {

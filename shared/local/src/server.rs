@@ -9,9 +9,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use cjaas_app::admin::{Admin, KeyView};
+use cjaas_app::analytics::Analytics;
 use cjaas_app::auth::Authenticator;
 use cjaas_app::http::{
-    admin_routes, ingest_routes, profile_routes, query_routes, require_bearer,
+    admin_routes, analytics_routes, ingest_routes, profile_routes, query_routes, require_bearer,
     with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
@@ -21,6 +22,7 @@ use cjaas_core::auth::SigningKeys;
 use cjaas_core::ids::TenantId;
 
 use crate::poller::LocalPoller;
+use crate::scheduler::{AnalyticsScheduler, LocalBus};
 use crate::EmbeddedStore;
 
 /// The tenant the embedded default makes on its first start.
@@ -33,7 +35,14 @@ pub struct LocalApp {
     pub admin: Arc<Admin>,
     pub router: Router,
     pub poller: LocalPoller,
+    pub bus: LocalBus,
+    pub analytics: Arc<Analytics>,
+    /// How often the analytics job runs for every tenant.
+    pub analytics_every: std::time::Duration,
 }
+
+/// The analytics timer when `CJAAS_ANALYTICS_EVERY_SECONDS` is not set.
+pub const DEFAULT_ANALYTICS_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl LocalApp {
     pub fn new(store: EmbeddedStore) -> Result<Self, redb::Error> {
@@ -58,8 +67,15 @@ impl LocalApp {
             aliases: aliases.clone(),
             profiles: Profiles::new(shared.clone(), shared.clone(), aliases.clone()),
         });
+        let bus = LocalBus::default();
+        let analytics = Arc::new(Analytics::new(
+            shared.clone(),
+            shared.clone(),
+            Arc::new(bus.clone()),
+        ));
         let api = Router::new()
             .merge(ingest_routes(ingestor))
+            .merge(analytics_routes(analytics.clone()))
             .merge(query_routes(Arc::new(Journeys::new(shared, aliases))))
             .merge(profile_routes(profiles))
             .merge(admin_routes(admin.clone()));
@@ -74,13 +90,16 @@ impl LocalApp {
             keys,
             admin,
             router,
+            bus,
+            analytics,
+            analytics_every: DEFAULT_ANALYTICS_EVERY,
         })
     }
 
     /// Makes the `dev` tenant on first start and returns its first API key, once.
     pub async fn ensure_dev_tenant(&self) -> Result<Option<KeyView>, cjaas_app::admin::AdminError> {
         let dev = TenantId::parse(DEV_TENANT).expect("a valid tenant id");
-        if self.store.list_tenants().await?.is_empty() {
+        if self.store.tenant_records().await?.is_empty() {
             return self.admin.create_tenant(&dev).await.map(Some);
         }
         Ok(None)
@@ -103,6 +122,12 @@ impl LocalApp {
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         let poller = tokio::spawn(self.poller.run(shutdown.clone()));
+        let scheduler = AnalyticsScheduler {
+            analytics: self.analytics,
+            tenants: Arc::new(self.store.clone()),
+            every: self.analytics_every,
+        };
+        let scheduler = tokio::spawn(scheduler.run(self.bus.subscribe(), shutdown.clone()));
         let mut http_shutdown = shutdown;
         axum::serve(listener, self.router)
             .with_graceful_shutdown(async move {
@@ -110,6 +135,7 @@ impl LocalApp {
             })
             .await?;
         let _ = poller.await;
+        let _ = scheduler.await;
         Ok(())
     }
 }

@@ -33,6 +33,8 @@ const KEYS: TableDefinition<(&str, &str), &str> = TableDefinition::new("keys");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 /// person partition key → entries on that person's Tape.
 const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("counts");
+/// (tenant, person) → when the person's Tape was last appended to (µs): the change feed.
+const CHANGES: TableDefinition<(&str, &str), i64> = TableDefinition::new("changes");
 /// (pk, sk) → (revision, JSON body): views, aliases, snapshots.
 const DOCS: TableDefinition<(&str, &str), (u64, &str)> = TableDefinition::new("docs");
 
@@ -71,6 +73,7 @@ impl EmbeddedStore {
         txn.open_table(META)?;
         txn.open_table(COUNTS)?;
         txn.open_table(DOCS)?;
+        txn.open_table(CHANGES)?;
         txn.commit()?;
         Ok(Self {
             db: Arc::new(db),
@@ -158,7 +161,7 @@ impl EmbeddedStore {
         .await
     }
 
-    pub async fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+    pub async fn tenant_records(&self) -> Result<Vec<TenantRecord>, StoreError> {
         self.run(|db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(TENANTS)?;
@@ -172,9 +175,12 @@ impl EmbeddedStore {
 impl TapeStore for EmbeddedStore {
     /// One write transaction (and one fsync) for the whole batch.
     async fn append_batch(&self, entries: &[TapeEntry]) -> Vec<Result<AppendOutcome, StoreError>> {
-        let rows: Vec<(String, String, String, String)> = entries
+        let rows: Vec<(String, String, String, String, String, String)> = entries
             .iter()
-            .map(|e| (e.partition_key(), e.sort_key(), e.dedup_key(), to_json(e)))
+            .map(|e| {
+                let keys = (e.partition_key(), e.sort_key(), e.dedup_key(), to_json(e));
+                (keys.0, keys.1, keys.2, keys.3, e.tenant.to_string(), e.person.to_string())
+            })
             .collect();
         let count = rows.len();
         let result = self
@@ -185,7 +191,9 @@ impl TapeStore for EmbeddedStore {
                     let mut marks = txn.open_table(DEDUP)?;
                     let mut tape = txn.open_table(TAPE)?;
                     let mut counts = txn.open_table(COUNTS)?;
-                    for (pk, sk, dedup, json) in &rows {
+                    let mut changes = txn.open_table(CHANGES)?;
+                    let written = chrono::Utc::now().timestamp_micros();
+                    for (pk, sk, dedup, json, tenant, person) in &rows {
                         if marks.get(dedup.as_str())?.is_some() {
                             outcomes.push(AppendOutcome::Duplicate);
                             continue;
@@ -194,6 +202,7 @@ impl TapeStore for EmbeddedStore {
                         tape.insert((pk.as_str(), sk.as_str()), json.as_str())?;
                         let count = counts.get(pk.as_str())?.map_or(0, |c| c.value());
                         counts.insert(pk.as_str(), count + 1)?;
+                        changes.insert((tenant.as_str(), person.as_str()), written)?;
                         outcomes.push(AppendOutcome::Appended);
                     }
                 }
@@ -265,10 +274,38 @@ impl TapeStore for EmbeddedStore {
                 }
                 events.push(StoredEvent {
                     sort_key: key.value().1.to_owned(),
+                    ty: entry.ty,
                     event: entry.event,
                 });
             }
             Ok(JourneyPage { events, next: None })
+        })
+        .await
+    }
+
+    /// Scans the tenant's rows of the change feed: one small row per person.
+    async fn changed_since(
+        &self,
+        tenant: &TenantId,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<PersonId>, StoreError> {
+        let tenant = tenant.to_string();
+        let since = since.map_or(i64::MIN, |t| t.timestamp_micros());
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let changes = txn.open_table(CHANGES)?;
+            let mut persons = Vec::new();
+            for row in changes.range::<(&str, &str)>((tenant.as_str(), "")..)? {
+                let (key, written) = row?;
+                let (row_tenant, person) = key.value();
+                if row_tenant != tenant {
+                    break;
+                }
+                if written.value() >= since {
+                    persons.push(PersonId::parse(person).map_err(|e| redb::Error::Corrupted(e.to_string()))?);
+                }
+            }
+            Ok(persons)
         })
         .await
     }
@@ -327,6 +364,11 @@ impl ConfigStore for EmbeddedStore {
             Ok(created)
         })
         .await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        let records = self.tenant_records().await?;
+        Ok(records.into_iter().map(|r| r.tenant).collect())
     }
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantRecord>, StoreError> {
@@ -445,12 +487,25 @@ impl DocumentStore for EmbeddedStore {
     }
 
     async fn list(&self, pk: &str) -> Result<Vec<(String, Document)>, StoreError> {
-        let pk = pk.to_owned();
+        self.list_page(pk, None, usize::MAX).await
+    }
+
+    async fn list_page(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Document)>, StoreError> {
+        let (pk, after) = (pk.to_owned(), after.map(str::to_owned));
         self.run(move |db| {
             let txn = db.begin_read()?;
             let docs = txn.open_table(DOCS)?;
             let mut found = Vec::new();
-            for row in docs.range::<(&str, &str)>((pk.as_str(), "")..)? {
+            let low = match &after {
+                Some(after) => Bound::Excluded((pk.as_str(), after.as_str())),
+                None => Bound::Included((pk.as_str(), "")),
+            };
+            for row in docs.range::<(&str, &str)>((low, Bound::Unbounded))?.take(limit) {
                 let (key, value) = row?;
                 let ((row_pk, sk), (revision, body)) = (key.value(), value.value());
                 if row_pk != pk {

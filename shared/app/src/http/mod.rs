@@ -3,6 +3,7 @@
 //! never an `Err` (which API Gateway would turn into a bare 502).
 
 mod admin;
+mod analytics;
 mod ingest;
 mod problem;
 mod profiles;
@@ -22,6 +23,7 @@ use cjaas_core::auth::{AuthError, Principal};
 use cjaas_core::event::MAX_REQUEST_BYTES;
 
 pub use admin::admin_routes;
+pub use analytics::analytics_routes;
 pub use ingest::ingest_routes;
 pub use problem::{Problem, PROBLEM_JSON};
 pub use profiles::{profile_routes, ProfileApi};

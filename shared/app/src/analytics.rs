@@ -1,0 +1,458 @@
+//! Journey analytics on a schedule: settings, funnels, the incremental job and its
+//! reports (the figures themselves are defined in `cjaas_core::analytics`).
+//!
+//! A run keeps one digest per person: that person's tallies per window. It walks the
+//! stored digests page by page and refreshes only the persons the Tape's change feed
+//! names since the last watermark (late events included: the feed is by write time),
+//! and those whose digest has expired because an event left a window. A person is
+//! refreshed by streaming their Tape, so only bounded state per person is in flight.
+//! The tenant's figures are the sum of the digests.
+
+use chrono::{DateTime, Duration, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use cjaas_core::analytics::{
+    basis, keys, new_funnel_id, valid_funnel_id, windows_at, AnalyticsSettings, FieldProblem,
+    Funnel, FunnelDefinition, FunnelReport, PersonDigest, PersonFold, Step, Tally, WindowReport,
+    MAX_FUNNELS,
+};
+use cjaas_core::fold::time_of_sort_key;
+use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::ports::{BusEvent, DocumentStore, EventBus, Expect, StoreError, TapeStore};
+use cjaas_core::tape::{JourneyQuery, Order, MAX_PAGE};
+
+/// Where run requests travel on the event bus.
+pub const BUS_SOURCE: &str = "cjaas.analytics";
+pub const RUN_REQUESTED: &str = "AnalyticsRunRequested";
+
+/// How far before the last watermark a run reads the change feed: covers writers'
+/// clock skew and the feed's eventual consistency.
+const WATERMARK_LAG_SECONDS: i64 = 120;
+/// Digests read per page, and persons refreshed at once.
+const DIGEST_PAGE: usize = 200;
+const CONCURRENCY: usize = 16;
+/// Shortest time between two on-demand runs of one tenant.
+pub const ON_DEMAND_INTERVAL_SECONDS: i64 = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyticsError {
+    #[error("the request is invalid")]
+    Invalid(Vec<FieldProblem>),
+    #[error("no funnel {0}")]
+    FunnelNotFound(String),
+    #[error("a tenant has at most {MAX_FUNNELS} funnels")]
+    TooManyFunnels,
+    #[error("{0} is not one of this tenant's windows ({1})")]
+    UnknownWindow(String, String),
+    #[error("window {0} has not been computed yet; ask for a run or wait for the schedule")]
+    NotComputed(String),
+    #[error("a recomputation was requested at {requested_at}; ask again after {retry_at}")]
+    RateLimited {
+        requested_at: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+    },
+    #[error("a concurrent change won; read the current state and try again")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AnalyticsError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AnalyticsError::Invalid(_) => "invalid_request",
+            AnalyticsError::FunnelNotFound(_) => "funnel_not_found",
+            AnalyticsError::TooManyFunnels => "too_many_funnels",
+            AnalyticsError::UnknownWindow(..) => "unknown_window",
+            AnalyticsError::NotComputed(_) => "not_computed",
+            AnalyticsError::RateLimited { .. } => "rate_limited",
+            AnalyticsError::Conflict => "conflict",
+            AnalyticsError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+/// What the job remembers between runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobState {
+    /// Changes written before this were taken into account.
+    pub watermark: Option<DateTime<Utc>>,
+    pub basis: String,
+    pub last_run: Option<RunSummary>,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// Every digest was recomputed (first run, or settings or funnels changed).
+    pub full: bool,
+    pub persons: u64,
+    pub persons_refreshed: u64,
+    pub events_read: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub requested_at: DateTime<Utc>,
+}
+
+/// `GET /v1/analytics/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub settings: AnalyticsSettings,
+    pub last_run: Option<RunSummary>,
+    pub last_request: Option<RunRequest>,
+}
+
+fn decode<T: DeserializeOwned>(body: &str) -> Result<T, StoreError> {
+    serde_json::from_str(body)
+        .map_err(|e| StoreError::Transient(format!("unreadable analytics document: {e}")))
+}
+
+fn encode(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("analytics documents serialize")
+}
+
+pub struct Analytics {
+    tape: Arc<dyn TapeStore>,
+    docs: Arc<dyn DocumentStore>,
+    bus: Arc<dyn EventBus>,
+}
+
+impl Analytics {
+    pub fn new(tape: Arc<dyn TapeStore>, docs: Arc<dyn DocumentStore>, bus: Arc<dyn EventBus>) -> Self {
+        Self { tape, docs, bus }
+    }
+
+    async fn read<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<(T, u64)>, StoreError> {
+        match self.docs.get(pk, sk).await? {
+            Some(doc) => Ok(Some((decode(&doc.body)?, doc.revision))),
+            None => Ok(None),
+        }
+    }
+
+    // ------------------------------------------------------------ settings
+
+    pub async fn settings(&self, tenant: &TenantId) -> Result<AnalyticsSettings, AnalyticsError> {
+        let stored = self.read(&keys::analytics(tenant), keys::SETTINGS).await?;
+        Ok(stored.map(|(s, _)| s).unwrap_or_default())
+    }
+
+    /// Replaces the settings; the next run recomputes every digest.
+    pub async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        settings: AnalyticsSettings,
+    ) -> Result<AnalyticsSettings, AnalyticsError> {
+        settings.validate().map_err(AnalyticsError::Invalid)?;
+        self.docs
+            .put(&keys::analytics(tenant), keys::SETTINGS, &encode(&settings), Expect::Anything)
+            .await?;
+        Ok(settings)
+    }
+
+    // ------------------------------------------------------------- funnels
+
+    pub async fn create_funnel(
+        &self,
+        tenant: &TenantId,
+        definition: FunnelDefinition,
+    ) -> Result<Funnel, AnalyticsError> {
+        definition.validate().map_err(AnalyticsError::Invalid)?;
+        if self.funnels(tenant).await?.len() >= MAX_FUNNELS {
+            return Err(AnalyticsError::TooManyFunnels);
+        }
+        let now = Utc::now();
+        let funnel = Funnel {
+            id: new_funnel_id(),
+            definition,
+            created_at: now,
+            updated_at: now,
+        };
+        let created = self
+            .docs
+            .put(&keys::funnels(tenant), &funnel.id, &encode(&funnel), Expect::Absent)
+            .await?;
+        if !created {
+            return Err(AnalyticsError::Conflict);
+        }
+        Ok(funnel)
+    }
+
+    async fn stored_funnel(&self, tenant: &TenantId, id: &str) -> Result<(Funnel, u64), AnalyticsError> {
+        if !valid_funnel_id(id) {
+            return Err(AnalyticsError::FunnelNotFound(id.to_owned()));
+        }
+        self.read(&keys::funnels(tenant), id)
+            .await?
+            .ok_or_else(|| AnalyticsError::FunnelNotFound(id.to_owned()))
+    }
+
+    pub async fn funnel(&self, tenant: &TenantId, id: &str) -> Result<Funnel, AnalyticsError> {
+        Ok(self.stored_funnel(tenant, id).await?.0)
+    }
+
+    pub async fn funnels(&self, tenant: &TenantId) -> Result<Vec<Funnel>, AnalyticsError> {
+        let docs = self.docs.list(&keys::funnels(tenant)).await?;
+        Ok(docs
+            .iter()
+            .map(|(_, doc)| decode(&doc.body))
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn update_funnel(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        definition: FunnelDefinition,
+    ) -> Result<Funnel, AnalyticsError> {
+        definition.validate().map_err(AnalyticsError::Invalid)?;
+        let (mut funnel, revision) = self.stored_funnel(tenant, id).await?;
+        funnel.definition = definition;
+        funnel.updated_at = Utc::now();
+        let written = self
+            .docs
+            .put(&keys::funnels(tenant), id, &encode(&funnel), Expect::Revision(revision))
+            .await?;
+        if !written {
+            return Err(AnalyticsError::Conflict);
+        }
+        Ok(funnel)
+    }
+
+    pub async fn delete_funnel(&self, tenant: &TenantId, id: &str) -> Result<(), AnalyticsError> {
+        self.stored_funnel(tenant, id).await?;
+        self.docs.delete(&keys::funnels(tenant), id).await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------- reports
+
+    /// The last computed report of `window`.
+    pub async fn report(&self, tenant: &TenantId, window: &str) -> Result<WindowReport, AnalyticsError> {
+        let settings = self.settings(tenant).await?;
+        if !settings.windows.iter().any(|w| w == window) {
+            return Err(AnalyticsError::UnknownWindow(window.to_owned(), settings.windows.join(", ")));
+        }
+        self.read(&keys::analytics(tenant), &keys::report(window))
+            .await?
+            .map(|(report, _)| report)
+            .ok_or_else(|| AnalyticsError::NotComputed(window.to_owned()))
+    }
+
+    /// One funnel's part of a window's report, with when it was computed.
+    pub async fn funnel_report(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        window: &str,
+    ) -> Result<(FunnelReport, WindowReport), AnalyticsError> {
+        self.funnel(tenant, id).await?;
+        let mut report = self.report(tenant, window).await?;
+        let position = report
+            .funnels
+            .iter()
+            .position(|f| f.id == id)
+            .ok_or_else(|| AnalyticsError::NotComputed(window.to_owned()))?;
+        let funnel = report.funnels.swap_remove(position);
+        Ok((funnel, report))
+    }
+
+    pub async fn status(&self, tenant: &TenantId) -> Result<Status, AnalyticsError> {
+        let pk = keys::analytics(tenant);
+        let job: Option<(JobState, u64)> = self.read(&pk, keys::JOB).await?;
+        let request = self.read(&pk, keys::REQUEST).await?;
+        Ok(Status {
+            settings: self.settings(tenant).await?,
+            last_run: job.and_then(|(j, _)| j.last_run),
+            last_request: request.map(|(r, _)| r),
+        })
+    }
+
+    // ---------------------------------------------------------------- runs
+
+    /// Asks for a recomputation, at most once per [`ON_DEMAND_INTERVAL_SECONDS`]. The
+    /// slot is claimed with a conditional write before the request is published, so
+    /// concurrent callers cannot both get through.
+    pub async fn request_run(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<RunRequest, AnalyticsError> {
+        let pk = keys::analytics(tenant);
+        let previous: Option<(RunRequest, u64)> = self.read(&pk, keys::REQUEST).await?;
+        let expect = match &previous {
+            Some((request, revision)) => {
+                let retry_at = request.requested_at + Duration::seconds(ON_DEMAND_INTERVAL_SECONDS);
+                if now < retry_at {
+                    return Err(AnalyticsError::RateLimited {
+                        requested_at: request.requested_at,
+                        retry_at,
+                    });
+                }
+                Expect::Revision(*revision)
+            }
+            None => Expect::Absent,
+        };
+        let request = RunRequest { requested_at: now };
+        if !self.docs.put(&pk, keys::REQUEST, &encode(&request), expect).await? {
+            return Err(AnalyticsError::Conflict);
+        }
+        let event = BusEvent {
+            source: BUS_SOURCE.into(),
+            detail_type: RUN_REQUESTED.into(),
+            detail: serde_json::json!({ "tenant": tenant, "requested_at": now }).to_string(),
+        };
+        if let Err(e) = self.bus.publish(&[event]).await {
+            // Give the slot back: nothing was requested.
+            let _ = self.docs.delete(&pk, keys::REQUEST).await;
+            return Err(e.into());
+        }
+        Ok(request)
+    }
+
+    /// One incremental run for a tenant, with windows ending at `now`.
+    pub async fn run(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<RunSummary, AnalyticsError> {
+        let started_at = Utc::now();
+        let settings = self.settings(tenant).await?;
+        let funnels = self.funnels(tenant).await?;
+        let basis = basis(&settings, &funnels);
+        let pk = keys::analytics(tenant);
+        let job: JobState = self.read(&pk, keys::JOB).await?.map(|(j, _)| j).unwrap_or_default();
+        let full = job.basis != basis || job.watermark.is_none();
+        let since = match (full, job.watermark) {
+            (false, Some(w)) => Some(w - Duration::seconds(WATERMARK_LAG_SECONDS)),
+            _ => None,
+        };
+        let mut changed: BTreeSet<PersonId> = self.tape.changed_since(tenant, since).await?.into_iter().collect();
+        let pass = Pass {
+            analytics: self,
+            tenant,
+            settings: &settings,
+            funnels: &funnels,
+            basis: &basis,
+            now,
+        };
+        let mut sums: BTreeMap<String, Tally> = BTreeMap::new();
+        let mut summary = RunSummary {
+            started_at,
+            full,
+            ..Default::default()
+        };
+        let digests = keys::digests(tenant);
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.docs.list_page(&digests, after.as_deref(), DIGEST_PAGE).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            let mut kept = Vec::new();
+            let mut stale = Vec::new();
+            for (sk, doc) in page {
+                let Ok(person) = PersonId::parse(&sk) else { continue };
+                let was_changed = changed.remove(&person);
+                match decode::<PersonDigest>(&doc.body) {
+                    Ok(digest) if !was_changed && !full && digest.basis == basis && digest.valid_until.is_none_or(|t| t > now) => {
+                        kept.push(digest)
+                    }
+                    _ => stale.push(person),
+                }
+            }
+            kept.extend(pass.refresh_all(stale, &mut summary).await?);
+            for digest in kept {
+                pass.add(&mut sums, &digest, &mut summary);
+            }
+        }
+        let new_persons: Vec<PersonId> = changed.into_iter().collect();
+        for chunk in new_persons.chunks(DIGEST_PAGE) {
+            for digest in pass.refresh_all(chunk.to_vec(), &mut summary).await? {
+                pass.add(&mut sums, &digest, &mut summary);
+            }
+        }
+        for window in windows_at(&settings, now) {
+            let tally = sums.remove(&window.name).unwrap_or_default();
+            let report = tally.report(&window, &settings, &funnels, now);
+            self.docs
+                .put(&pk, &keys::report(&window.name), &encode(&report), Expect::Anything)
+                .await?;
+        }
+        summary.finished_at = Utc::now();
+        let state = JobState {
+            watermark: Some(started_at),
+            basis,
+            last_run: Some(summary.clone()),
+        };
+        self.docs.put(&pk, keys::JOB, &encode(&state), Expect::Anything).await?;
+        tracing::info!(tenant = %tenant, full, persons = summary.persons, refreshed = summary.persons_refreshed, events = summary.events_read, "analytics run finished");
+        Ok(summary)
+    }
+}
+
+/// One run's fixed inputs.
+struct Pass<'a> {
+    analytics: &'a Analytics,
+    tenant: &'a TenantId,
+    settings: &'a AnalyticsSettings,
+    funnels: &'a [Funnel],
+    basis: &'a str,
+    now: DateTime<Utc>,
+}
+
+impl Pass<'_> {
+    fn add(&self, sums: &mut BTreeMap<String, Tally>, digest: &PersonDigest, summary: &mut RunSummary) {
+        if !digest.windows.is_empty() {
+            summary.persons += 1;
+        }
+        for (window, tally) in &digest.windows {
+            sums.entry(window.clone()).or_default().add(tally);
+        }
+    }
+
+    async fn refresh_all(&self, persons: Vec<PersonId>, summary: &mut RunSummary) -> Result<Vec<PersonDigest>, StoreError> {
+        let refreshed: Vec<(PersonDigest, u64)> = stream::iter(persons)
+            .map(|person| async move { self.refresh(&person).await })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        summary.persons_refreshed += refreshed.len() as u64;
+        summary.events_read += refreshed.iter().map(|(_, n)| n).sum::<u64>();
+        Ok(refreshed.into_iter().map(|(d, _)| d).collect())
+    }
+
+    /// Streams the person's Tape through a fold and stores the digest (or removes it
+    /// when nothing of the person is in any window). Returns it and the events read.
+    async fn refresh(&self, person: &PersonId) -> Result<(PersonDigest, u64), StoreError> {
+        let mut fold = PersonFold::new(self.settings, self.funnels, self.now);
+        let mut query = JourneyQuery {
+            types: Vec::new(),
+            source: None,
+            from: fold.read_from(),
+            to: None,
+            limit: MAX_PAGE,
+            order: Order::Asc,
+            after: None,
+        };
+        let mut read = 0;
+        loop {
+            let page = self.analytics.tape.query(self.tenant, person, &query).await?;
+            for event in &page.events {
+                if let Some(time) = time_of_sort_key(&event.sort_key) {
+                    fold.push(Step { time, ty: &event.ty });
+                }
+            }
+            read += page.events.len() as u64;
+            match page.next {
+                Some(cursor) => query.after = Some(cursor.after),
+                None => break,
+            }
+        }
+        let digest = fold.finish(self.basis.to_owned());
+        let (pk, sk) = (keys::digests(self.tenant), person.to_string());
+        if digest.windows.is_empty() && digest.valid_until.is_none() {
+            self.analytics.docs.delete(&pk, &sk).await?;
+        } else {
+            self.analytics.docs.put(&pk, &sk, &encode(&digest), Expect::Anything).await?;
+        }
+        Ok((digest, read))
+    }
+}
