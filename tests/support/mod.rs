@@ -6,7 +6,8 @@
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
 use axum::body::Body;
@@ -21,7 +22,7 @@ use tower::ServiceExt;
 
 use cjaas_app::writer::TapeWriter;
 use cjaas_aws::lambda::{behind_gateway, handle_authorizer, handle_kinesis, handle_tenant_command};
-use cjaas_aws::wiring::{self, TapeWriterSettings};
+use cjaas_aws::wiring::{self, AnalyticsSettings, TapeWriterSettings};
 use cjaas_core::auth::SigningKeys;
 
 /// The SDK configuration for the emulator. Tests need `AWS_ENDPOINT_URL`: they must
@@ -61,6 +62,8 @@ pub struct Stack {
     pub config_table: String,
     pub stream: String,
     pub bucket: String,
+    /// The CJaaS EventBridge bus.
+    pub bus: String,
     pub keys: SigningKeys,
 }
 
@@ -72,11 +75,18 @@ impl Stack {
             config_table: unique("config"),
             stream: unique("events"),
             bucket: unique("dead-letters"),
+            bus: unique("cjaas-bus"),
             keys: SigningKeys::generate("test-1"),
             sdk,
         };
-        create_table(&stack.sdk, &stack.tape_table).await;
-        create_table(&stack.sdk, &stack.config_table).await;
+        create_table(&stack.sdk, &stack.tape_table, true).await;
+        create_table(&stack.sdk, &stack.config_table, false).await;
+        aws_sdk_eventbridge::Client::new(&stack.sdk)
+            .create_event_bus()
+            .name(&stack.bus)
+            .send()
+            .await
+            .expect("create event bus");
         create_stream(&stack.sdk, &stack.stream).await;
         cjaas_aws::settings::s3_client(&stack.sdk)
             .create_bucket()
@@ -103,6 +113,28 @@ impl Stack {
         )
     }
 
+    pub fn analytics_settings(&self) -> AnalyticsSettings<'_> {
+        AnalyticsSettings {
+            tape_table: &self.tape_table,
+            config_table: &self.config_table,
+            bus_name: &self.bus,
+        }
+    }
+
+    /// Runs the `analytics` Lambda handler on an EventBridge payload.
+    pub async fn run_analytics(&self, payload: Value) -> Result<Value, String> {
+        let analytics = wiring::analytics(&self.sdk, &self.analytics_settings());
+        let tenants = wiring::tenants(&self.sdk, &self.config_table);
+        let event = serde_json::from_value(payload).expect("an EventBridge event");
+        cjaas_aws::lambda::handle_analytics(
+            &analytics,
+            tenants.as_ref(),
+            LambdaEvent::new(event, Context::default()),
+        )
+        .await
+        .map_err(|e| format!("{}: {}", e.code, e.detail))
+    }
+
     /// Every API route, as the Lambdas mount them behind API Gateway.
     pub fn api(&self) -> Router {
         behind_gateway(
@@ -126,6 +158,10 @@ impl Stack {
                     &self.sdk,
                     &self.config_table,
                     self.keys.clone(),
+                ))
+                .merge(wiring::analytics_router(
+                    &self.sdk,
+                    &self.analytics_settings(),
                 )),
         )
     }
@@ -322,7 +358,9 @@ pub async fn call_with_context(
     (status, headers, body)
 }
 
-async fn create_table(sdk: &SdkConfig, name: &str) {
+/// A table keyed `pk`/`sk`; the Tape also has the sparse `changes` index (see the
+/// SAM template).
+async fn create_table(sdk: &SdkConfig, name: &str, changes_index: bool) {
     let attribute = |n: &str| {
         AttributeDefinition::builder()
             .attribute_name(n)
@@ -337,17 +375,32 @@ async fn create_table(sdk: &SdkConfig, name: &str) {
             .build()
             .unwrap()
     };
-    aws_sdk_dynamodb::Client::new(sdk)
+    let mut request = aws_sdk_dynamodb::Client::new(sdk)
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attribute("pk"))
         .attribute_definitions(attribute("sk"))
         .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .send()
-        .await
-        .expect("create table");
+        .key_schema(key("sk", KeyType::Range));
+    if changes_index {
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(cjaas_aws::dynamo_tape::CHANGES_INDEX)
+            .key_schema(key("ct", KeyType::Hash))
+            .key_schema(key("cm", KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        request = request
+            .attribute_definitions(attribute("ct"))
+            .attribute_definitions(attribute("cm"))
+            .global_secondary_indexes(index);
+    }
+    request.send().await.expect("create table");
 }
 
 async fn create_stream(sdk: &SdkConfig, name: &str) {

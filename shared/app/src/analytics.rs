@@ -125,11 +125,19 @@ pub struct Analytics {
 }
 
 impl Analytics {
-    pub fn new(tape: Arc<dyn TapeStore>, docs: Arc<dyn DocumentStore>, bus: Arc<dyn EventBus>) -> Self {
+    pub fn new(
+        tape: Arc<dyn TapeStore>,
+        docs: Arc<dyn DocumentStore>,
+        bus: Arc<dyn EventBus>,
+    ) -> Self {
         Self { tape, docs, bus }
     }
 
-    async fn read<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<(T, u64)>, StoreError> {
+    async fn read<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<(T, u64)>, StoreError> {
         match self.docs.get(pk, sk).await? {
             Some(doc) => Ok(Some((decode(&doc.body)?, doc.revision))),
             None => Ok(None),
@@ -151,7 +159,12 @@ impl Analytics {
     ) -> Result<AnalyticsSettings, AnalyticsError> {
         settings.validate().map_err(AnalyticsError::Invalid)?;
         self.docs
-            .put(&keys::analytics(tenant), keys::SETTINGS, &encode(&settings), Expect::Anything)
+            .put(
+                &keys::analytics(tenant),
+                keys::SETTINGS,
+                &encode(&settings),
+                Expect::Anything,
+            )
             .await?;
         Ok(settings)
     }
@@ -176,7 +189,12 @@ impl Analytics {
         };
         let created = self
             .docs
-            .put(&keys::funnels(tenant), &funnel.id, &encode(&funnel), Expect::Absent)
+            .put(
+                &keys::funnels(tenant),
+                &funnel.id,
+                &encode(&funnel),
+                Expect::Absent,
+            )
             .await?;
         if !created {
             return Err(AnalyticsError::Conflict);
@@ -184,7 +202,11 @@ impl Analytics {
         Ok(funnel)
     }
 
-    async fn stored_funnel(&self, tenant: &TenantId, id: &str) -> Result<(Funnel, u64), AnalyticsError> {
+    async fn stored_funnel(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<(Funnel, u64), AnalyticsError> {
         if !valid_funnel_id(id) {
             return Err(AnalyticsError::FunnelNotFound(id.to_owned()));
         }
@@ -217,7 +239,12 @@ impl Analytics {
         funnel.updated_at = Utc::now();
         let written = self
             .docs
-            .put(&keys::funnels(tenant), id, &encode(&funnel), Expect::Revision(revision))
+            .put(
+                &keys::funnels(tenant),
+                id,
+                &encode(&funnel),
+                Expect::Revision(revision),
+            )
             .await?;
         if !written {
             return Err(AnalyticsError::Conflict);
@@ -234,10 +261,17 @@ impl Analytics {
     // ------------------------------------------------------------- reports
 
     /// The last computed report of `window`.
-    pub async fn report(&self, tenant: &TenantId, window: &str) -> Result<WindowReport, AnalyticsError> {
+    pub async fn report(
+        &self,
+        tenant: &TenantId,
+        window: &str,
+    ) -> Result<WindowReport, AnalyticsError> {
         let settings = self.settings(tenant).await?;
         if !settings.windows.iter().any(|w| w == window) {
-            return Err(AnalyticsError::UnknownWindow(window.to_owned(), settings.windows.join(", ")));
+            return Err(AnalyticsError::UnknownWindow(
+                window.to_owned(),
+                settings.windows.join(", "),
+            ));
         }
         self.read(&keys::analytics(tenant), &keys::report(window))
             .await?
@@ -279,7 +313,11 @@ impl Analytics {
     /// Asks for a recomputation, at most once per [`ON_DEMAND_INTERVAL_SECONDS`]. The
     /// slot is claimed with a conditional write before the request is published, so
     /// concurrent callers cannot both get through.
-    pub async fn request_run(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<RunRequest, AnalyticsError> {
+    pub async fn request_run(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<RunRequest, AnalyticsError> {
         let pk = keys::analytics(tenant);
         let previous: Option<(RunRequest, u64)> = self.read(&pk, keys::REQUEST).await?;
         let expect = match &previous {
@@ -296,7 +334,11 @@ impl Analytics {
             None => Expect::Absent,
         };
         let request = RunRequest { requested_at: now };
-        if !self.docs.put(&pk, keys::REQUEST, &encode(&request), expect).await? {
+        if !self
+            .docs
+            .put(&pk, keys::REQUEST, &encode(&request), expect)
+            .await?
+        {
             return Err(AnalyticsError::Conflict);
         }
         let event = BusEvent {
@@ -313,19 +355,32 @@ impl Analytics {
     }
 
     /// One incremental run for a tenant, with windows ending at `now`.
-    pub async fn run(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<RunSummary, AnalyticsError> {
+    pub async fn run(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<RunSummary, AnalyticsError> {
         let started_at = Utc::now();
         let settings = self.settings(tenant).await?;
         let funnels = self.funnels(tenant).await?;
         let basis = basis(&settings, &funnels);
         let pk = keys::analytics(tenant);
-        let job: JobState = self.read(&pk, keys::JOB).await?.map(|(j, _)| j).unwrap_or_default();
+        let job: JobState = self
+            .read(&pk, keys::JOB)
+            .await?
+            .map(|(j, _)| j)
+            .unwrap_or_default();
         let full = job.basis != basis || job.watermark.is_none();
         let since = match (full, job.watermark) {
             (false, Some(w)) => Some(w - Duration::seconds(WATERMARK_LAG_SECONDS)),
             _ => None,
         };
-        let mut changed: BTreeSet<PersonId> = self.tape.changed_since(tenant, since).await?.into_iter().collect();
+        let mut changed: BTreeSet<PersonId> = self
+            .tape
+            .changed_since(tenant, since)
+            .await?
+            .into_iter()
+            .collect();
         let pass = Pass {
             analytics: self,
             tenant,
@@ -343,16 +398,26 @@ impl Analytics {
         let digests = keys::digests(tenant);
         let mut after: Option<String> = None;
         loop {
-            let page = self.docs.list_page(&digests, after.as_deref(), DIGEST_PAGE).await?;
+            let page = self
+                .docs
+                .list_page(&digests, after.as_deref(), DIGEST_PAGE)
+                .await?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             let mut kept = Vec::new();
             let mut stale = Vec::new();
             for (sk, doc) in page {
-                let Ok(person) = PersonId::parse(&sk) else { continue };
+                let Ok(person) = PersonId::parse(&sk) else {
+                    continue;
+                };
                 let was_changed = changed.remove(&person);
                 match decode::<PersonDigest>(&doc.body) {
-                    Ok(digest) if !was_changed && !full && digest.basis == basis && digest.valid_until.is_none_or(|t| t > now) => {
+                    Ok(digest)
+                        if !was_changed
+                            && !full
+                            && digest.basis == basis
+                            && digest.valid_until.is_none_or(|t| t > now) =>
+                    {
                         kept.push(digest)
                     }
                     _ => stale.push(person),
@@ -373,7 +438,12 @@ impl Analytics {
             let tally = sums.remove(&window.name).unwrap_or_default();
             let report = tally.report(&window, &settings, &funnels, now);
             self.docs
-                .put(&pk, &keys::report(&window.name), &encode(&report), Expect::Anything)
+                .put(
+                    &pk,
+                    &keys::report(&window.name),
+                    &encode(&report),
+                    Expect::Anything,
+                )
                 .await?;
         }
         summary.finished_at = Utc::now();
@@ -382,7 +452,9 @@ impl Analytics {
             basis,
             last_run: Some(summary.clone()),
         };
-        self.docs.put(&pk, keys::JOB, &encode(&state), Expect::Anything).await?;
+        self.docs
+            .put(&pk, keys::JOB, &encode(&state), Expect::Anything)
+            .await?;
         tracing::info!(tenant = %tenant, full, persons = summary.persons, refreshed = summary.persons_refreshed, events = summary.events_read, "analytics run finished");
         Ok(summary)
     }
@@ -399,7 +471,12 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
-    fn add(&self, sums: &mut BTreeMap<String, Tally>, digest: &PersonDigest, summary: &mut RunSummary) {
+    fn add(
+        &self,
+        sums: &mut BTreeMap<String, Tally>,
+        digest: &PersonDigest,
+        summary: &mut RunSummary,
+    ) {
         if !digest.windows.is_empty() {
             summary.persons += 1;
         }
@@ -408,7 +485,11 @@ impl Pass<'_> {
         }
     }
 
-    async fn refresh_all(&self, persons: Vec<PersonId>, summary: &mut RunSummary) -> Result<Vec<PersonDigest>, StoreError> {
+    async fn refresh_all(
+        &self,
+        persons: Vec<PersonId>,
+        summary: &mut RunSummary,
+    ) -> Result<Vec<PersonDigest>, StoreError> {
         let refreshed: Vec<(PersonDigest, u64)> = stream::iter(persons)
             .map(|person| async move { self.refresh(&person).await })
             .buffer_unordered(CONCURRENCY)
@@ -434,10 +515,17 @@ impl Pass<'_> {
         };
         let mut read = 0;
         loop {
-            let page = self.analytics.tape.query(self.tenant, person, &query).await?;
+            let page = self
+                .analytics
+                .tape
+                .query(self.tenant, person, &query)
+                .await?;
             for event in &page.events {
                 if let Some(time) = time_of_sort_key(&event.sort_key) {
-                    fold.push(Step { time, ty: &event.ty });
+                    fold.push(Step {
+                        time,
+                        ty: &event.ty,
+                    });
                 }
             }
             read += page.events.len() as u64;
@@ -451,7 +539,10 @@ impl Pass<'_> {
         if digest.windows.is_empty() && digest.valid_until.is_none() {
             self.analytics.docs.delete(&pk, &sk).await?;
         } else {
-            self.analytics.docs.put(&pk, &sk, &encode(&digest), Expect::Anything).await?;
+            self.analytics
+                .docs
+                .put(&pk, &sk, &encode(&digest), Expect::Anything)
+                .await?;
         }
         Ok((digest, read))
     }

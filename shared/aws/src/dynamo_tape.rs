@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
-use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 
 use cjaas_core::ids::{PersonId, TenantId};
@@ -116,7 +116,10 @@ impl DynamoTapeStore {
             .key("sk", AttributeValue::S(COUNTER_SK.to_owned()))
             .update_expression("ADD entries :one SET ct = :tenant, cm = :mark")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":tenant", AttributeValue::S(format!("T#{}", entry.tenant)))
+            .expression_attribute_values(
+                ":tenant",
+                AttributeValue::S(format!("T#{}", entry.tenant)),
+            )
             .expression_attribute_values(":mark", AttributeValue::S(mark))
             .build()
             .map_err(|e| StoreError::Rejected(e.to_string()))?;
@@ -303,7 +306,10 @@ impl TapeStore for DynamoTapeStore {
             let Some(AttributeValue::S(pk)) = item.get("pk") else {
                 continue;
             };
-            if let Some(person) = pk.strip_prefix(&prefix).and_then(|p| PersonId::parse(p).ok()) {
+            if let Some(person) = pk
+                .strip_prefix(&prefix)
+                .and_then(|p| PersonId::parse(p).ok())
+            {
                 persons.push(person);
             }
         }

@@ -33,7 +33,10 @@ impl EventBridgeBus {
     }
 
     /// Sends `entries`; returns the ones EventBridge refused.
-    async fn put(&self, entries: Vec<PutEventsRequestEntry>) -> Result<Vec<PutEventsRequestEntry>, StoreError> {
+    async fn put(
+        &self,
+        entries: Vec<PutEventsRequestEntry>,
+    ) -> Result<Vec<PutEventsRequestEntry>, StoreError> {
         let output = self
             .client
             .put_events()

@@ -262,12 +262,18 @@ pub async fn handle_analytics(
     let payload = event.payload;
     let now = payload.time.unwrap_or_else(chrono::Utc::now);
     let targets = match (payload.source.as_str(), payload.detail_type.as_str()) {
-        ("aws.events", "Scheduled Event") => tenants.list_tenants().await.map_err(|e| CommandFailed {
-            code: "store_unavailable",
-            detail: e.to_string(),
-        })?,
+        ("aws.events", "Scheduled Event") => {
+            tenants.list_tenants().await.map_err(|e| CommandFailed {
+                code: "store_unavailable",
+                detail: e.to_string(),
+            })?
+        }
         (BUS_SOURCE, RUN_REQUESTED) => {
-            let raw = payload.detail.get("tenant").and_then(Value::as_str).unwrap_or_default();
+            let raw = payload
+                .detail
+                .get("tenant")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let tenant = tenant(raw)?;
             if tenants.get_tenant(&tenant).await.ok().flatten().is_none() {
                 return Err(CommandFailed {

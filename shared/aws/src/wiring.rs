@@ -8,7 +8,9 @@ use std::sync::Arc;
 use cjaas_app::admin::Admin;
 use cjaas_app::analytics::Analytics;
 use cjaas_app::auth::Authenticator;
-use cjaas_app::http::{admin_routes, analytics_routes, ingest_routes, profile_routes, query_routes, ProfileApi};
+use cjaas_app::http::{
+    admin_routes, analytics_routes, ingest_routes, profile_routes, query_routes, ProfileApi,
+};
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
 use cjaas_app::writer::TapeWriter;

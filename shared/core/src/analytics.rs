@@ -70,7 +70,11 @@ pub struct FieldProblem {
     pub detail: String,
 }
 
-fn problem(field: impl Into<String>, code: &'static str, detail: impl Into<String>) -> FieldProblem {
+fn problem(
+    field: impl Into<String>,
+    code: &'static str,
+    detail: impl Into<String>,
+) -> FieldProblem {
     FieldProblem {
         field: field.into(),
         code,
@@ -150,17 +154,33 @@ impl AnalyticsSettings {
                     format!("{window:?} is not a window: use whole hours or days such as 24h or 7d, at most {MAX_WINDOW_DAYS}d"),
                 ));
             } else if !seen.insert(window) {
-                problems.push(problem(format!("windows/{i}"), "duplicate_window", format!("{window} is listed twice")));
+                problems.push(problem(
+                    format!("windows/{i}"),
+                    "duplicate_window",
+                    format!("{window} is listed twice"),
+                ));
             }
         }
         if !(60..=86_400).contains(&self.session_gap_seconds) {
-            problems.push(problem("session_gap_seconds", "invalid_gap", "the session gap is 60 to 86400 seconds"));
+            problems.push(problem(
+                "session_gap_seconds",
+                "invalid_gap",
+                "the session gap is 60 to 86400 seconds",
+            ));
         }
         if !(1..=100).contains(&self.top_paths) {
-            problems.push(problem("top_paths", "invalid_top_paths", "top_paths is 1 to 100"));
+            problems.push(problem(
+                "top_paths",
+                "invalid_top_paths",
+                "top_paths is 1 to 100",
+            ));
         }
         if !(2..=10).contains(&self.path_steps) {
-            problems.push(problem("path_steps", "invalid_path_steps", "path_steps is 2 to 10"));
+            problems.push(problem(
+                "path_steps",
+                "invalid_path_steps",
+                "path_steps is 2 to 10",
+            ));
         }
         if problems.is_empty() {
             Ok(())
@@ -171,7 +191,11 @@ impl AnalyticsSettings {
 
     /// The longest window, in seconds.
     pub fn longest_window(&self) -> u64 {
-        self.windows.iter().filter_map(|w| window_seconds(w)).max().unwrap_or(0)
+        self.windows
+            .iter()
+            .filter_map(|w| window_seconds(w))
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -189,15 +213,30 @@ pub struct FunnelDefinition {
 impl FunnelDefinition {
     pub fn validate(&self) -> Result<(), Vec<FieldProblem>> {
         let mut problems = Vec::new();
-        if self.name.trim().is_empty() || self.name.len() > 200 || self.name.chars().any(char::is_control) {
-            problems.push(problem("name", "invalid_name", "the name is 1 to 200 printable characters"));
+        if self.name.trim().is_empty()
+            || self.name.len() > 200
+            || self.name.chars().any(char::is_control)
+        {
+            problems.push(problem(
+                "name",
+                "invalid_name",
+                "the name is 1 to 200 printable characters",
+            ));
         }
         if !(2..=MAX_FUNNEL_STEPS).contains(&self.steps.len()) {
-            problems.push(problem("steps", "step_count", format!("a funnel has 2 to {MAX_FUNNEL_STEPS} steps")));
+            problems.push(problem(
+                "steps",
+                "step_count",
+                format!("a funnel has 2 to {MAX_FUNNEL_STEPS} steps"),
+            ));
         }
         for (i, step) in self.steps.iter().enumerate() {
             if step.is_empty() || step.len() > 256 || step.chars().any(char::is_control) {
-                problems.push(problem(format!("steps/{i}"), "invalid_step", "a step is an event type of 1 to 256 printable characters"));
+                problems.push(problem(
+                    format!("steps/{i}"),
+                    "invalid_step",
+                    "a step is an event type of 1 to 256 printable characters",
+                ));
             }
         }
         if !(1..=MAX_FUNNEL_WITHIN_SECONDS).contains(&self.within_seconds) {
@@ -234,7 +273,9 @@ pub fn basis(settings: &AnalyticsSettings, funnels: &[Funnel]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_vec(settings).expect("settings serialize"));
     for funnel in funnels {
-        hasher.update(serde_json::to_vec(&(&funnel.id, &funnel.definition)).expect("funnels serialize"));
+        hasher.update(
+            serde_json::to_vec(&(&funnel.id, &funnel.definition)).expect("funnels serialize"),
+        );
     }
     hex::encode(&hasher.finalize()[..12])
 }
@@ -446,7 +487,10 @@ impl<'a> PersonFold<'a> {
             window.tally.persons = 1;
             for (funnel, progress) in self.funnels.iter().zip(&window.funnels) {
                 if progress.matched > 0 {
-                    window.tally.funnels.insert(funnel.id.clone(), progress.tally(funnel));
+                    window
+                        .tally
+                        .funnels
+                        .insert(funnel.id.clone(), progress.tally(funnel));
                 }
             }
             windows.insert(window.bounds.name.clone(), window.tally);
@@ -484,7 +528,11 @@ impl WindowFold {
         } else {
             self.close_session();
             self.tally.sessions += 1;
-            self.tally.types.entry(step.ty.to_owned()).or_default().entries += 1;
+            self.tally
+                .types
+                .entry(step.ty.to_owned())
+                .or_default()
+                .entries += 1;
             self.session = Some(OpenSession {
                 last_time: step.time,
                 last_type: step.ty.to_owned(),
@@ -526,7 +574,8 @@ impl FunnelProgress {
         }
         self.matched += 1;
         if let Some(last) = self.last {
-            self.durations.push((step.time - last).num_milliseconds().max(0) as u64);
+            self.durations
+                .push((step.time - last).num_milliseconds().max(0) as u64);
         }
         self.last = Some(step.time);
     }
@@ -714,7 +763,11 @@ impl Tally {
                 sessions: *sessions,
             })
             .collect();
-        top_paths.sort_by(|a, b| b.sessions.cmp(&a.sessions).then_with(|| a.steps.cmp(&b.steps)));
+        top_paths.sort_by(|a, b| {
+            b.sessions
+                .cmp(&a.sessions)
+                .then_with(|| a.steps.cmp(&b.steps))
+        });
         top_paths.truncate(settings.top_paths);
         WindowReport {
             window: window.name.clone(),
@@ -799,7 +852,10 @@ mod tests {
         };
         let mut person = PersonFold::new(&settings, funnels, now);
         for (minute, ty) in events {
-            person.push(Step { time: at(*minute), ty });
+            person.push(Step {
+                time: at(*minute),
+                ty,
+            });
         }
         person.finish("b".into())
     }
@@ -808,7 +864,17 @@ mod tests {
     fn windows_are_whole_hours_or_days() {
         assert_eq!(window_seconds("24h"), Some(86_400));
         assert_eq!(window_seconds("7d"), Some(604_800));
-        for bad in ["", "h", "0d", "07d", "1w", "-1d", "401d", "1.5h", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "h",
+            "0d",
+            "07d",
+            "1w",
+            "-1d",
+            "401d",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
             assert_eq!(window_seconds(bad), None, "{bad}");
         }
     }
@@ -820,7 +886,10 @@ mod tests {
         assert_eq!(day.sessions, 2);
         assert_eq!(day.transitions["a"]["b"], 1);
         assert_eq!(day.transitions["c"]["a"], 1);
-        assert!(!day.transitions.contains_key("b"), "no edge across sessions");
+        assert!(
+            !day.transitions.contains_key("b"),
+            "no edge across sessions"
+        );
         assert_eq!((day.types["a"].entries, day.types["c"].entries), (1, 1));
         assert_eq!((day.types["b"].exits, day.types["a"].exits), (1, 1));
         assert_eq!(day.types["a"].events, 2);
@@ -834,7 +903,15 @@ mod tests {
         let digest = fold(&[(5, "only")], &[], at(10));
         let tally = &digest.windows["1d"];
         assert_eq!((tally.sessions, tally.events, tally.persons), (1, 1, 1));
-        assert_eq!(tally.types["only"], TypeTally { events: 1, persons: 1, entries: 1, exits: 1 });
+        assert_eq!(
+            tally.types["only"],
+            TypeTally {
+                events: 1,
+                persons: 1,
+                entries: 1,
+                exits: 1
+            }
+        );
         assert!(tally.transitions.is_empty());
     }
 
@@ -847,15 +924,27 @@ mod tests {
         // "new" leaves the 1d window a day after it happened; "old" leaves 7d later.
         assert_eq!(digest.valid_until, Some(at(4 * 24 * 60 - 5)));
         let future = fold(&[(0, "a"), (3 * 24 * 60 + 1, "later")], &[], now);
-        assert_eq!(future.valid_until, Some(at(3 * 24 * 60 + 1)), "a future event enters later");
+        assert_eq!(
+            future.valid_until,
+            Some(at(3 * 24 * 60 + 1)),
+            "a future event enters later"
+        );
     }
 
     #[test]
     fn funnels_match_greedily_within_the_time_limit() {
         let f = funnel(&["view", "cart", "buy"], 600);
-        let digest = fold(&[(0, "view"), (2, "view"), (5, "cart"), (11, "buy")], &[f.clone()], at(60));
+        let digest = fold(
+            &[(0, "view"), (2, "view"), (5, "cart"), (11, "buy")],
+            &[f.clone()],
+            at(60),
+        );
         let tally = &digest.windows["1d"].funnels["f"];
-        assert_eq!(tally.reached, vec![1, 1, 0], "buy came 11 minutes after the first view");
+        assert_eq!(
+            tally.reached,
+            vec![1, 1, 0],
+            "buy came 11 minutes after the first view"
+        );
         assert_eq!(tally.step_ms[0], BTreeMap::from([(300_000, 1)]));
         let done = fold(&[(0, "view"), (5, "cart"), (9, "buy")], &[f], at(60));
         assert_eq!(done.windows["1d"].funnels["f"].reached, vec![1, 1, 1]);
@@ -873,13 +962,29 @@ mod tests {
         let bounds = &windows_at(&settings, at(300))[0];
         let report = sum.report(bounds, &settings, &[f], at(300));
         assert_eq!((report.persons, report.sessions, report.events), (2, 3, 5));
-        assert_eq!(report.transitions, vec![Transition { from: "a".into(), to: "b".into(), count: 2 }]);
+        assert_eq!(
+            report.transitions,
+            vec![Transition {
+                from: "a".into(),
+                to: "b".into(),
+                count: 2
+            }]
+        );
         let a = report.event_types.iter().find(|t| t.ty == "a").unwrap();
         assert_eq!((a.events, a.persons, a.exits), (3, 2, 1));
         assert_eq!(report.valleys_of_doom[0].ty, "b");
         assert_eq!(report.funnels[0].steps[1].persons, 2);
-        assert_eq!(report.funnels[0].steps[1].median_ms_from_previous, Some(60_000));
-        assert_eq!(report.top_paths[0], PathReport { steps: vec!["a".into(), "b".into()], sessions: 2 });
+        assert_eq!(
+            report.funnels[0].steps[1].median_ms_from_previous,
+            Some(60_000)
+        );
+        assert_eq!(
+            report.top_paths[0],
+            PathReport {
+                steps: vec!["a".into(), "b".into()],
+                sessions: 2
+            }
+        );
     }
 
     #[test]
@@ -887,7 +992,10 @@ mod tests {
         assert_eq!(lower_median(&BTreeMap::new()), None);
         assert_eq!(lower_median(&BTreeMap::from([(5, 1)])), Some(5));
         assert_eq!(lower_median(&BTreeMap::from([(1, 1), (9, 1)])), Some(1));
-        assert_eq!(lower_median(&BTreeMap::from([(1, 1), (4, 2), (9, 1)])), Some(4));
+        assert_eq!(
+            lower_median(&BTreeMap::from([(1, 1), (4, 2), (9, 1)])),
+            Some(4)
+        );
     }
 
     #[test]
@@ -898,10 +1006,33 @@ mod tests {
             top_paths: 0,
             path_steps: 11,
         };
-        let codes: Vec<_> = bad.validate().unwrap_err().into_iter().map(|p| p.code).collect();
-        assert_eq!(codes, ["duplicate_window", "invalid_window", "invalid_gap", "invalid_top_paths", "invalid_path_steps"]);
-        let funnel = FunnelDefinition { name: " ".into(), steps: vec!["a".into()], within_seconds: 0 };
-        let codes: Vec<_> = funnel.validate().unwrap_err().into_iter().map(|p| p.code).collect();
+        let codes: Vec<_> = bad
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.code)
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "duplicate_window",
+                "invalid_window",
+                "invalid_gap",
+                "invalid_top_paths",
+                "invalid_path_steps"
+            ]
+        );
+        let funnel = FunnelDefinition {
+            name: " ".into(),
+            steps: vec!["a".into()],
+            within_seconds: 0,
+        };
+        let codes: Vec<_> = funnel
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.code)
+            .collect();
         assert_eq!(codes, ["invalid_name", "step_count", "invalid_time_limit"]);
         assert!(AnalyticsSettings::default().validate().is_ok());
     }

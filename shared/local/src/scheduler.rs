@@ -59,7 +59,11 @@ pub struct AnalyticsScheduler {
 
 impl AnalyticsScheduler {
     /// Runs every tenant now and then every `every`, and one tenant on request.
-    pub async fn run(self, mut requests: broadcast::Receiver<BusEvent>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self,
+        mut requests: broadcast::Receiver<BusEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         if *shutdown.borrow() {
             return;
         }

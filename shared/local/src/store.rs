@@ -179,7 +179,14 @@ impl TapeStore for EmbeddedStore {
             .iter()
             .map(|e| {
                 let keys = (e.partition_key(), e.sort_key(), e.dedup_key(), to_json(e));
-                (keys.0, keys.1, keys.2, keys.3, e.tenant.to_string(), e.person.to_string())
+                (
+                    keys.0,
+                    keys.1,
+                    keys.2,
+                    keys.3,
+                    e.tenant.to_string(),
+                    e.person.to_string(),
+                )
             })
             .collect();
         let count = rows.len();
@@ -302,7 +309,10 @@ impl TapeStore for EmbeddedStore {
                     break;
                 }
                 if written.value() >= since {
-                    persons.push(PersonId::parse(person).map_err(|e| redb::Error::Corrupted(e.to_string()))?);
+                    persons.push(
+                        PersonId::parse(person)
+                            .map_err(|e| redb::Error::Corrupted(e.to_string()))?,
+                    );
                 }
             }
             Ok(persons)
@@ -505,7 +515,10 @@ impl DocumentStore for EmbeddedStore {
                 Some(after) => Bound::Excluded((pk.as_str(), after.as_str())),
                 None => Bound::Included((pk.as_str(), "")),
             };
-            for row in docs.range::<(&str, &str)>((low, Bound::Unbounded))?.take(limit) {
+            for row in docs
+                .range::<(&str, &str)>((low, Bound::Unbounded))?
+                .take(limit)
+            {
                 let (key, value) = row?;
                 let ((row_pk, sk), (revision, body)) = (key.value(), value.value());
                 if row_pk != pk {

@@ -45,14 +45,21 @@ impl From<AnalyticsError> for Problem {
     fn from(e: AnalyticsError) -> Self {
         let status = match &e {
             AnalyticsError::Invalid(problems) => {
-                return Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), "the request is invalid; nothing was stored")
-                    .with_errors(problems)
+                return Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    e.code(),
+                    "the request is invalid; nothing was stored",
+                )
+                .with_errors(problems)
             }
             AnalyticsError::RateLimited { retry_at, .. } => {
                 let wait = (*retry_at - Utc::now()).num_seconds().max(1) as u64;
-                return Problem::new(StatusCode::TOO_MANY_REQUESTS, e.code(), e.to_string()).retry_after(wait);
+                return Problem::new(StatusCode::TOO_MANY_REQUESTS, e.code(), e.to_string())
+                    .retry_after(wait);
             }
-            AnalyticsError::FunnelNotFound(_) | AnalyticsError::NotComputed(_) => StatusCode::NOT_FOUND,
+            AnalyticsError::FunnelNotFound(_) | AnalyticsError::NotComputed(_) => {
+                StatusCode::NOT_FOUND
+            }
             AnalyticsError::UnknownWindow(..) => StatusCode::BAD_REQUEST,
             AnalyticsError::TooManyFunnels | AnalyticsError::Conflict => StatusCode::CONFLICT,
             AnalyticsError::Store(store) => return store.clone().into(),
@@ -76,10 +83,20 @@ fn window_param(raw: Option<String>) -> Result<String, Problem> {
             }
         }
     }
-    window.ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "window is required, e.g. window=7d"))
+    window.ok_or_else(|| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "window is required, e.g. window=7d",
+        )
+    })
 }
 
-async fn get_report(State(api): Api, Caller(caller): Caller, RawQuery(query): RawQuery) -> Result<impl IntoResponse, Problem> {
+async fn get_report(
+    State(api): Api,
+    Caller(caller): Caller,
+    RawQuery(query): RawQuery,
+) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::TapeRead)?;
     let window = window_param(query)?;
     Ok(Json(api.report(&caller.tenant, &window).await?))
@@ -90,27 +107,49 @@ async fn get_status(State(api): Api, Caller(caller): Caller) -> Result<impl Into
     Ok(Json(api.status(&caller.tenant).await?))
 }
 
-async fn put_settings(State(api): Api, Caller(caller): Caller, body: Body) -> Result<impl IntoResponse, Problem> {
+async fn put_settings(
+    State(api): Api,
+    Caller(caller): Caller,
+    body: Body,
+) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::Admin)?;
     let settings: AnalyticsSettings = read_json(body).await?;
     Ok(Json(api.put_settings(&caller.tenant, settings).await?))
 }
 
-async fn request_run(State(api): Api, Caller(caller): Caller) -> Result<impl IntoResponse, Problem> {
+async fn request_run(
+    State(api): Api,
+    Caller(caller): Caller,
+) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::Admin)?;
     let request = api.request_run(&caller.tenant, Utc::now()).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "accepted", "requested_at": request.requested_at }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "status": "accepted", "requested_at": request.requested_at })),
+    ))
 }
 
-async fn create_funnel(State(api): Api, Caller(caller): Caller, body: Body) -> Result<impl IntoResponse, Problem> {
+async fn create_funnel(
+    State(api): Api,
+    Caller(caller): Caller,
+    body: Body,
+) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::Admin)?;
     let definition: FunnelDefinition = read_json(body).await?;
-    Ok((StatusCode::CREATED, Json(api.create_funnel(&caller.tenant, definition).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(api.create_funnel(&caller.tenant, definition).await?),
+    ))
 }
 
-async fn list_funnels(State(api): Api, Caller(caller): Caller) -> Result<impl IntoResponse, Problem> {
+async fn list_funnels(
+    State(api): Api,
+    Caller(caller): Caller,
+) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::TapeRead)?;
-    Ok(Json(json!({ "funnels": api.funnels(&caller.tenant).await? })))
+    Ok(Json(
+        json!({ "funnels": api.funnels(&caller.tenant).await? }),
+    ))
 }
 
 async fn get_funnel(
@@ -132,7 +171,9 @@ async fn update_funnel(
     caller.require(Scope::Admin)?;
     let id = path_param(id, "invalid_funnel_id")?;
     let definition: FunnelDefinition = read_json(body).await?;
-    Ok(Json(api.update_funnel(&caller.tenant, &id, definition).await?))
+    Ok(Json(
+        api.update_funnel(&caller.tenant, &id, definition).await?,
+    ))
 }
 
 async fn delete_funnel(
