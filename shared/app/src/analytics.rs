@@ -28,9 +28,9 @@ use cjaas_core::tape::{JourneyQuery, Order, MAX_PAGE};
 pub const BUS_SOURCE: &str = "cjaas.analytics";
 pub const RUN_REQUESTED: &str = "AnalyticsRunRequested";
 
-/// How far before the last watermark a run reads the change feed: covers writers'
-/// clock skew and the feed's eventual consistency.
-const WATERMARK_LAG_SECONDS: i64 = 120;
+/// How far before the last watermark a run reads the change feed by default: covers
+/// writers' clock skew and the feed's eventual consistency.
+pub const WATERMARK_LAG_SECONDS: i64 = 120;
 /// Digests read per page, and persons refreshed at once.
 const DIGEST_PAGE: usize = 200;
 const CONCURRENCY: usize = 16;
@@ -122,6 +122,7 @@ pub struct Analytics {
     tape: Arc<dyn TapeStore>,
     docs: Arc<dyn DocumentStore>,
     bus: Arc<dyn EventBus>,
+    watermark_lag: Duration,
 }
 
 impl Analytics {
@@ -130,7 +131,18 @@ impl Analytics {
         docs: Arc<dyn DocumentStore>,
         bus: Arc<dyn EventBus>,
     ) -> Self {
-        Self { tape, docs, bus }
+        Self {
+            tape,
+            docs,
+            bus,
+            watermark_lag: Duration::seconds(WATERMARK_LAG_SECONDS),
+        }
+    }
+
+    /// Overrides [`WATERMARK_LAG_SECONDS`] (one process with one clock needs none).
+    pub fn with_watermark_lag(mut self, lag: Duration) -> Self {
+        self.watermark_lag = lag;
+        self
     }
 
     async fn read<T: DeserializeOwned>(
@@ -372,7 +384,7 @@ impl Analytics {
             .unwrap_or_default();
         let full = job.basis != basis || job.watermark.is_none();
         let since = match (full, job.watermark) {
-            (false, Some(w)) => Some(w - Duration::seconds(WATERMARK_LAG_SECONDS)),
+            (false, Some(w)) => Some(w - self.watermark_lag),
             _ => None,
         };
         let mut changed: BTreeSet<PersonId> = self
