@@ -351,7 +351,11 @@ impl Analytics {
             .put(&pk, keys::REQUEST, &encode(&request), expect)
             .await?
         {
-            return Err(AnalyticsError::Conflict);
+            // A concurrent caller claimed the slot first.
+            return Err(AnalyticsError::RateLimited {
+                requested_at: now,
+                retry_at: now + Duration::seconds(ON_DEMAND_INTERVAL_SECONDS),
+            });
         }
         let event = BusEvent {
             source: BUS_SOURCE.into(),

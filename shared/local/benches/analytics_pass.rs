@@ -53,19 +53,20 @@ fn now() -> DateTime<Utc> {
 }
 
 /// (person, time, type) in person and time order: sessions of steps seconds to
-/// minutes apart, broken by gaps of hours, over the last 30 days.
+/// minutes apart, broken by gaps of up to 6 hours, over the last 30 days.
 fn events() -> impl Iterator<Item = (String, DateTime<Utc>, &'static str)> {
     let (persons, per_person) = (env_or("CJAAS_BENCH_PERSONS", 50_000), env_or("CJAAS_BENCH_PER_PERSON", 20));
     let mut rng = Lcg(42);
     (0..persons).flat_map(move |p| {
-        let mut time = now() - Duration::minutes(rng.next(29 * 24 * 60) as i64 + 60);
+        // Starts 5 to 29 days ago; 20 steps never reach the present.
+        let mut time = now() - Duration::minutes(5 * 24 * 60 + rng.next(24 * 24 * 60) as i64);
         let mut ty = rng.next(12) as usize;
         let steps: Vec<_> = (0..per_person)
             .map(|_| {
                 // A journey mostly moves forward through the types, sometimes jumps.
                 ty = if rng.next(4) == 0 { rng.next(12) as usize } else { (ty + 1) % 12 };
                 let step = (format!("person-{p:06}"), time, TYPES[ty]);
-                time += if rng.next(5) == 0 { Duration::minutes(40 + rng.next(600) as i64) } else { Duration::seconds(5 + rng.next(400) as i64) };
+                time += if rng.next(5) == 0 { Duration::minutes(40 + rng.next(300) as i64) } else { Duration::seconds(5 + rng.next(400) as i64) };
                 step
             })
             .collect();

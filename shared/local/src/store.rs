@@ -40,6 +40,9 @@ const DOCS: TableDefinition<(&str, &str), (u64, &str)> = TableDefinition::new("d
 
 const SIGNING_KEYS_META: &str = "signing_keys";
 
+/// redb's page cache (its default is 1 GiB): most of the server's memory.
+const CACHE_BYTES: usize = 256 * 1024 * 1024;
+
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -62,7 +65,9 @@ impl EmbeddedStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, redb::Error> {
         std::fs::create_dir_all(dir).map_err(redb::Error::Io)?;
-        let db = Database::create(dir.join("cjaas.redb"))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(dir.join("cjaas.redb"))?;
         let txn = db.begin_write()?;
         txn.open_table(TAPE)?;
         txn.open_table(DEDUP)?;

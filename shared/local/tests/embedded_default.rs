@@ -236,3 +236,75 @@ async fn local_tenants_are_isolated_and_bad_requests_are_problems() {
         .unwrap();
     assert_eq!(health.status(), 200);
 }
+
+async fn get(server: &Server, path: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .expect("the server answers");
+    (
+        response.status().as_u16(),
+        response.json().await.expect("JSON"),
+    )
+}
+
+#[tokio::test]
+async fn the_local_server_runs_analytics_on_demand_and_keeps_the_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let now = chrono::Utc::now();
+    let at = |minutes: i64| (now - chrono::Duration::minutes(minutes)).to_rfc3339();
+    let batch = json!([
+        event("1", "ana", &at(50)),
+        {"specversion": "1.0", "id": "2", "source": "/web", "type": "cart.added", "person": "ana", "time": at(45)},
+        event("3", "ben", &at(20)),
+    ]);
+    assert_eq!(
+        post_batch(&server, &server.token, &batch).await.status(),
+        202
+    );
+    wait_for(&server, &server.token, "ana", 2).await;
+    wait_for(&server, &server.token, "ben", 1).await;
+
+    let client = reqwest::Client::new();
+    let request_run = || {
+        client
+            .post(format!("{}/v1/analytics/runs", server.base))
+            .bearer_auth(&server.token)
+            .send()
+    };
+    assert_eq!(request_run().await.unwrap().status(), 202);
+    let limited = request_run().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+
+    // The in-process bus wakes the local job; the report appears shortly after.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let report = loop {
+        let (status, report) = get(&server, "/v1/analytics?window=24h").await;
+        if (status == 200 && report["events"] == 3) || Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (report["persons"].clone(), report["sessions"].clone()),
+        (json!(2), json!(2)),
+        "{report}"
+    );
+    assert_eq!(
+        report["transitions"],
+        json!([{"from": "page.viewed", "to": "cart.added", "count": 1}])
+    );
+    drop(server);
+
+    // The reports are stored: they survive a restart.
+    let server = start(dir.path());
+    let (status, again) = get(&server, "/v1/analytics?window=24h").await;
+    assert_eq!(
+        (status, again["computed_at"].clone()),
+        (200, report["computed_at"].clone())
+    );
+}
