@@ -936,7 +936,7 @@ mod tests {
         let f = funnel(&["view", "cart", "buy"], 600);
         let digest = fold(
             &[(0, "view"), (2, "view"), (5, "cart"), (11, "buy")],
-            &[f.clone()],
+            std::slice::from_ref(&f),
             at(60),
         );
         let tally = &digest.windows["1d"].funnels["f"];
@@ -953,8 +953,12 @@ mod tests {
     #[test]
     fn tallies_add_and_report() {
         let f = funnel(&["a", "b"], 3600);
-        let one = fold(&[(0, "a"), (1, "b")], &[f.clone()], at(60));
-        let two = fold(&[(0, "a"), (3, "b"), (200, "a")], &[f.clone()], at(300));
+        let one = fold(&[(0, "a"), (1, "b")], std::slice::from_ref(&f), at(60));
+        let two = fold(
+            &[(0, "a"), (3, "b"), (200, "a")],
+            std::slice::from_ref(&f),
+            at(300),
+        );
         let mut sum = Tally::default();
         sum.add(&one.windows["1d"]);
         sum.add(&two.windows["1d"]);

@@ -28,21 +28,37 @@ use cjaas_local::scheduler::LocalBus;
 use cjaas_local::EmbeddedStore;
 
 const TYPES: [&str; 12] = [
-    "page.viewed", "product.viewed", "search.done", "cart.added", "cart.removed", "checkout.started",
-    "order.paid", "email.opened", "chat.started", "chat.ended", "survey.answered", "call.ended",
+    "page.viewed",
+    "product.viewed",
+    "search.done",
+    "cart.added",
+    "cart.removed",
+    "checkout.started",
+    "order.paid",
+    "email.opened",
+    "chat.started",
+    "chat.ended",
+    "survey.answered",
+    "call.ended",
 ];
 /// The session gap the DuckDB side uses too.
 pub const GAP_MS: i64 = 30 * 60 * 1000;
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, below: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % below
     }
 }
@@ -55,7 +71,10 @@ fn now() -> DateTime<Utc> {
 /// (person, time, type) in person and time order: sessions of steps seconds to
 /// minutes apart, broken by gaps of up to 6 hours, over the last 30 days.
 fn events() -> impl Iterator<Item = (String, DateTime<Utc>, &'static str)> {
-    let (persons, per_person) = (env_or("CJAAS_BENCH_PERSONS", 50_000), env_or("CJAAS_BENCH_PER_PERSON", 20));
+    let (persons, per_person) = (
+        env_or("CJAAS_BENCH_PERSONS", 50_000),
+        env_or("CJAAS_BENCH_PER_PERSON", 20),
+    );
     let mut rng = Lcg(42);
     (0..persons).flat_map(move |p| {
         // Starts 5 to 29 days ago; 20 steps never reach the present.
@@ -64,9 +83,17 @@ fn events() -> impl Iterator<Item = (String, DateTime<Utc>, &'static str)> {
         let steps: Vec<_> = (0..per_person)
             .map(|_| {
                 // A journey mostly moves forward through the types, sometimes jumps.
-                ty = if rng.next(4) == 0 { rng.next(12) as usize } else { (ty + 1) % 12 };
+                ty = if rng.next(4) == 0 {
+                    rng.next(12) as usize
+                } else {
+                    (ty + 1) % 12
+                };
                 let step = (format!("person-{p:06}"), time, TYPES[ty]);
-                time += if rng.next(5) == 0 { Duration::minutes(40 + rng.next(300) as i64) } else { Duration::seconds(5 + rng.next(400) as i64) };
+                time += if rng.next(5) == 0 {
+                    Duration::minutes(40 + rng.next(300) as i64)
+                } else {
+                    Duration::seconds(5 + rng.next(400) as i64)
+                };
                 step
             })
             .collect();
@@ -77,8 +104,18 @@ fn events() -> impl Iterator<Item = (String, DateTime<Utc>, &'static str)> {
 /// CPU seconds this process has used (user + system).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -150,7 +187,11 @@ fn fold(dir: &Path) {
     for line in reader.lines().skip(1) {
         let line = line.unwrap();
         let mut fields = line.split(',');
-        let (person, t, ty) = (fields.next().unwrap(), fields.next().unwrap(), fields.next().unwrap());
+        let (person, t, ty) = (
+            fields.next().unwrap(),
+            fields.next().unwrap(),
+            fields.next().unwrap(),
+        );
         let time = DateTime::from_timestamp_millis(t.parse().unwrap()).unwrap();
         if current.as_ref().is_none_or(|(p, _)| p != person) {
             finish(current.take(), &mut sums);
@@ -160,14 +201,23 @@ fn fold(dir: &Path) {
         events += 1;
     }
     finish(current.take(), &mut sums);
-    let thirty = windows_at(&settings, now).into_iter().find(|w| w.name == "30d").unwrap();
-    let report = sums.remove("30d").unwrap_or_default().report(&thirty, &settings, &[], now);
+    let thirty = windows_at(&settings, now)
+        .into_iter()
+        .find(|w| w.name == "30d")
+        .unwrap();
+    let report = sums
+        .remove("30d")
+        .unwrap_or_default()
+        .report(&thirty, &settings, &[], now);
     let (cpu, wall) = (cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
     let transitions: u64 = report.transitions.iter().map(|t| t.count).sum();
     let exits: u64 = report.exit_points.iter().map(|p| p.sessions).sum();
-    println!("{}", json!({"mode": "fold", "events": events, "wall_s": wall, "cpu_s": cpu,
+    println!(
+        "{}",
+        json!({"mode": "fold", "events": events, "wall_s": wall, "cpu_s": cpu,
         "events_per_cpu_s": events as f64 / cpu.max(0.01), "peak_mib": peak_mib(),
-        "transitions_30d": transitions, "exits_30d": exits, "sessions_30d": report.sessions}));
+        "transitions_30d": transitions, "exits_30d": exits, "sessions_30d": report.sessions})
+    );
 }
 
 /// The real job: a full first run on the embedded store, as the local timer runs it.
@@ -186,18 +236,31 @@ async fn job(dir: &Path) {
     let (cpu2, wall2) = (cpu_seconds(), Instant::now());
     let again = analytics.run(&tenant, now()).await.unwrap();
     let (cpu2, wall2) = (cpu_seconds() - cpu2, wall2.elapsed().as_secs_f64());
-    println!("{}", json!({"mode": "job", "events": summary.events_read, "persons": summary.persons,
+    println!(
+        "{}",
+        json!({"mode": "job", "events": summary.events_read, "persons": summary.persons,
         "wall_s": wall, "cpu_s": cpu, "events_per_cpu_s": summary.events_read as f64 / cpu.max(0.01),
         "peak_mib": peak_mib(), "transitions_30d": transitions, "sessions_30d": report.sessions,
-        "rerun_wall_s": wall2, "rerun_cpu_s": cpu2, "rerun_events_read": again.events_read}));
+        "rerun_wall_s": wall2, "rerun_cpu_s": cpu2, "rerun_events_read": again.events_read})
+    );
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; the mode and directory follow `--`.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let mode = args.first().map(String::as_str).unwrap_or("fold");
-    let dir = PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "target/analytics-bench".into()));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let dir = PathBuf::from(
+        args.get(1)
+            .cloned()
+            .unwrap_or_else(|| "target/analytics-bench".into()),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     match mode {
         "generate" => runtime.block_on(generate(&dir)),
         "fold" => fold(&dir),
