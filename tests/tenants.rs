@@ -106,12 +106,12 @@ async fn tenant_admin_commands_run_from_the_fixture_payloads() {
     use cjaas_aws::lambda::handle_tenant_command;
     use lambda_runtime::{Context, LambdaEvent};
     let stack = Stack::create().await;
-    let admin = cjaas_aws::wiring::admin(&stack.sdk, &stack.config_table, stack.keys.clone());
+    let operations = stack.operations();
     let run = |payload: Value| {
-        let admin = &admin;
+        let operations = &operations;
         async move {
             let command = serde_json::from_value(payload).expect("a command");
-            handle_tenant_command(admin, LambdaEvent::new(command, Context::default())).await
+            handle_tenant_command(operations, LambdaEvent::new(command, Context::default())).await
         }
     };
     let tenant = cjaas_tests::unique("acme");

@@ -70,6 +70,7 @@ fn entries(
                 ty: ty.into(),
                 source: "https://shop.example.com".into(),
                 id,
+                expires_at: None,
                 event: event.to_string(),
             }
         })

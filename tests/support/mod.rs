@@ -21,8 +21,11 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 use cjaas_app::writer::TapeWriter;
+use cjaas_aws::lambda::Operations;
 use cjaas_aws::lambda::{behind_gateway, handle_authorizer, handle_kinesis, handle_tenant_command};
-use cjaas_aws::wiring::{self, AnalyticsSettings, TapeWriterSettings};
+use cjaas_aws::wiring::{
+    self, AnalyticsSettings, ErasureSettings, OperationsSettings, TapeWriterSettings,
+};
 use cjaas_core::auth::SigningKeys;
 
 /// The SDK configuration for the emulator. Tests need `AWS_ENDPOINT_URL`: they must
@@ -62,6 +65,7 @@ pub struct Stack {
     pub config_table: String,
     pub stream: String,
     pub bucket: String,
+    pub archive_bucket: String,
     /// The CJaaS EventBridge bus.
     pub bus: String,
     pub keys: SigningKeys,
@@ -75,6 +79,7 @@ impl Stack {
             config_table: unique("config"),
             stream: unique("events"),
             bucket: unique("dead-letters"),
+            archive_bucket: unique("archive"),
             bus: unique("cjaas-bus"),
             keys: SigningKeys::generate("test-1"),
             sdk,
@@ -88,12 +93,14 @@ impl Stack {
             .await
             .expect("create event bus");
         create_stream(&stack.sdk, &stack.stream).await;
-        cjaas_aws::settings::s3_client(&stack.sdk)
-            .create_bucket()
-            .bucket(&stack.bucket)
-            .send()
-            .await
-            .expect("create bucket");
+        for bucket in [&stack.bucket, &stack.archive_bucket] {
+            cjaas_aws::settings::s3_client(&stack.sdk)
+                .create_bucket()
+                .bucket(bucket)
+                .send()
+                .await
+                .expect("create bucket");
+        }
         stack
     }
 
@@ -111,6 +118,40 @@ impl Stack {
                 keys: self.keys.clone(),
             },
         )
+    }
+
+    pub fn erasure_settings(&self) -> ErasureSettings<'_> {
+        ErasureSettings {
+            tape_table: &self.tape_table,
+            config_table: &self.config_table,
+            dead_letter_bucket: &self.bucket,
+            archive_bucket: &self.archive_bucket,
+            bus_name: &self.bus,
+        }
+    }
+
+    /// The operator commands, as the `tenant-admin` function wires them.
+    pub fn operations(&self) -> Operations {
+        wiring::operations(
+            &self.sdk,
+            OperationsSettings {
+                config_table: &self.config_table,
+                stream: &self.stream,
+                archive_bucket: &self.archive_bucket,
+                keys: self.keys.clone(),
+            },
+        )
+    }
+
+    /// Runs the `tenant-admin` handler on an operator command.
+    pub async fn command(&self, command: Value) -> Result<Value, String> {
+        let command = serde_json::from_value(command).expect("an operator command");
+        handle_tenant_command(
+            &self.operations(),
+            LambdaEvent::new(command, Context::default()),
+        )
+        .await
+        .map_err(|e| format!("{}: {}", e.code, e.detail))
     }
 
     pub fn analytics_settings(&self) -> AnalyticsSettings<'_> {
@@ -162,7 +203,8 @@ impl Stack {
                 .merge(wiring::analytics_router(
                     &self.sdk,
                     &self.analytics_settings(),
-                )),
+                ))
+                .merge(wiring::erasure_router(&self.sdk, &self.erasure_settings())),
         )
     }
 
@@ -171,11 +213,7 @@ impl Stack {
         let tenant = unique("t");
         let mut payload = fixture("tenant-admin-create-tenant.json");
         payload["tenant"] = json!(tenant);
-        let admin = wiring::admin(&self.sdk, &self.config_table, self.keys.clone());
-        let command = serde_json::from_value(payload).expect("a tenant command");
-        let key = handle_tenant_command(&admin, LambdaEvent::new(command, Context::default()))
-            .await
-            .expect("tenant created");
+        let key = self.command(payload).await.expect("tenant created");
         (tenant, key["token"].as_str().expect("a token").to_owned())
     }
 

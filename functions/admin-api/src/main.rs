@@ -1,11 +1,27 @@
-//! `/v1/keys` and `/v1/tokens`: a tenant's API keys and short-lived tokens.
-use cjaas_aws::{lambda, settings, wiring};
+//! `/v1/keys` and `/v1/tokens` (a tenant's API keys and short-lived tokens), and
+//! erasure: `DELETE /v1/persons/{person}` and `GET /v1/erasures/{id}`.
+use axum::Router;
+use cjaas_aws::wiring::{self, ErasureSettings};
+use cjaas_aws::{lambda, settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda::init_tracing();
     let sdk = settings::sdk_config().await;
-    let table = settings::required("CONFIG_TABLE")?;
-    let router = wiring::admin_router(&sdk, &table, settings::signing_keys()?);
+    let config_table = settings::required("CONFIG_TABLE")?;
+    let erasure = ErasureSettings {
+        tape_table: &settings::required("TAPE_TABLE")?,
+        config_table: &config_table,
+        dead_letter_bucket: &settings::required("DEAD_LETTER_BUCKET")?,
+        archive_bucket: &settings::required("ARCHIVE_BUCKET")?,
+        bus_name: &settings::required("EVENT_BUS")?,
+    };
+    let router = Router::new()
+        .merge(wiring::admin_router(
+            &sdk,
+            &config_table,
+            settings::signing_keys()?,
+        ))
+        .merge(wiring::erasure_router(&sdk, &erasure));
     lambda::serve_http(router).await
 }

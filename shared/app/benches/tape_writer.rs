@@ -56,6 +56,9 @@ impl TapeStore for DiscardTape {
     ) -> Result<Vec<PersonId>, StoreError> {
         Ok(Vec::new())
     }
+    async fn erase(&self, _: &TenantId, _: &PersonId) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 fn records(keys: &SigningKeys, batch: usize) -> Vec<InputRecord> {

@@ -14,6 +14,9 @@ use cjaas_core::ports::{ConfigStore, StoreError, TenantRecord};
 const MAX_LABEL_BYTES: usize = 200;
 const MAX_KEY_DAYS: i64 = 3650;
 
+/// Ten years.
+pub const MAX_RETENTION_DAYS: u32 = 3653;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("tenant {0} already exists")]
@@ -131,6 +134,7 @@ impl Admin {
         let record = TenantRecord {
             tenant: tenant.clone(),
             created_at: Utc::now(),
+            retention_days: None,
         };
         if !self.config.create_tenant(&record).await? {
             return Err(AdminError::TenantExists(tenant.clone()));
@@ -177,6 +181,30 @@ impl Admin {
         let mut keys = self.config.list_keys(tenant).await?;
         keys.sort_by_key(|k| k.created_at);
         Ok(keys.iter().map(KeyView::from).collect())
+    }
+
+    /// Sets how many days of events (by event time) the tenant keeps; `None` keeps them
+    /// forever. Applies to events written from now on; the archive sweep applies it to
+    /// the whole archive.
+    pub async fn set_retention(
+        &self,
+        tenant: &TenantId,
+        days: Option<u32>,
+    ) -> Result<TenantRecord, AdminError> {
+        if days == Some(0) || days.is_some_and(|d| d > MAX_RETENTION_DAYS) {
+            return Err(AdminError::InvalidRequest(format!(
+                "retention is 1 to {MAX_RETENTION_DAYS} days, or none"
+            )));
+        }
+        let mut record = self
+            .config
+            .get_tenant(tenant)
+            .await?
+            .ok_or_else(|| AdminError::UnknownTenant(tenant.clone()))?;
+        record.retention_days = days;
+        self.config.update_tenant(&record).await?;
+        tracing::info!(tenant = %tenant, ?days, "retention set");
+        Ok(record)
     }
 
     /// Revokes a key of `tenant`. Revoking twice is harmless.

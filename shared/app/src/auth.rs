@@ -25,6 +25,11 @@ impl Authenticator {
         Self { config, keys }
     }
 
+    /// The config store that keys (and tenants) are read from.
+    pub fn config(&self) -> &Arc<dyn ConfigStore> {
+        &self.config
+    }
+
     /// Verifies the value of an `Authorization` header.
     pub async fn authenticate_header(
         &self,

@@ -75,7 +75,25 @@ impl Ingestor {
             .iter()
             .map(|e| stamped_record(&self.keys, tenant, received_at, e))
             .collect();
-        for chunk in chunks_within_put_limits(&records) {
+        self.put_all(&records).await
+    }
+
+    /// Like [`Ingestor::publish`], with each event's own receipt time (replays keep the
+    /// original one).
+    pub async fn republish(
+        &self,
+        tenant: &TenantId,
+        events: &[(DateTime<Utc>, ValidEvent)],
+    ) -> Result<usize, StreamUnavailable> {
+        let records: Vec<StreamRecord> = events
+            .iter()
+            .map(|(received_at, e)| stamped_record(&self.keys, tenant, *received_at, e))
+            .collect();
+        self.put_all(&records).await
+    }
+
+    async fn put_all(&self, records: &[StreamRecord]) -> Result<usize, StreamUnavailable> {
+        for chunk in chunks_within_put_limits(records) {
             self.put_with_retries(chunk)
                 .await
                 .map_err(|(failed, detail)| StreamUnavailable {

@@ -4,7 +4,9 @@
 
 pub mod admin;
 pub mod analytics;
+pub mod archive;
 pub mod auth;
+pub mod erasure;
 pub mod http;
 pub mod ingest;
 pub mod profiles;

@@ -7,7 +7,7 @@
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use cjaas_core::auth::{AuthError, Principal, Scope};
@@ -22,6 +22,11 @@ use crate::auth::{AuthFailure, Authenticator};
 /// How many records of a batch are prepared at once (a direct producer's credential
 /// may need a config lookup).
 const CONCURRENCY: usize = 16;
+
+/// When an event of `time` leaves a retention of `days`, in Unix seconds.
+pub fn expiry(time: DateTime<Utc>, days: u32) -> i64 {
+    (time + chrono::Duration::days(days.into())).timestamp()
+}
 
 /// A record as the stream delivered it.
 #[derive(Debug, Clone)]
@@ -128,7 +133,8 @@ impl TapeWriter {
         }
     }
 
-    pub async fn write_batch(&self, records: &[InputRecord]) -> BatchReport {
+    /// Decodes and authenticates every record, in order.
+    async fn prepare_all(&self, records: &[InputRecord]) -> Vec<Result<TapeEntry, Failure>> {
         // Collected first: a lazy `map` here trips a higher-ranked lifetime limitation
         // of rustc when the future is spawned.
         let credentials = CredentialCache::default();
@@ -136,10 +142,31 @@ impl TapeWriter {
             .iter()
             .map(|r| self.prepare(r, &credentials))
             .collect();
-        let prepared: Vec<Result<TapeEntry, Failure>> = stream::iter(preparing)
+        stream::iter(preparing)
             .buffered(CONCURRENCY)
             .collect()
-            .await;
+            .await
+    }
+
+    /// The entries a batch holds, decoded and authenticated exactly as
+    /// [`TapeWriter::write_batch`] does, without writing them. Records that can never
+    /// be written are left out (the Tape writer dead-letters them); `Err` if a record
+    /// must be retried.
+    pub async fn decode_batch(&self, records: &[InputRecord]) -> Result<Vec<TapeEntry>, String> {
+        let mut entries = Vec::with_capacity(records.len());
+        for prepared in self.prepare_all(records).await {
+            match prepared {
+                Ok(entry) => entries.push(entry),
+                Err(Failure::Permanent(..)) => {}
+                Err(Failure::Transient(e)) => return Err(e),
+            }
+        }
+        Ok(entries)
+    }
+
+    pub async fn write_batch(&self, records: &[InputRecord]) -> BatchReport {
+        let prepared = self.prepare_all(records).await;
+        let prepared = self.with_retention(prepared).await;
         // Entries go to the store by value; failures wait in their place in `prepared`.
         let mut entries = Vec::with_capacity(prepared.len());
         let prepared: Vec<Result<(), Failure>> = prepared
@@ -179,6 +206,39 @@ impl TapeWriter {
             );
         }
         report
+    }
+
+    /// Stamps each entry with its tenant's retention (`expires_at`), read once per
+    /// tenant per batch. A tenant that cannot be read makes its records retry.
+    async fn with_retention(
+        &self,
+        prepared: Vec<Result<TapeEntry, Failure>>,
+    ) -> Vec<Result<TapeEntry, Failure>> {
+        let tenants: BTreeSet<TenantId> = prepared
+            .iter()
+            .filter_map(|p| p.as_ref().ok().map(|e| e.tenant.clone()))
+            .collect();
+        let mut retention: HashMap<TenantId, Result<Option<u32>, String>> = HashMap::new();
+        for tenant in tenants {
+            let days = match self.auth.config().get_tenant(&tenant).await {
+                Ok(record) => Ok(record.and_then(|r| r.retention_days)),
+                Err(e) => Err(e.to_string()),
+            };
+            retention.insert(tenant, days);
+        }
+        prepared
+            .into_iter()
+            .map(|p| {
+                let mut entry = p?;
+                match &retention[&entry.tenant] {
+                    Ok(days) => {
+                        entry.expires_at = days.map(|d| expiry(entry.time, d));
+                        Ok(entry)
+                    }
+                    Err(e) => Err(Failure::Transient(e.clone())),
+                }
+            })
+            .collect()
     }
 
     async fn settle(

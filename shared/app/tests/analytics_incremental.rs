@@ -55,6 +55,7 @@ fn entry(tenant: &TenantId, person: u8, time: DateTime<Utc>, ty: u8, n: usize) -
         ty: ty.to_owned(),
         source: "/s".into(),
         id,
+        expires_at: None,
         event: event.to_string(),
     }
 }

@@ -71,6 +71,7 @@ fn entry(
         ty: ty.to_owned(),
         source: "/p".to_owned(),
         id,
+        expires_at: None,
         event: event.to_string(),
     }
 }

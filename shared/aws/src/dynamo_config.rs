@@ -145,6 +145,19 @@ impl ConfigStore for DynamoConfigStore {
         self.get(tenant_pk(tenant), "TENANT".into()).await
     }
 
+    async fn update_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
+        let item = to_item(tenant_pk(&tenant.tenant), "TENANT".into(), tenant)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
     async fn put_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let item = to_item(tenant_pk(&key.tenant), key_sk(&key.key_id), key)?;
         self.client

@@ -9,7 +9,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, Put, TransactWriteItem, Update, WriteRequest,
+};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -53,13 +55,23 @@ struct EntryItem {
     entry: TapeEntry,
 }
 
-/// The dedup mark: which entry holds this (tenant, source, id).
+/// The dedup mark: which entry holds this (tenant, source, id). It expires with it.
 #[derive(Serialize)]
 struct DedupItem<'a> {
     pk: String,
     sk: &'static str,
     person: &'a str,
     entry_sk: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+/// What erasure reads of each item of a person's partition.
+#[derive(Deserialize)]
+struct ErasableItem {
+    sk: String,
+    source: Option<String>,
+    id: Option<String>,
 }
 
 /// What a journey page reads back.
@@ -126,6 +138,41 @@ impl DynamoTapeStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// Deletes up to 25 items, resending what DynamoDB leaves unprocessed.
+    async fn delete_batch(&self, keys: &[(String, String)]) -> Result<(), StoreError> {
+        let mut requests: Vec<WriteRequest> = keys
+            .iter()
+            .map(|(pk, sk)| {
+                let delete = DeleteRequest::builder()
+                    .key("pk", AttributeValue::S(pk.clone()))
+                    .key("sk", AttributeValue::S(sk.clone()))
+                    .build()
+                    .expect("keys are set");
+                WriteRequest::builder().delete_request(delete).build()
+            })
+            .collect();
+        for attempt in 0..8u32 {
+            if requests.is_empty() {
+                return Ok(());
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(store_error)?;
+            requests = output
+                .unprocessed_items
+                .and_then(|mut left| left.remove(&self.table))
+                .unwrap_or_default();
+        }
+        Err(StoreError::Transient("deletes left unprocessed".into()))
+    }
+
     async fn append(&self, entry: &TapeEntry) -> Result<AppendOutcome, StoreError> {
         let sk = entry.sort_key();
         let mark = DedupItem {
@@ -133,6 +180,7 @@ impl DynamoTapeStore {
             sk: "D",
             person: entry.person.as_str(),
             entry_sk: &sk,
+            expires_at: entry.expires_at,
         };
         let item = EntryItem {
             pk: entry.partition_key(),
@@ -233,9 +281,7 @@ impl TapeStore for DynamoTapeStore {
             .expression_attribute_names("#event", "event")
             .expression_attribute_names("#type", "type")
             .scan_index_forward(query.order == Order::Asc);
-        if let Some(filter) = filter_expression(query) {
-            request = filter.apply(request);
-        }
+        request = filter_expression(query, Utc::now()).apply(request);
         let wanted = query.limit + 1; // one more tells whether a next page exists
         let page_items = if query.types.is_empty() && query.source.is_none() {
             wanted as i32
@@ -278,6 +324,40 @@ impl TapeStore for DynamoTapeStore {
         Ok(JourneyPage { events, next })
     }
 
+    /// Reads the person's partition (entries and counter), then deletes each entry,
+    /// its dedup mark and the counter in batches of 25.
+    async fn erase(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError> {
+        let pk = person_partition(tenant, person);
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+            .projection_expression("sk, #source, id")
+            .expression_attribute_names("#source", "source")
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut keys = Vec::new();
+        let mut entries = 0;
+        while let Some(item) = pages.next().await {
+            let item: ErasableItem = serde_dynamo::from_item(item.map_err(store_error)?)
+                .map_err(|e| StoreError::Transient(format!("unreadable tape item: {e}")))?;
+            if let (Some(source), Some(id)) = (&item.source, &item.id) {
+                let hash = cjaas_core::tape::event_hash(source, id);
+                keys.push((format!("T#{tenant}#D#{hash}"), "D".to_owned()));
+                entries += 1;
+            }
+            keys.push((pk.clone(), item.sk));
+        }
+        for chunk in keys.chunks(25) {
+            self.delete_batch(chunk).await?;
+        }
+        Ok(entries)
+    }
+
     /// Reads the `changes` index. It is eventually consistent: the analytics job
     /// reads from a little before its last run to cover writes still arriving.
     async fn changed_since(
@@ -317,11 +397,12 @@ impl TapeStore for DynamoTapeStore {
     }
 }
 
-/// `type IN (…)` and `source = …`, applied by DynamoDB after the key condition.
+/// Not expired, `type IN (…)` and `source = …`, applied by DynamoDB after the key
+/// condition. TTL deletion lags by up to days, so expired entries are left out here.
 struct Filter {
     expression: String,
     names: Vec<(&'static str, &'static str)>,
-    values: Vec<(String, String)>,
+    values: Vec<(String, AttributeValue)>,
 }
 
 impl Filter {
@@ -334,30 +415,37 @@ impl Filter {
             request = request.expression_attribute_names(placeholder, name);
         }
         for (name, value) in self.values {
-            request = request.expression_attribute_values(name, AttributeValue::S(value));
+            request = request.expression_attribute_values(name, value);
         }
         request
     }
 }
 
-fn filter_expression(query: &JourneyQuery) -> Option<Filter> {
-    let mut clauses = Vec::new();
+fn filter_expression(query: &JourneyQuery, now: DateTime<Utc>) -> Filter {
+    let mut clauses = vec!["(attribute_not_exists(expires_at) OR expires_at > :now)".to_owned()];
     let mut names = Vec::new();
-    let mut values = Vec::new();
+    let mut values = vec![(
+        ":now".to_owned(),
+        AttributeValue::N(now.timestamp().to_string()),
+    )];
     if !query.types.is_empty() {
         let placeholders: Vec<String> = (0..query.types.len()).map(|i| format!(":t{i}")).collect();
         clauses.push(format!("#type IN ({})", placeholders.join(", ")));
         names.push(("#type", "type"));
-        values.extend(placeholders.into_iter().zip(query.types.iter().cloned()));
+        values.extend(
+            placeholders
+                .into_iter()
+                .zip(query.types.iter().map(|t| AttributeValue::S(t.clone()))),
+        );
     }
     if let Some(source) = &query.source {
         clauses.push("#source = :source".to_owned());
         names.push(("#source", "source"));
-        values.push((":source".to_owned(), source.clone()));
+        values.push((":source".to_owned(), AttributeValue::S(source.clone())));
     }
-    (!clauses.is_empty()).then(|| Filter {
+    Filter {
         expression: clauses.join(" AND "),
         names,
         values,
-    })
+    }
 }

@@ -18,7 +18,9 @@ use serde_json::{json, Value};
 
 use cjaas_app::admin::{Admin, AdminError, KeyRequest};
 use cjaas_app::analytics::{Analytics, BUS_SOURCE, RUN_REQUESTED};
+use cjaas_app::archive::{ArchiveError, ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::{AuthFailure, Authenticator};
+use cjaas_app::erasure::{Erasures, ERASURE_REQUESTED};
 use cjaas_app::http::{with_problem_fallback, Problem};
 use cjaas_app::writer::{InputRecord, TapeWriter};
 use cjaas_core::auth::{AuthError, Principal, Scope};
@@ -137,19 +139,7 @@ pub async fn handle_kinesis(
     writer: &TapeWriter,
     event: LambdaEvent<KinesisEvent>,
 ) -> Result<KinesisEventResponse, lambda_runtime::Error> {
-    let records: Vec<InputRecord> = event
-        .payload
-        .records
-        .iter()
-        .map(|r| InputRecord {
-            origin: r
-                .event_id
-                .clone()
-                .unwrap_or_else(|| r.kinesis.sequence_number.clone()),
-            data: r.kinesis.data.0.clone(),
-            arrived_at: r.kinesis.approximate_arrival_timestamp.0,
-        })
-        .collect();
+    let records = input_records(&event.payload);
     let report = writer.write_batch(&records).await;
     let mut response = KinesisEventResponse::default();
     response.batch_item_failures = report
@@ -187,6 +177,37 @@ pub enum TenantCommand {
         tenant: String,
         key_id: String,
     },
+    /// Days of events (by event time) the tenant keeps; `null` keeps them forever.
+    SetRetention {
+        tenant: String,
+        days: Option<u32>,
+    },
+    /// Puts the tenant's archived events of `[from, to)` back through ingest.
+    Replay {
+        tenant: String,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+/// What the operator commands act on.
+pub struct Operations {
+    pub admin: Admin,
+    pub replayer: Replayer,
+}
+
+impl From<ArchiveError> for CommandFailed {
+    fn from(e: ArchiveError) -> Self {
+        let code = match &e {
+            ArchiveError::Invalid(_) => "invalid_request",
+            ArchiveError::Retry(_) | ArchiveError::Store(_) => "store_unavailable",
+            ArchiveError::Stream(_) => "stream_unavailable",
+        };
+        CommandFailed {
+            code,
+            detail: e.to_string(),
+        }
+    }
 }
 
 /// A failed operator command, reported as the Lambda error type and message.
@@ -222,11 +243,24 @@ fn tenant(raw: &str) -> Result<TenantId, CommandFailed> {
 }
 
 pub async fn handle_tenant_command(
-    admin: &Admin,
+    operations: &Operations,
     event: LambdaEvent<TenantCommand>,
 ) -> Result<Value, CommandFailed> {
+    let admin = &operations.admin;
     let view = |v| serde_json::to_value(v).expect("a key serializes");
     Ok(match event.payload {
+        TenantCommand::SetRetention { tenant: t, days } => {
+            serde_json::to_value(admin.set_retention(&tenant(&t)?, days).await?)
+                .expect("a tenant serializes")
+        }
+        TenantCommand::Replay {
+            tenant: t,
+            from,
+            to,
+        } => {
+            let report = operations.replayer.replay(&tenant(&t)?, from, to).await?;
+            serde_json::to_value(report).expect("a report serializes")
+        }
         TenantCommand::CreateTenant { tenant: t } => view(admin.create_tenant(&tenant(&t)?).await?),
         TenantCommand::CreateKey {
             tenant: t,
@@ -308,4 +342,101 @@ pub async fn handle_analytics(
         });
     }
     Ok(json!({ "runs": runs }))
+}
+
+/// The `archiver` function on a Kinesis batch. The batch is archived whole or not at
+/// all: on failure it is handed back from its first record, so the retry starts at
+/// the same position and rewrites the same objects.
+pub async fn handle_archive(
+    archiver: &Archiver,
+    event: LambdaEvent<KinesisEvent>,
+) -> Result<KinesisEventResponse, lambda_runtime::Error> {
+    let records = input_records(&event.payload);
+    let mut response = KinesisEventResponse::default();
+    let Some(first) = event.payload.records.first() else {
+        return Ok(response);
+    };
+    let batch = first
+        .event_id
+        .clone()
+        .unwrap_or_else(|| first.kinesis.sequence_number.clone())
+        .replace(':', "-");
+    if let Err(e) = archiver.archive_batch(&batch, &records).await {
+        tracing::warn!(batch, error = %e, "archive batch failed; it will be retried");
+        let mut failure = KinesisBatchItemFailure::default();
+        failure.item_identifier = Some(first.kinesis.sequence_number.clone());
+        response.batch_item_failures = vec![failure];
+    }
+    Ok(response)
+}
+
+fn input_records(event: &KinesisEvent) -> Vec<InputRecord> {
+    event
+        .records
+        .iter()
+        .map(|r| InputRecord {
+            origin: r
+                .event_id
+                .clone()
+                .unwrap_or_else(|| r.kinesis.sequence_number.clone()),
+            data: r.kinesis.data.0.clone(),
+            arrived_at: r.kinesis.approximate_arrival_timestamp.0,
+        })
+        .collect()
+}
+
+/// The `maintenance` function: an erasure request from the CJaaS bus runs that job;
+/// the daily schedule runs every tenant's pending erasures and applies retention to
+/// the archive.
+pub async fn handle_maintenance(
+    erasures: &Erasures,
+    retention: &ArchiveRetention,
+    tenants: &dyn ConfigStore,
+    event: LambdaEvent<EventBridgeEvent<Value>>,
+) -> Result<Value, CommandFailed> {
+    let payload = event.payload;
+    let failed = |e: &dyn std::fmt::Display| CommandFailed {
+        code: "store_unavailable",
+        detail: e.to_string(),
+    };
+    match (payload.source.as_str(), payload.detail_type.as_str()) {
+        (cjaas_app::erasure::BUS_SOURCE, ERASURE_REQUESTED) => {
+            let raw = payload
+                .detail
+                .get("tenant")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let job = payload
+                .detail
+                .get("job")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let done = erasures
+                .run(&tenant(raw)?, job)
+                .await
+                .map_err(|e| failed(&e))?;
+            Ok(json!({ "erasure": done }))
+        }
+        ("aws.events", "Scheduled Event") => {
+            let now = payload.time.unwrap_or_else(chrono::Utc::now);
+            let mut swept = 0;
+            let mut erased = 0;
+            for tenant in tenants.list_tenants().await.map_err(|e| failed(&e))? {
+                for job in erasures.pending(&tenant).await.map_err(|e| failed(&e))? {
+                    erasures.run(&tenant, &job).await.map_err(|e| failed(&e))?;
+                    erased += 1;
+                }
+                swept += retention
+                    .sweep(&tenant, now)
+                    .await
+                    .map_err(|e| failed(&e))?
+                    .objects_deleted;
+            }
+            Ok(json!({ "erasures_run": erased, "archive_objects_deleted": swept }))
+        }
+        (source, detail_type) => Err(CommandFailed {
+            code: "unexpected_event",
+            detail: format!("the maintenance function does not handle {source} / {detail_type}"),
+        }),
+    }
 }

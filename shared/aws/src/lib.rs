@@ -7,6 +7,7 @@ pub mod dynamo_tape;
 pub mod eventbridge_bus;
 pub mod kinesis_stream;
 pub mod lambda;
+pub mod s3_archive;
 pub mod s3_dead_letters;
 pub mod settings;
 pub mod wiring;
@@ -16,6 +17,7 @@ pub use dynamo_documents::DynamoDocumentStore;
 pub use dynamo_tape::DynamoTapeStore;
 pub use eventbridge_bus::EventBridgeBus;
 pub use kinesis_stream::KinesisEventStream;
+pub use s3_archive::{S3Archive, S3Objects};
 pub use s3_dead_letters::S3DeadLetters;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};

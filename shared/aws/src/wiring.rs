@@ -7,19 +7,23 @@ use std::sync::Arc;
 
 use cjaas_app::admin::Admin;
 use cjaas_app::analytics::Analytics;
+use cjaas_app::archive::{ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::Authenticator;
+use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::http::{
-    admin_routes, analytics_routes, ingest_routes, profile_routes, query_routes, ProfileApi,
+    admin_routes, analytics_routes, erasure_routes, ingest_routes, profile_routes, query_routes,
+    ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
 use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
 
+use crate::lambda::Operations;
 use crate::settings::s3_client;
 use crate::{
     DynamoConfigStore, DynamoDocumentStore, DynamoTapeStore, EventBridgeBus, KinesisEventStream,
-    S3DeadLetters,
+    S3Archive, S3DeadLetters, S3Objects,
 };
 
 fn config_store(sdk: &SdkConfig, table: &str) -> Arc<DynamoConfigStore> {
@@ -37,13 +41,91 @@ pub fn admin(sdk: &SdkConfig, config_table: &str, keys: SigningKeys) -> Admin {
     Admin::new(config_store(sdk, config_table), keys)
 }
 
-pub fn ingest_router(sdk: &SdkConfig, stream: &str, keys: SigningKeys) -> Router {
+fn ingestor(sdk: &SdkConfig, stream: &str, keys: SigningKeys) -> Arc<Ingestor> {
     let stream = KinesisEventStream::new(aws_sdk_kinesis::Client::new(sdk), stream.to_owned());
-    ingest_routes(Arc::new(Ingestor::new(
+    Arc::new(Ingestor::new(
         Arc::new(stream),
         keys,
         RetryPolicy::default(),
-    )))
+    ))
+}
+
+pub fn ingest_router(sdk: &SdkConfig, stream: &str, keys: SigningKeys) -> Router {
+    ingest_routes(ingestor(sdk, stream, keys))
+}
+
+fn archive_store(sdk: &SdkConfig, bucket: &str) -> Arc<S3Archive> {
+    Arc::new(S3Archive(S3Objects::new(s3_client(sdk), bucket.to_owned())))
+}
+
+fn bus(sdk: &SdkConfig, name: &str) -> Arc<EventBridgeBus> {
+    Arc::new(EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(sdk),
+        name.to_owned(),
+    ))
+}
+
+/// The `archiver` function: decodes records as the Tape writer does, writes to S3.
+pub fn archiver(sdk: &SdkConfig, writer: TapeWriterSettings<'_>, archive_bucket: &str) -> Archiver {
+    Archiver::new(
+        Arc::new(tape_writer(sdk, writer)),
+        archive_store(sdk, archive_bucket),
+    )
+}
+
+/// Where erasure looks for a person.
+pub struct ErasureSettings<'a> {
+    pub tape_table: &'a str,
+    pub config_table: &'a str,
+    pub dead_letter_bucket: &'a str,
+    pub archive_bucket: &'a str,
+    pub bus_name: &'a str,
+}
+
+pub fn erasures(sdk: &SdkConfig, settings: &ErasureSettings<'_>) -> Erasures {
+    Erasures::new(Stores {
+        tape: tape_store(sdk, settings.tape_table),
+        docs: document_store(sdk, settings.config_table),
+        dead_letters: Arc::new(S3DeadLetters::new(
+            s3_client(sdk),
+            settings.dead_letter_bucket.to_owned(),
+        )),
+        archive: archive_store(sdk, settings.archive_bucket),
+        bus: bus(sdk, settings.bus_name),
+    })
+}
+
+pub fn erasure_router(sdk: &SdkConfig, settings: &ErasureSettings<'_>) -> Router {
+    erasure_routes(Arc::new(erasures(sdk, settings)))
+}
+
+pub fn archive_retention(
+    sdk: &SdkConfig,
+    config_table: &str,
+    archive_bucket: &str,
+) -> ArchiveRetention {
+    ArchiveRetention::new(
+        archive_store(sdk, archive_bucket),
+        config_store(sdk, config_table),
+    )
+}
+
+/// What the `tenant-admin` operator function needs.
+pub struct OperationsSettings<'a> {
+    pub config_table: &'a str,
+    pub stream: &'a str,
+    pub archive_bucket: &'a str,
+    pub keys: SigningKeys,
+}
+
+pub fn operations(sdk: &SdkConfig, settings: OperationsSettings<'_>) -> Operations {
+    Operations {
+        admin: admin(sdk, settings.config_table, settings.keys.clone()),
+        replayer: Replayer::new(
+            archive_store(sdk, settings.archive_bucket),
+            ingestor(sdk, settings.stream, settings.keys),
+        ),
+    }
 }
 
 fn tape_store(sdk: &SdkConfig, table: &str) -> Arc<DynamoTapeStore> {
@@ -91,14 +173,10 @@ pub struct AnalyticsSettings<'a> {
 }
 
 pub fn analytics(sdk: &SdkConfig, settings: &AnalyticsSettings<'_>) -> Analytics {
-    let bus = EventBridgeBus::new(
-        aws_sdk_eventbridge::Client::new(sdk),
-        settings.bus_name.to_owned(),
-    );
     Analytics::new(
         tape_store(sdk, settings.tape_table),
         document_store(sdk, settings.config_table),
-        Arc::new(bus),
+        bus(sdk, settings.bus_name),
     )
 }
 

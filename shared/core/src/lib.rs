@@ -4,6 +4,8 @@
 //! - [`ids`]: tenant and person ids, validated once at the edge.
 //! - [`event`]: CloudEvents ingest validation (structured, binary and batch mode).
 //! - [`tape`]: the Tape's key design and the journey query.
+//! - [`archive`]: the S3 archive's layout and format (gzip NDJSON).
+//! - [`erasure`]: erasure jobs (GDPR) and their audit records.
 //! - [`auth`]: scopes, API keys, signed short-lived tokens and record stamps.
 //! - [`envelope`]: what travels on the event stream between ingest and the Tape.
 //! - [`view`]: view definitions, validated and compiled (CEL for computed attributes).
@@ -12,8 +14,10 @@
 //! - [`ports`]: the small traits the adapters implement.
 
 pub mod analytics;
+pub mod archive;
 pub mod auth;
 pub mod envelope;
+pub mod erasure;
 pub mod event;
 pub mod fold;
 pub mod ids;

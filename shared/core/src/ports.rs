@@ -54,6 +54,10 @@ pub trait TapeStore: Send + Sync {
         tenant: &TenantId,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<PersonId>, StoreError>;
+
+    /// Deletes everything of one person id: entries, their dedup marks and the
+    /// counter (so the id's next events are a new person). Returns the entries removed.
+    async fn erase(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError>;
 }
 
 /// The ordered, partitioned event stream between ingest and the Tape.
@@ -82,6 +86,21 @@ pub struct DeadLetter {
 pub trait DeadLetterSink: Send + Sync {
     /// Keeps the letter. Idempotent per `origin`.
     async fn put(&self, letter: &DeadLetter) -> Result<(), StoreError>;
+    /// A tenant's dead letters (for erasure).
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<DeadLetter>, StoreError>;
+    async fn remove(&self, letter: &DeadLetter) -> Result<(), StoreError>;
+}
+
+/// The archive: objects under keys laid out by `cjaas_core::archive` (S3 in AWS, a
+/// directory locally).
+#[async_trait]
+pub trait Archive: Send + Sync {
+    /// Writes the object whole, replacing any object under the same key.
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every key under `prefix`, in key order.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// A tenant as the config store knows it.
@@ -89,6 +108,9 @@ pub trait DeadLetterSink: Send + Sync {
 pub struct TenantRecord {
     pub tenant: TenantId,
     pub created_at: DateTime<Utc>,
+    /// Events older than this (by event time) expire from the Tape and the archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
 }
 
 /// Tenants and API keys. Every key lookup is scoped by tenant.
@@ -99,6 +121,8 @@ pub trait ConfigStore: Send + Sync {
     /// Every tenant, for operators and scheduled jobs.
     async fn list_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantRecord>, StoreError>;
+    /// Replaces an existing tenant's record (e.g. its retention).
+    async fn update_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError>;
     async fn put_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn get_key(
         &self,

@@ -34,6 +34,10 @@ pub struct TapeEntry {
     pub ty: String,
     pub source: String,
     pub id: String,
+    /// When the tenant's retention ends for this entry (Unix seconds): the DynamoDB
+    /// TTL attribute. Reads leave out expired entries, since TTL deletion lags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
     /// The CloudEvent in structured-mode JSON, exactly as it is served back.
     pub event: String,
 }
@@ -48,6 +52,7 @@ impl TapeEntry {
             ty: valid.ty().to_owned(),
             source: valid.source().to_owned(),
             id: valid.id().to_owned(),
+            expires_at: None,
             event: valid.to_json(),
         }
     }
@@ -309,6 +314,7 @@ mod tests {
             ty: "t".into(),
             source: "/s".into(),
             id: id.into(),
+            expires_at: None,
             event: "{}".into(),
         }
     }

@@ -142,6 +142,7 @@ fn entry(tenant: &TenantId, person: &str, time: DateTime<Utc>, ty: &str, n: u64)
         ty: ty.to_owned(),
         source: "/bench".into(),
         id,
+        expires_at: None,
         event: event.to_string(),
     }
 }

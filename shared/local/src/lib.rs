@@ -5,9 +5,11 @@
 //! `tape-writer` Lambda. [`server`] mounts the same HTTP routes as the API Lambdas, and
 //! [`scheduler`] runs the analytics job on a timer and on demand.
 
+pub mod archive_dir;
 pub mod poller;
 pub mod scheduler;
 pub mod server;
 mod store;
 
+pub use archive_dir::DirArchive;
 pub use store::EmbeddedStore;

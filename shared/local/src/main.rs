@@ -75,6 +75,26 @@ enum Command {
         tenant: String,
         key_id: String,
     },
+    /// Set how many days of events (by event time) a tenant keeps; omit --days to keep
+    /// them forever.
+    SetRetention {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Put a tenant's archived events of [from, to) back on the local stream; `serve`
+    /// writes them to the Tape, where events already there are ignored.
+    Replay {
+        #[arg(long)]
+        tenant: String,
+        /// RFC 3339, inclusive.
+        #[arg(long)]
+        from: chrono::DateTime<chrono::Utc>,
+        /// RFC 3339, exclusive.
+        #[arg(long)]
+        to: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 fn parse_scopes(raw: &str) -> Result<Vec<Scope>, String> {
@@ -140,6 +160,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Command::NewSigningKey { .. } => unreachable!("handled before the store opens"),
         Command::RevokeKey { tenant: t, key_id } => {
             print_key(app.admin.revoke_key(&tenant(&t)?, &key_id).await?)
+        }
+        Command::SetRetention { tenant: t, days } => {
+            let record = app.admin.set_retention(&tenant(&t)?, days).await?;
+            println!("{}", serde_json::to_string_pretty(&record)?);
+        }
+        Command::Replay {
+            tenant: t,
+            from,
+            to,
+        } => {
+            let report = app.replayer.replay(&tenant(&t)?, from, to).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! Drains the local stream into the Tape with the same [`TapeWriter`] as the Lambda,
+//! Drains the local stream into the Tape with the same [`TapeWriter`] as the Lambda
+//! (and into the archive with the same [`Archiver`]),
 //! and with Kinesis' semantics: a record that must be retried holds back the ones
 //! after it, and nothing is acknowledged before it is on the Tape or dead-lettered.
 
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+use cjaas_app::archive::Archiver;
 use cjaas_app::writer::{InputRecord, TapeWriter};
 
 use crate::EmbeddedStore;
@@ -18,11 +20,16 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub struct LocalPoller {
     store: EmbeddedStore,
     writer: Arc<TapeWriter>,
+    archiver: Arc<Archiver>,
 }
 
 impl LocalPoller {
-    pub fn new(store: EmbeddedStore, writer: Arc<TapeWriter>) -> Self {
-        Self { store, writer }
+    pub fn new(store: EmbeddedStore, writer: Arc<TapeWriter>, archiver: Arc<Archiver>) -> Self {
+        Self {
+            store,
+            writer,
+            archiver,
+        }
     }
 
     /// Runs until `shutdown` turns true, then returns after the batch in hand.
@@ -68,6 +75,17 @@ impl LocalPoller {
             .collect();
         let report = self.writer.write_batch(&records).await;
         let done = report.retry_indices().next().unwrap_or(records.len());
+        // The archive sees what the Tape saw; a batch that fails to archive is read
+        // again (the Tape ignores the repeats) and rewrites the same objects.
+        let batch_name = format!("local-{}", batch[0].0);
+        if let Err(e) = self
+            .archiver
+            .archive_batch(&batch_name, &records[..done])
+            .await
+        {
+            tracing::warn!(error = %e, "archiving failed; the batch will be read again");
+            return Err(());
+        }
         let acked: Vec<u64> = batch[..done].iter().map(|(seq, _)| *seq).collect();
         self.store.ack_stream(acked).await.map_err(|e| {
             tracing::error!(error = %e, "cannot acknowledge the local stream");

@@ -1,5 +1,7 @@
-//! The embedded default's event bus and analytics timer: the same job as the
-//! `analytics` Lambda, run every `every` and whenever a tenant asks for a run.
+//! The embedded default's event bus and background jobs, the same code as the
+//! `analytics` and `maintenance` Lambdas: analytics every `analytics_every` and on a
+//! tenant's request, erasures on request, and once an hour the maintenance sweep
+//! (expired Tape entries, the archive's retention, erasures left pending).
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -8,8 +10,14 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 use cjaas_app::analytics::{Analytics, RUN_REQUESTED};
+use cjaas_app::archive::ArchiveRetention;
+use cjaas_app::erasure::{Erasures, ERASURE_REQUESTED};
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{BusEvent, ConfigStore, EventBus, StoreError};
+
+use crate::EmbeddedStore;
+
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 
 /// An in-process bus: every subscriber sees every event published after it subscribed.
 #[derive(Clone)]
@@ -42,23 +50,30 @@ impl EventBus for LocalBus {
     }
 }
 
+/// A string field of an event's detail.
+fn detail(event: &BusEvent, field: &str) -> Option<String> {
+    let detail: serde_json::Value = serde_json::from_str(&event.detail).ok()?;
+    Some(detail.get(field)?.as_str()?.to_owned())
+}
+
 /// The tenant a run request names.
 pub fn requested_tenant(event: &BusEvent) -> Option<TenantId> {
     if event.detail_type != RUN_REQUESTED {
         return None;
     }
-    let detail: serde_json::Value = serde_json::from_str(&event.detail).ok()?;
-    TenantId::parse(detail.get("tenant")?.as_str()?).ok()
+    TenantId::parse(&detail(event, "tenant")?).ok()
 }
 
-pub struct AnalyticsScheduler {
+pub struct Scheduler {
     pub analytics: Arc<Analytics>,
-    pub tenants: Arc<dyn ConfigStore>,
-    pub every: Duration,
+    pub erasures: Arc<Erasures>,
+    pub retention: ArchiveRetention,
+    pub store: EmbeddedStore,
+    pub analytics_every: Duration,
 }
 
-impl AnalyticsScheduler {
-    /// Runs every tenant now and then every `every`, and one tenant on request.
+impl Scheduler {
+    /// Runs until `shutdown`; every timer fires once at start.
     pub async fn run(
         self,
         mut requests: broadcast::Receiver<BusEvent>,
@@ -67,18 +82,18 @@ impl AnalyticsScheduler {
         if *shutdown.borrow() {
             return;
         }
-        let mut timer = tokio::time::interval(self.every);
-        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut analytics = tokio::time::interval(self.analytics_every);
+        let mut maintenance = tokio::time::interval(MAINTENANCE_EVERY);
+        for timer in [&mut analytics, &mut maintenance] {
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
         loop {
             tokio::select! {
-                _ = timer.tick() => self.run_all().await,
+                _ = analytics.tick() => self.for_each_tenant(|t| self.run_analytics(t)).await,
+                _ = maintenance.tick() => self.maintain().await,
                 request = requests.recv() => match request {
-                    Ok(event) => {
-                        if let Some(tenant) = requested_tenant(&event) {
-                            self.run_one(&tenant).await;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.run_all().await,
+                    Ok(event) => self.on_event(&event).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.maintain().await,
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 changed = shutdown.changed() => {
@@ -90,20 +105,63 @@ impl AnalyticsScheduler {
         }
     }
 
-    async fn run_all(&self) {
-        match self.tenants.list_tenants().await {
-            Ok(tenants) => {
-                for tenant in tenants {
-                    self.run_one(&tenant).await;
-                }
+    async fn on_event(&self, event: &BusEvent) {
+        if let Some(tenant) = requested_tenant(event) {
+            self.run_analytics(tenant).await;
+        } else if event.detail_type == ERASURE_REQUESTED {
+            let (Some(tenant), Some(job)) = (detail(event, "tenant"), detail(event, "job")) else {
+                return;
+            };
+            if let Ok(tenant) = TenantId::parse(&tenant) {
+                self.run_erasure(&tenant, &job).await;
             }
-            Err(e) => tracing::warn!(error = %e, "analytics could not list tenants"),
         }
     }
 
-    async fn run_one(&self, tenant: &TenantId) {
-        if let Err(e) = self.analytics.run(tenant, Utc::now()).await {
+    async fn for_each_tenant<F, Fut>(&self, job: F)
+    where
+        F: Fn(TenantId) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        match self.store.list_tenants().await {
+            Ok(tenants) => {
+                for tenant in tenants {
+                    job(tenant).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list tenants"),
+        }
+    }
+
+    async fn run_analytics(&self, tenant: TenantId) {
+        if let Err(e) = self.analytics.run(&tenant, Utc::now()).await {
             tracing::warn!(tenant = %tenant, error = %e, "analytics run failed");
         }
+    }
+
+    async fn run_erasure(&self, tenant: &TenantId, job: &str) {
+        if let Err(e) = self.erasures.run(tenant, job).await {
+            tracing::warn!(tenant = %tenant, job, error = %e, "erasure failed; the sweep retries it");
+        }
+    }
+
+    /// Expired Tape entries (DynamoDB's TTL in AWS), the archive's retention, and
+    /// erasures left pending.
+    async fn maintain(&self) {
+        let now = Utc::now();
+        match self.store.sweep_expired(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "expired Tape entries removed"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+        self.for_each_tenant(|tenant| async move {
+            if let Err(e) = self.retention.sweep(&tenant, now).await {
+                tracing::warn!(tenant = %tenant, error = %e, "archive retention sweep failed");
+            }
+            for job in self.erasures.pending(&tenant).await.unwrap_or_default() {
+                self.run_erasure(&tenant, &job).await;
+            }
+        })
+        .await;
     }
 }

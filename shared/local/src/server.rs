@@ -10,10 +10,12 @@ use tokio::sync::watch;
 
 use cjaas_app::admin::{Admin, KeyView};
 use cjaas_app::analytics::Analytics;
+use cjaas_app::archive::{ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::Authenticator;
+use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::http::{
-    admin_routes, analytics_routes, ingest_routes, profile_routes, query_routes, require_bearer,
-    with_problem_fallback, ProfileApi,
+    admin_routes, analytics_routes, erasure_routes, ingest_routes, profile_routes, query_routes,
+    require_bearer, with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
@@ -22,8 +24,8 @@ use cjaas_core::auth::SigningKeys;
 use cjaas_core::ids::TenantId;
 
 use crate::poller::LocalPoller;
-use crate::scheduler::{AnalyticsScheduler, LocalBus};
-use crate::EmbeddedStore;
+use crate::scheduler::{LocalBus, Scheduler};
+use crate::{DirArchive, EmbeddedStore};
 
 /// The tenant the embedded default makes on its first start.
 pub const DEV_TENANT: &str = "dev";
@@ -37,6 +39,9 @@ pub struct LocalApp {
     pub poller: LocalPoller,
     pub bus: LocalBus,
     pub analytics: Arc<Analytics>,
+    pub erasures: Arc<Erasures>,
+    pub archive: Arc<DirArchive>,
+    pub replayer: Arc<Replayer>,
     /// How often the analytics job runs for every tenant.
     pub analytics_every: std::time::Duration,
 }
@@ -55,6 +60,7 @@ impl LocalApp {
             keys.clone(),
             RetryPolicy::default(),
         ));
+        let archive = Arc::new(DirArchive::new(store.dir().join("archive")));
         let writer = Arc::new(TapeWriter::new(
             shared.clone(),
             shared.clone(),
@@ -73,8 +79,18 @@ impl LocalApp {
             shared.clone(),
             Arc::new(bus.clone()),
         ));
+        let erasures = Arc::new(Erasures::new(Stores {
+            tape: shared.clone(),
+            docs: shared.clone(),
+            dead_letters: shared.clone(),
+            archive: archive.clone(),
+            bus: Arc::new(bus.clone()),
+        }));
+        let replayer = Arc::new(Replayer::new(archive.clone(), ingestor.clone()));
+        let archiver = Arc::new(Archiver::new(writer.clone(), archive.clone()));
         let api = Router::new()
             .merge(ingest_routes(ingestor))
+            .merge(erasure_routes(erasures.clone()))
             .merge(analytics_routes(analytics.clone()))
             .merge(query_routes(Arc::new(Journeys::new(shared, aliases))))
             .merge(profile_routes(profiles))
@@ -85,13 +101,16 @@ impl LocalApp {
                 .merge(require_bearer(api, auth)),
         );
         Ok(Self {
-            poller: LocalPoller::new(store.clone(), writer),
+            poller: LocalPoller::new(store.clone(), writer, archiver),
             store,
             keys,
             admin,
             router,
             bus,
             analytics,
+            erasures,
+            archive,
+            replayer,
             analytics_every: DEFAULT_ANALYTICS_EVERY,
         })
     }
@@ -122,10 +141,12 @@ impl LocalApp {
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         let poller = tokio::spawn(self.poller.run(shutdown.clone()));
-        let scheduler = AnalyticsScheduler {
+        let scheduler = Scheduler {
             analytics: self.analytics,
-            tenants: Arc::new(self.store.clone()),
-            every: self.analytics_every,
+            erasures: self.erasures,
+            retention: ArchiveRetention::new(self.archive, Arc::new(self.store.clone())),
+            store: self.store.clone(),
+            analytics_every: self.analytics_every,
         };
         let scheduler = tokio::spawn(scheduler.run(self.bus.subscribe(), shutdown.clone()));
         let mut http_shutdown = shutdown;

@@ -47,6 +47,7 @@ const CACHE_BYTES: usize = 256 * 1024 * 1024;
 pub struct EmbeddedStore {
     db: Arc<Database>,
     stream_signal: Arc<Notify>,
+    dir: std::path::PathBuf,
 }
 
 fn transient(e: impl std::fmt::Display) -> StoreError {
@@ -55,6 +56,12 @@ fn transient(e: impl std::fmt::Display) -> StoreError {
 
 fn to_json(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).expect("store records serialize")
+}
+
+/// Past its tenant's retention (the embedded store's TTL, applied on read and by
+/// [`EmbeddedStore::sweep_expired`]).
+fn expired(entry: &TapeEntry, now: i64) -> bool {
+    entry.expires_at.is_some_and(|at| at <= now)
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, redb::Error> {
@@ -83,6 +90,7 @@ impl EmbeddedStore {
         Ok(Self {
             db: Arc::new(db),
             stream_signal: Arc::new(Notify::new()),
+            dir: dir.to_owned(),
         })
     }
 
@@ -117,6 +125,11 @@ impl EmbeddedStore {
         };
         txn.commit()?;
         Ok(keys)
+    }
+
+    /// The data directory (the archive lives beside the database, in `archive/`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Wakes when records are put on the local stream.
@@ -162,6 +175,39 @@ impl EmbeddedStore {
             let txn = db.begin_read()?;
             let table = txn.open_table(DEAD_LETTERS)?;
             table.iter()?.map(|row| from_json(row?.1.value())).collect()
+        })
+        .await
+    }
+
+    /// Deletes Tape entries (and their dedup marks) past their retention, as
+    /// DynamoDB's TTL does in AWS. Returns how many went.
+    pub async fn sweep_expired(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        let now = now.timestamp();
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            let swept = {
+                let mut tape = txn.open_table(TAPE)?;
+                let mut marks = txn.open_table(DEDUP)?;
+                let mut gone = Vec::new();
+                for row in tape.iter()? {
+                    let (key, value) = row?;
+                    let entry: TapeEntry = from_json(value.value())?;
+                    if expired(&entry, now) {
+                        let (pk, sk) = key.value();
+                        gone.push((pk.to_owned(), sk.to_owned(), entry.dedup_key()));
+                    }
+                }
+                for (pk, sk, mark) in &gone {
+                    tape.remove((pk.as_str(), sk.as_str()))?;
+                    marks.remove(mark.as_str())?;
+                }
+                gone.len() as u64
+            };
+            txn.commit()?;
+            Ok(swept)
         })
         .await
     }
@@ -247,6 +293,7 @@ impl TapeStore for EmbeddedStore {
     ) -> Result<JourneyPage, StoreError> {
         let pk = person_partition(tenant, person);
         let query = query.clone();
+        let now = chrono::Utc::now().timestamp();
         self.run(move |db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(TAPE)?;
@@ -271,7 +318,7 @@ impl TapeStore for EmbeddedStore {
             for row in rows {
                 let (key, value) = row?;
                 let entry: TapeEntry = from_json(value.value())?;
-                if !query.matches(&entry.ty, &entry.source) {
+                if !query.matches(&entry.ty, &entry.source) || expired(&entry, now) {
                     continue;
                 }
                 if events.len() == query.limit {
@@ -291,6 +338,41 @@ impl TapeStore for EmbeddedStore {
                 });
             }
             Ok(JourneyPage { events, next: None })
+        })
+        .await
+    }
+
+    /// One write transaction: the entries, their dedup marks, the counter and the
+    /// person's row of the change feed.
+    async fn erase(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError> {
+        let pk = person_partition(tenant, person);
+        let (tenant, person) = (tenant.to_string(), person.to_string());
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            let erased = {
+                let mut tape = txn.open_table(TAPE)?;
+                let mut marks = txn.open_table(DEDUP)?;
+                let rows: Vec<(String, TapeEntry)> = tape
+                    .range::<(&str, &str)>((pk.as_str(), "")..)?
+                    .map_while(|row| match row {
+                        Ok((key, value)) if key.value().0 == pk => {
+                            Some(from_json(value.value()).map(|e| (key.value().1.to_owned(), e)))
+                        }
+                        Ok(_) => None,
+                        Err(e) => Some(Err(e.into())),
+                    })
+                    .collect::<Result<_, redb::Error>>()?;
+                for (sk, entry) in &rows {
+                    tape.remove((pk.as_str(), sk.as_str()))?;
+                    marks.remove(entry.dedup_key().as_str())?;
+                }
+                txn.open_table(COUNTS)?.remove(pk.as_str())?;
+                txn.open_table(CHANGES)?
+                    .remove((tenant.as_str(), person.as_str()))?;
+                rows.len() as u64
+            };
+            txn.commit()?;
+            Ok(erased)
         })
         .await
     }
@@ -359,6 +441,25 @@ impl DeadLetterSink for EmbeddedStore {
         })
         .await
     }
+
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<DeadLetter>, StoreError> {
+        let tenant = tenant.to_string();
+        let all = self.dead_letters().await?;
+        Ok(all
+            .into_iter()
+            .filter(|l| l.tenant.as_deref() == Some(tenant.as_str()))
+            .collect())
+    }
+
+    async fn remove(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+        let origin = letter.origin.clone();
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            txn.open_table(DEAD_LETTERS)?.remove(origin.as_str())?;
+            Ok(txn.commit()?)
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -393,6 +494,17 @@ impl ConfigStore for EmbeddedStore {
             let table = txn.open_table(TENANTS)?;
             let row = table.get(name.as_str())?;
             row.map(|v| from_json(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn update_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
+        let (name, json) = (tenant.tenant.to_string(), to_json(tenant));
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            txn.open_table(TENANTS)?
+                .insert(name.as_str(), json.as_str())?;
+            Ok(txn.commit()?)
         })
         .await
     }

@@ -1,0 +1,29 @@
+//! Erasure jobs (from the CJaaS bus) and the daily sweep: pending erasures, and each
+//! tenant's retention applied to the archive.
+use cjaas_aws::wiring::{self, ErasureSettings};
+use cjaas_aws::{lambda, settings};
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda::init_tracing();
+    let sdk = settings::sdk_config().await;
+    let config_table = settings::required("CONFIG_TABLE")?;
+    let archive_bucket = settings::required("ARCHIVE_BUCKET")?;
+    let erasures = wiring::erasures(
+        &sdk,
+        &ErasureSettings {
+            tape_table: &settings::required("TAPE_TABLE")?,
+            config_table: &config_table,
+            dead_letter_bucket: &settings::required("DEAD_LETTER_BUCKET")?,
+            archive_bucket: &archive_bucket,
+            bus_name: &settings::required("EVENT_BUS")?,
+        },
+    );
+    let retention = wiring::archive_retention(&sdk, &config_table, &archive_bucket);
+    let tenants = wiring::tenants(&sdk, &config_table);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
+        lambda::handle_maintenance(&erasures, &retention, tenants.as_ref(), event)
+    }))
+    .await
+}

@@ -1,0 +1,219 @@
+//! The archive (see `cjaas_core::archive` for the layout and format): archiving the
+//! stream's batches, replaying a time range back through ingest, and applying each
+//! tenant's retention to the archive.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+use std::sync::Arc;
+
+use cjaas_core::archive::{self, date_of_key, tenant_prefix, DATA_PREFIX, PERSONS_PREFIX};
+use cjaas_core::event::revalidate;
+use cjaas_core::ids::TenantId;
+use cjaas_core::ports::{Archive, ConfigStore, StoreError};
+
+use crate::ingest::Ingestor;
+use crate::writer::{InputRecord, TapeWriter};
+
+/// Objects written or read at once.
+const CONCURRENCY: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a record must be retried: {0}")]
+    Retry(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the stream did not take the replay: {0}")]
+    Stream(String),
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ArchiveReport {
+    pub objects: usize,
+    pub events: usize,
+}
+
+pub struct Archiver {
+    writer: Arc<TapeWriter>,
+    archive: Arc<dyn Archive>,
+}
+
+impl Archiver {
+    /// `writer` decodes and authenticates records exactly as the Tape does.
+    pub fn new(writer: Arc<TapeWriter>, archive: Arc<dyn Archive>) -> Self {
+        Self { writer, archive }
+    }
+
+    /// Archives one batch of the stream. `batch` names its first record's position
+    /// (e.g. `{shard}-{sequence}`): a retry starts at the same record, so it rewrites
+    /// the same objects instead of adding new ones. `Err` means retry the whole batch.
+    pub async fn archive_batch(
+        &self,
+        batch: &str,
+        records: &[InputRecord],
+    ) -> Result<ArchiveReport, ArchiveError> {
+        let entries = self
+            .writer
+            .decode_batch(records)
+            .await
+            .map_err(ArchiveError::Retry)?;
+        let objects = archive::objects(batch, &entries);
+        let report = ArchiveReport {
+            objects: objects.len(),
+            events: entries.len(),
+        };
+        stream::iter(objects)
+            .map(|o| async move {
+                // Data first: a person list never names a missing object.
+                self.archive.put(&o.data_key, o.data).await?;
+                self.archive.put(&o.persons_key, o.persons).await
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        if report.events > 0 {
+            tracing::info!(
+                batch,
+                objects = report.objects,
+                events = report.events,
+                "batch archived"
+            );
+        }
+        Ok(report)
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReplayReport {
+    pub objects_read: usize,
+    pub events_replayed: usize,
+}
+
+/// Replays archived events back through ingest. The Tape keeps one copy per (source,
+/// id), so replaying what is already there adds nothing.
+pub struct Replayer {
+    archive: Arc<dyn Archive>,
+    ingestor: Arc<Ingestor>,
+}
+
+impl Replayer {
+    pub fn new(archive: Arc<dyn Archive>, ingestor: Arc<Ingestor>) -> Self {
+        Self { archive, ingestor }
+    }
+
+    /// Every archived event of `tenant` with `from <= time < to`, in archive order.
+    pub async fn replay(
+        &self,
+        tenant: &TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<ReplayReport, ArchiveError> {
+        if from >= to {
+            return Err(ArchiveError::Invalid("`from` must be before `to`".into()));
+        }
+        let keys: Vec<String> = self
+            .archive
+            .list(&tenant_prefix(DATA_PREFIX, tenant))
+            .await?
+            .into_iter()
+            .filter(|key| hour_overlaps(key, from, to))
+            .collect();
+        let mut report = ReplayReport::default();
+        for key in keys {
+            let Some(bytes) = self.archive.get(&key).await? else {
+                continue;
+            };
+            let events = archive::decode(&bytes)
+                .map_err(|e| ArchiveError::Store(StoreError::Transient(e.to_string())))?;
+            let batch: Vec<_> = events
+                .iter()
+                .filter(|e| e.tenant == tenant.as_str() && e.time >= from && e.time < to)
+                .filter_map(|e| {
+                    let valid = revalidate(0, e.event.get(), e.received_at).ok()?;
+                    Some((e.received_at, valid))
+                })
+                .collect();
+            report.objects_read += 1;
+            report.events_replayed += self
+                .ingestor
+                .republish(tenant, &batch)
+                .await
+                .map_err(|e| ArchiveError::Stream(e.to_string()))?;
+        }
+        tracing::info!(tenant = %tenant, objects = report.objects_read, events = report.events_replayed, "archive replayed");
+        Ok(report)
+    }
+}
+
+/// Whether the hour partition of `key` can hold events in `[from, to)`.
+fn hour_overlaps(key: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+    let Some(date) = date_of_key(key) else {
+        return false;
+    };
+    let hour: u32 = key
+        .split("/hour=")
+        .nth(1)
+        .and_then(|h| h.get(..2))
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(0);
+    let start = date
+        .and_hms_opt(hour, 0, 0)
+        .expect("a valid hour")
+        .and_utc();
+    start < to && start + Duration::hours(1) > from
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub objects_deleted: usize,
+}
+
+/// Applies each tenant's retention to the archive: partitions whose whole day is past
+/// the retention go (the Tape's own copies expire through TTL).
+pub struct ArchiveRetention {
+    archive: Arc<dyn Archive>,
+    config: Arc<dyn ConfigStore>,
+}
+
+impl ArchiveRetention {
+    pub fn new(archive: Arc<dyn Archive>, config: Arc<dyn ConfigStore>) -> Self {
+        Self { archive, config }
+    }
+
+    pub async fn sweep(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<SweepReport, ArchiveError> {
+        let Some(days) = self
+            .config
+            .get_tenant(tenant)
+            .await?
+            .and_then(|t| t.retention_days)
+        else {
+            return Ok(SweepReport::default());
+        };
+        // A day partition goes once its last moment is past the retention.
+        let keep_from: NaiveDate = (now - Duration::days(days.into())).date_naive();
+        let mut expired = Vec::new();
+        for prefix in [DATA_PREFIX, PERSONS_PREFIX] {
+            for key in self.archive.list(&tenant_prefix(prefix, tenant)).await? {
+                if date_of_key(&key).is_some_and(|date| date < keep_from) {
+                    expired.push(key);
+                }
+            }
+        }
+        let report = SweepReport {
+            objects_deleted: expired.len(),
+        };
+        stream::iter(expired)
+            .map(|key| async move { self.archive.delete(&key).await })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,334 @@
+//! Erasure (GDPR): `DELETE /v1/persons/{person}` makes a job; a worker (the
+//! `maintenance` function in AWS, a task locally) removes the person and every alias
+//! of theirs from the Tape, the alias links, profile snapshots, analytics digests,
+//! dead letters and the archive, then keeps an audit record with no personal data.
+//!
+//! Every step is idempotent, so a job that fails halfway is simply run again.
+
+use base64::Engine;
+use chrono::Utc;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use cjaas_core::analytics;
+use cjaas_core::archive::{self, tenant_prefix, PERSONS_PREFIX};
+use cjaas_core::envelope::RecordEnvelope;
+use cjaas_core::erasure::{jobs, new_job_id, valid_job_id, ErasureJob, JobStatus, Removed};
+use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::ports::{
+    Archive, BusEvent, DeadLetter, DeadLetterSink, DocumentStore, EventBus, Expect, StoreError,
+    TapeStore,
+};
+use cjaas_core::profile::keys;
+
+use crate::profiles::Aliases;
+
+pub const BUS_SOURCE: &str = "cjaas.erasure";
+pub const ERASURE_REQUESTED: &str = "ErasureRequested";
+
+/// Archive objects rewritten at once.
+const CONCURRENCY: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ErasureError {
+    #[error("no erasure job {0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ErasureError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ErasureError::NotFound(_) => "erasure_not_found",
+            ErasureError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(body: &str) -> Result<T, StoreError> {
+    serde_json::from_str(body)
+        .map_err(|e| StoreError::Transient(format!("unreadable erasure job: {e}")))
+}
+
+fn encode(job: &ErasureJob) -> String {
+    serde_json::to_string(job).expect("jobs serialize")
+}
+
+/// Where a person's data lives.
+pub struct Stores {
+    pub tape: Arc<dyn TapeStore>,
+    pub docs: Arc<dyn DocumentStore>,
+    pub dead_letters: Arc<dyn DeadLetterSink>,
+    pub archive: Arc<dyn Archive>,
+    pub bus: Arc<dyn EventBus>,
+}
+
+pub struct Erasures {
+    stores: Stores,
+    aliases: Aliases,
+}
+
+impl Erasures {
+    pub fn new(stores: Stores) -> Self {
+        let aliases = Aliases::new(stores.docs.clone());
+        Self { stores, aliases }
+    }
+
+    /// Records the job and asks a worker to run it.
+    pub async fn request(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        requested_by: &str,
+    ) -> Result<ErasureJob, ErasureError> {
+        let job = ErasureJob {
+            id: new_job_id(),
+            status: JobStatus::Pending,
+            requested_at: Utc::now(),
+            requested_by: requested_by.to_owned(),
+            completed_at: None,
+            removed: Removed::default(),
+            subject: Some(person.to_string()),
+        };
+        self.stores
+            .docs
+            .put(&jobs(tenant), &job.id, &encode(&job), Expect::Absent)
+            .await?;
+        let event = BusEvent {
+            source: BUS_SOURCE.into(),
+            detail_type: ERASURE_REQUESTED.into(),
+            detail: serde_json::json!({ "tenant": tenant, "job": job.id }).to_string(),
+        };
+        // If the bus is down the job stays pending; the daily sweep runs it.
+        if let Err(e) = self.stores.bus.publish(&[event]).await {
+            tracing::warn!(tenant = %tenant, job = %job.id, error = %e, "erasure request not published; the sweep will run it");
+        }
+        tracing::info!(tenant = %tenant, job = %job.id, "erasure requested");
+        Ok(job.public())
+    }
+
+    pub async fn get(&self, tenant: &TenantId, id: &str) -> Result<ErasureJob, ErasureError> {
+        Ok(self.stored(tenant, id).await?.0.public())
+    }
+
+    async fn stored(&self, tenant: &TenantId, id: &str) -> Result<(ErasureJob, u64), ErasureError> {
+        if !valid_job_id(id) {
+            return Err(ErasureError::NotFound(id.to_owned()));
+        }
+        let document = self
+            .stores
+            .docs
+            .get(&jobs(tenant), id)
+            .await?
+            .ok_or_else(|| ErasureError::NotFound(id.to_owned()))?;
+        Ok((decode(&document.body)?, document.revision))
+    }
+
+    /// The ids of jobs still pending, for the sweep.
+    pub async fn pending(&self, tenant: &TenantId) -> Result<Vec<String>, ErasureError> {
+        let mut ids = Vec::new();
+        for (id, document) in self.stores.docs.list(&jobs(tenant)).await? {
+            let job: ErasureJob = decode(&document.body)?;
+            if job.status == JobStatus::Pending {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Runs a job to completion; running a completed job does nothing.
+    pub async fn run(&self, tenant: &TenantId, id: &str) -> Result<ErasureJob, ErasureError> {
+        let (mut job, revision) = self.stored(tenant, id).await?;
+        let Some(subject) = job.subject.clone() else {
+            return Ok(job.public());
+        };
+        let person = PersonId::parse(&subject)
+            .map_err(|e| StoreError::Transient(format!("bad erasure subject: {e}")))?;
+        let ids = self.ids(tenant, &person).await?;
+        let mut removed = Removed {
+            ids: ids.len() as u64,
+            ..Removed::default()
+        };
+        for id in &ids {
+            removed.tape_events += self.stores.tape.erase(tenant, id).await?;
+            removed.alias_links += self.erase_links(tenant, id).await?;
+            removed.profile_snapshots += self.delete_all(&keys::snapshots(tenant, id)).await?;
+            self.stores
+                .docs
+                .delete(&analytics::keys::digests(tenant), id.as_str())
+                .await?;
+            removed.analytics_digests += 1;
+        }
+        removed.dead_letters = self.erase_dead_letters(tenant, &ids).await?;
+        (removed.archive_objects_rewritten, removed.archive_events) =
+            self.erase_archive(tenant, &ids).await?;
+        job.status = JobStatus::Completed;
+        job.completed_at = Some(Utc::now());
+        job.removed = removed;
+        job.subject = None;
+        // A concurrent run of the same job may finish first; both did the same work.
+        self.stores
+            .docs
+            .put(
+                &jobs(tenant),
+                &job.id,
+                &encode(&job),
+                Expect::Revision(revision),
+            )
+            .await?;
+        tracing::info!(tenant = %tenant, job = %job.id, removed = ?job.removed, "erasure completed");
+        Ok(job)
+    }
+
+    /// The person and every id linked to them.
+    async fn ids(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+    ) -> Result<BTreeSet<PersonId>, StoreError> {
+        let mut ids = BTreeSet::from([person.clone()]);
+        match self.aliases.group(tenant, person).await {
+            Ok((root, members)) => {
+                ids.insert(root);
+                ids.extend(members);
+            }
+            Err(crate::profiles::ProfileError::Store(e)) => return Err(e),
+            // A broken or oversized chain still erases what can be reached.
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "alias group not fully resolved")
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn delete_all(&self, pk: &str) -> Result<u64, StoreError> {
+        let documents = self.stores.docs.list(pk).await?;
+        for (sk, _) in &documents {
+            self.stores.docs.delete(pk, sk).await?;
+        }
+        Ok(documents.len() as u64)
+    }
+
+    /// The id's own link (`alias → person`) and the links that point at it.
+    async fn erase_links(&self, tenant: &TenantId, id: &PersonId) -> Result<u64, StoreError> {
+        let own = self
+            .stores
+            .docs
+            .get(&keys::alias(tenant, id), keys::ALIAS_TARGET)
+            .await?;
+        self.stores
+            .docs
+            .delete(&keys::alias(tenant, id), keys::ALIAS_TARGET)
+            .await?;
+        Ok(u64::from(own.is_some()) + self.delete_all(&keys::links(tenant, id)).await?)
+    }
+
+    async fn erase_dead_letters(
+        &self,
+        tenant: &TenantId,
+        ids: &BTreeSet<PersonId>,
+    ) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for letter in self.stores.dead_letters.list(tenant).await? {
+            if names_any(&letter, ids) {
+                self.stores.dead_letters.remove(&letter).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Finds the objects that hold the ids through their person lists, and rewrites
+    /// each without them (or deletes it when nothing else is left).
+    async fn erase_archive(
+        &self,
+        tenant: &TenantId,
+        ids: &BTreeSet<PersonId>,
+    ) -> Result<(u64, u64), StoreError> {
+        let names: BTreeSet<String> = ids.iter().map(|p| p.to_string()).collect();
+        let lists = self
+            .stores
+            .archive
+            .list(&tenant_prefix(PERSONS_PREFIX, tenant))
+            .await?;
+        let results: Vec<(u64, u64)> = stream::iter(lists)
+            .map(|key| {
+                let names = &names;
+                async move { self.rewrite_object(&key, names).await }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(results
+            .into_iter()
+            .fold((0, 0), |(o, e), (o2, e2)| (o + o2, e + e2)))
+    }
+
+    async fn rewrite_object(
+        &self,
+        persons_key: &str,
+        names: &BTreeSet<String>,
+    ) -> Result<(u64, u64), StoreError> {
+        let archive = &self.stores.archive;
+        let unreadable = |e: archive::DecodeError| StoreError::Transient(e.to_string());
+        let Some(list) = archive.get(persons_key).await? else {
+            return Ok((0, 0));
+        };
+        let mut persons = archive::decode_persons(&list).map_err(unreadable)?;
+        if persons.is_disjoint(names) {
+            return Ok((0, 0));
+        }
+        let data_key = archive::data_key_of_persons(persons_key)
+            .ok_or_else(|| StoreError::Transient(format!("bad person list key {persons_key}")))?;
+        let events = match archive.get(&data_key).await? {
+            Some(bytes) => archive::decode(&bytes).map_err(unreadable)?,
+            None => Vec::new(),
+        };
+        let before = events.len();
+        let kept: Vec<_> = events
+            .into_iter()
+            .filter(|e| !names.contains(&e.person))
+            .collect();
+        let erased = (before - kept.len()) as u64;
+        persons.retain(|p| !names.contains(p));
+        if kept.is_empty() {
+            archive.delete(&data_key).await?;
+            archive.delete(persons_key).await?;
+        } else {
+            // Data first: until the list is rewritten, a rerun still finds this object.
+            archive.put(&data_key, archive::encode(&kept)).await?;
+            archive
+                .put(
+                    persons_key,
+                    serde_json::to_vec(&persons).expect("lists serialize"),
+                )
+                .await?;
+        }
+        Ok((1, erased))
+    }
+}
+
+/// Whether a dead letter's record names one of `ids` as its person.
+fn names_any(letter: &DeadLetter, ids: &BTreeSet<PersonId>) -> bool {
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&letter.payload_base64) else {
+        return false;
+    };
+    let person = RecordEnvelope::parse(&bytes).ok().and_then(|envelope| {
+        serde_json::from_str::<serde_json::Value>(envelope.event.get())
+            .ok()?
+            .get("person")?
+            .as_str()
+            .map(str::to_owned)
+    });
+    match person {
+        Some(person) => ids.iter().any(|id| id.as_str() == person),
+        // A record too broken to parse may still carry the id, as a JSON string.
+        None => {
+            let text = String::from_utf8_lossy(&bytes);
+            ids.iter().any(|id| text.contains(&format!("\"{id}\"")))
+        }
+    }
+}
