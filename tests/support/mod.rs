@@ -104,6 +104,11 @@ impl Stack {
         stack
     }
 
+    /// Another Tape table, e.g. to rebuild a Tape from the stream.
+    pub async fn create_tape_table(&self, name: &str) {
+        create_table(&self.sdk, name, true).await;
+    }
+
     pub fn writer(&self) -> TapeWriter {
         self.writer_on(&self.tape_table)
     }
@@ -160,6 +165,83 @@ impl Stack {
             config_table: &self.config_table,
             bus_name: &self.bus,
         }
+    }
+
+    /// Runs the `archiver` handler on a Lambda Kinesis batch; returns the sequence
+    /// numbers handed back for retry.
+    pub async fn archive(&self, batch: Value) -> Vec<String> {
+        let archiver = wiring::archiver(
+            &self.sdk,
+            TapeWriterSettings {
+                tape_table: &self.tape_table,
+                config_table: &self.config_table,
+                dead_letter_bucket: &self.bucket,
+                keys: self.keys.clone(),
+            },
+            &self.archive_bucket,
+        );
+        let event: KinesisEvent = serde_json::from_value(batch).expect("a Kinesis event");
+        let response = cjaas_aws::lambda::handle_archive(
+            &archiver,
+            LambdaEvent::new(event, Context::default()),
+        )
+        .await
+        .expect("the archiver answers");
+        response
+            .batch_item_failures
+            .into_iter()
+            .filter_map(|f| f.item_identifier)
+            .collect()
+    }
+
+    /// Runs the `maintenance` handler on an EventBridge payload.
+    pub async fn maintain(&self, payload: Value) -> Result<Value, String> {
+        let erasures = wiring::erasures(&self.sdk, &self.erasure_settings());
+        let retention =
+            wiring::archive_retention(&self.sdk, &self.config_table, &self.archive_bucket);
+        let tenants = wiring::tenants(&self.sdk, &self.config_table);
+        let event = serde_json::from_value(payload).expect("an EventBridge event");
+        cjaas_aws::lambda::handle_maintenance(
+            &erasures,
+            &retention,
+            tenants.as_ref(),
+            LambdaEvent::new(event, Context::default()),
+        )
+        .await
+        .map_err(|e| format!("{}: {}", e.code, e.detail))
+    }
+
+    /// Every object of a bucket: key → bytes (gzip objects decompressed to text).
+    pub async fn objects(&self, bucket: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let objects =
+            cjaas_aws::S3Objects::new(cjaas_aws::settings::s3_client(&self.sdk), bucket.to_owned());
+        let mut all = std::collections::BTreeMap::new();
+        for key in objects.list("").await.expect("list objects") {
+            let bytes = objects
+                .get(&key)
+                .await
+                .expect("get object")
+                .unwrap_or_default();
+            all.insert(key, bytes);
+        }
+        all
+    }
+
+    /// Every item of a table, as JSON text (for "nothing of X is left" checks).
+    pub async fn dump_table(&self, table: &str) -> String {
+        let items: Vec<_> = aws_sdk_dynamodb::Client::new(&self.sdk)
+            .scan()
+            .table_name(table)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let items: Vec<Value> = items
+            .into_iter()
+            .map(|item| serde_dynamo::from_item(item.expect("scan")).expect("an item"))
+            .collect();
+        Value::Array(items).to_string()
     }
 
     /// Runs the `analytics` Lambda handler on an EventBridge payload.

@@ -1,0 +1,382 @@
+//! Archive, replay, retention and erasure on the emulator, through the real handlers:
+//! the archiver on Kinesis batches, the tenant-admin commands, the maintenance
+//! function on EventBridge payloads, and the API.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use cjaas_core::archive;
+use cjaas_tests::{fixture, ids, journey, post_batch, put_direct, read_stream, request, Stack};
+use http::StatusCode;
+use serde_json::{json, Value};
+
+fn event(id: &str, person: &str, time: DateTime<Utc>) -> Value {
+    json!({"specversion": "1.0", "id": id, "source": "/web", "type": "page.viewed",
+           "person": person, "time": time, "data": {"path": "/pricing"}})
+}
+
+fn call(method: &str, path: &str, body: Option<Value>) -> Value {
+    let headers = json!({"content-type": "application/json"});
+    request(
+        "admin-create-key.json",
+        method,
+        path,
+        headers,
+        body.map(|b| b.to_string()),
+    )
+}
+
+fn hour() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Duration::hours(1)).unwrap()
+}
+
+/// Data objects under the tenant, decoded: key → event ids.
+async fn archived(stack: &Stack, tenant: &str) -> Vec<(String, Vec<String>)> {
+    stack
+        .objects(&stack.archive_bucket)
+        .await
+        .into_iter()
+        .filter(|(key, _)| key.starts_with(&format!("archive/tenant={tenant}/")))
+        .map(|(key, bytes)| {
+            let ids = archive::decode(&bytes)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+            (key, ids)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_archive_is_partitioned_idempotent_and_replays_without_duplicates() {
+    let stack = Stack::create().await;
+    let (tenant, token) = stack.create_tenant().await;
+    let (h, h2) = (hour() - Duration::hours(3), hour() - Duration::hours(2));
+    let events = [
+        event("a", "ana", h),
+        event("b", "ana", h + Duration::minutes(59)),
+        event("c", "ben", h2),
+    ];
+    assert_eq!(
+        stack.call(&token, post_batch(&events)).await.0,
+        StatusCode::ACCEPTED
+    );
+    // A producer's retry: the stream carries "a" twice.
+    assert_eq!(
+        stack.call(&token, post_batch(&events[..1])).await.0,
+        StatusCode::ACCEPTED
+    );
+    let batch = read_stream(&stack.sdk, &stack.stream).await;
+    assert!(stack
+        .deliver(&stack.writer(), batch.clone())
+        .await
+        .is_empty());
+    assert!(stack.archive(batch.clone()).await.is_empty());
+
+    let objects = archived(&stack, &tenant).await;
+    let date = h.format("date=%Y-%m-%d/hour=%H").to_string();
+    let date2 = h2.format("date=%Y-%m-%d/hour=%H").to_string();
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    assert!(
+        objects[0].0.contains(&date) && objects[0].0.ends_with(".json.gz"),
+        "{}",
+        objects[0].0
+    );
+    assert!(objects[1].0.contains(&date2));
+    assert_eq!(
+        objects[0].1,
+        ["a", "b", "a"],
+        "the archive keeps the stream, resends included"
+    );
+    let first =
+        &archive::decode(&stack.objects(&stack.archive_bucket).await[&objects[0].0]).unwrap()[0];
+    assert_eq!(
+        (
+            first.tenant.as_str(),
+            first.person.as_str(),
+            first.ty.as_str()
+        ),
+        (tenant.as_str(), "ana", "page.viewed")
+    );
+    let cloud_event: Value = serde_json::from_str(first.event.get()).unwrap();
+    assert_eq!(cloud_event["data"]["path"], "/pricing");
+
+    // A retried batch rewrites the same objects with the same bytes.
+    let before = stack.objects(&stack.archive_bucket).await;
+    assert!(stack.archive(batch).await.is_empty());
+    assert_eq!(stack.objects(&stack.archive_bucket).await, before);
+
+    // Replay the first hour: the Tape already holds it, so nothing changes.
+    let mut replay = fixture("tenant-admin-replay.json");
+    replay["tenant"] = json!(tenant);
+    replay["from"] = json!(h);
+    replay["to"] = json!(h + Duration::hours(1));
+    let report = stack.command(replay.clone()).await.unwrap();
+    assert_eq!(report, json!({"objects_read": 1, "events_replayed": 3}));
+    assert!(stack.pump().await.is_empty());
+    let (_, _, body) = stack.call(&token, journey("ana", "")).await;
+    assert_eq!(ids(&body), ["a", "b"]);
+
+    // Rebuild a Tape from the whole stream, replays included: each event once.
+    let rebuilt = cjaas_tests::unique("tape");
+    stack.create_tape_table(&rebuilt).await;
+    let batch = read_stream(&stack.sdk, &stack.stream).await;
+    assert_eq!(batch["Records"].as_array().unwrap().len(), 7);
+    assert!(stack
+        .deliver(&stack.writer_on(&rebuilt), batch)
+        .await
+        .is_empty());
+    let items = stack.dump_table(&rebuilt).await;
+    let entries = serde_json::from_str::<Vec<Value>>(&items)
+        .unwrap()
+        .iter()
+        .filter(|i| i["sk"].as_str().unwrap().starts_with("E#"))
+        .count();
+    assert_eq!(entries, 3);
+
+    replay["from"] = json!(h + Duration::hours(1));
+    replay["to"] = json!(h);
+    assert!(stack
+        .command(replay)
+        .await
+        .unwrap_err()
+        .starts_with("invalid_request"));
+}
+
+#[tokio::test]
+async fn retention_sets_ttl_hides_expired_events_and_sweeps_the_archive() {
+    let stack = Stack::create().await;
+    let (tenant, token) = stack.create_tenant().await;
+    let mut retention = fixture("tenant-admin-set-retention.json");
+    retention["tenant"] = json!(tenant);
+    retention["days"] = json!(30);
+    assert_eq!(
+        stack.command(retention.clone()).await.unwrap()["retention_days"],
+        30
+    );
+    retention["days"] = json!(0);
+    assert!(stack
+        .command(retention)
+        .await
+        .unwrap_err()
+        .starts_with("invalid_request"));
+
+    let now = Utc::now();
+    let events = [
+        event("old", "ana", now - Duration::days(40)),
+        event("new", "ana", now - Duration::hours(1)),
+    ];
+    assert_eq!(
+        stack.call(&token, post_batch(&events)).await.0,
+        StatusCode::ACCEPTED
+    );
+    let batch = read_stream(&stack.sdk, &stack.stream).await;
+    assert!(stack
+        .deliver(&stack.writer(), batch.clone())
+        .await
+        .is_empty());
+    assert!(stack.archive(batch).await.is_empty());
+
+    // Every entry and dedup mark carries its TTL: event time + 30 days.
+    let items: Vec<Value> =
+        serde_json::from_str(&stack.dump_table(&stack.tape_table).await).unwrap();
+    let ttl = |t: DateTime<Utc>| (t + Duration::days(30)).timestamp();
+    let expiring: Vec<i64> = items
+        .iter()
+        .filter_map(|i| i["expires_at"].as_i64())
+        .collect();
+    assert_eq!(expiring.len(), 4, "two entries and two marks: {items:?}");
+    assert!(
+        expiring.contains(&ttl(now - Duration::days(40)))
+            && expiring.contains(&ttl(now - Duration::hours(1)))
+    );
+
+    // TTL deletion lags; reads leave the expired entry out anyway.
+    let (_, _, body) = stack.call(&token, journey("ana", "")).await;
+    assert_eq!(ids(&body), ["new"]);
+
+    // The daily sweep deletes archive partitions past the retention.
+    assert_eq!(archived(&stack, &tenant).await.len(), 2);
+    let mut schedule = fixture("maintenance-schedule.json");
+    schedule["time"] = json!(now);
+    let swept = stack.maintain(schedule).await.unwrap();
+    assert_eq!(
+        swept["archive_objects_deleted"], 2,
+        "the old data object and its person list"
+    );
+    let left = archived(&stack, &tenant).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1, ["new"]);
+}
+
+#[tokio::test]
+async fn erasure_removes_the_person_and_aliases_from_every_store() {
+    let stack = Stack::create().await;
+    let (tenant, token) = stack.create_tenant().await;
+    let (_, other) = stack.create_tenant().await;
+    let reader = stack.create_key(&token, &["tape:read"]).await;
+    let (subject, alias, bystander) = ("erase-me-7f3a", "cookie-erase-me-9b2c", "stays-4d1e");
+    let now = Utc::now();
+    let events = [
+        event("s1", subject, now - Duration::hours(2)),
+        event("s2", alias, now - Duration::hours(1)),
+        event("b1", bystander, now - Duration::hours(1)),
+    ];
+    assert_eq!(
+        stack.call(&token, post_batch(&events)).await.0,
+        StatusCode::ACCEPTED
+    );
+    // A record that can never be written, naming the subject: a dead letter.
+    let broken =
+        json!({"credential": token, "event": {"id": "x", "source": "/web", "person": subject}});
+    put_direct(&stack.sdk, &stack.stream, broken.to_string().as_bytes()).await;
+    let batch = read_stream(&stack.sdk, &stack.stream).await;
+    assert!(stack
+        .deliver(&stack.writer(), batch.clone())
+        .await
+        .is_empty());
+    assert!(stack.archive(batch).await.is_empty());
+    assert_eq!(stack.dead_letters().await.len(), 1);
+    let link = json!({"aliases": [alias]});
+    let (status, _, _) = stack
+        .call(
+            &token,
+            call(
+                "POST",
+                &format!("/v1/persons/{subject}/aliases"),
+                Some(link),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let view = json!({"name": "v", "attributes": [{"name": "n", "aggregation": "count"}]});
+    let (_, _, view) = stack
+        .call(&token, call("POST", "/v1/views", Some(view)))
+        .await;
+    let profile = format!(
+        "/v1/persons/{subject}/profile?view={}",
+        view["id"].as_str().unwrap()
+    );
+    let (_, _, profile) = stack.call(&token, call("GET", &profile, None)).await;
+    assert_eq!(profile["profile"]["attributes"]["n"], 2, "{profile}");
+    let mut schedule = fixture("analytics-schedule.json");
+    schedule["time"] = json!(now);
+    stack.run_analytics(schedule).await.unwrap();
+    let everything = |tables: &[String]| {
+        let stack = &stack;
+        let tables = tables.to_vec();
+        async move {
+            let mut text = String::new();
+            for table in tables {
+                text += &stack.dump_table(&table).await;
+            }
+            for bucket in [&stack.bucket, &stack.archive_bucket] {
+                for (key, bytes) in stack.objects(bucket).await {
+                    text += &key;
+                    text += &match archive::decode(&bytes) {
+                        Ok(events) => events
+                            .iter()
+                            .map(|e| serde_json::to_string(e).unwrap())
+                            .collect(),
+                        Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
+                    };
+                    // Dead letters keep the record base64-encoded.
+                    if let Ok(letter) = serde_json::from_slice::<Value>(&bytes) {
+                        if let Some(payload) = letter["payload_base64"].as_str() {
+                            use base64::Engine;
+                            let raw = base64::engine::general_purpose::STANDARD
+                                .decode(payload)
+                                .unwrap();
+                            text += &String::from_utf8_lossy(&raw);
+                        }
+                    }
+                }
+            }
+            text
+        }
+    };
+    let tables = [stack.tape_table.clone(), stack.config_table.clone()];
+    let before = everything(&tables).await;
+    assert!(before.contains(subject) && before.contains(alias) && before.contains(bystander));
+
+    // Only an admin of the tenant can ask; the job is tenant-scoped.
+    let path = format!("/v1/persons/{subject}");
+    assert_eq!(
+        stack.call(&reader, call("DELETE", &path, None)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, headers, job) = stack.call(&token, call("DELETE", &path, None)).await;
+    assert_eq!(
+        (status, job["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("pending")),
+        "{job}"
+    );
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert_eq!(headers["location"], format!("/v1/erasures/{id}"));
+    assert!(
+        !job.to_string().contains(subject),
+        "the job never shows the person"
+    );
+    let (status, _, _) = stack
+        .call(&other, call("GET", &format!("/v1/erasures/{id}"), None))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The worker gets the request from the bus.
+    let mut requested = fixture("maintenance-erasure-requested.json");
+    requested["detail"] = json!({"tenant": tenant, "job": id});
+    let done = stack.maintain(requested).await.unwrap();
+    let removed = &done["erasure"]["removed"];
+    assert_eq!(
+        (
+            removed["ids"].clone(),
+            removed["tape_events"].clone(),
+            removed["dead_letters"].clone(),
+            removed["archive_events"].clone()
+        ),
+        (json!(2), json!(2), json!(1), json!(2)),
+        "{done}"
+    );
+    let (_, _, audit) = stack
+        .call(&token, call("GET", &format!("/v1/erasures/{id}"), None))
+        .await;
+    assert_eq!(audit["status"], "completed");
+    assert!(audit["completed_at"].is_string());
+
+    let after = everything(&tables).await;
+    assert!(
+        !after.contains(subject),
+        "nothing of the person is left anywhere"
+    );
+    assert!(!after.contains(alias), "nor of their alias");
+    assert!(after.contains(bystander), "other people stay");
+    let (_, _, body) = stack.call(&token, journey(bystander, "")).await;
+    assert_eq!(ids(&body), ["b1"]);
+
+    // Events arriving afterwards make a new person, even a resend of an old one.
+    let again = [
+        event("s1", subject, now - Duration::hours(2)),
+        event("s3", subject, now),
+    ];
+    assert_eq!(
+        stack.call(&token, post_batch(&again)).await.0,
+        StatusCode::ACCEPTED
+    );
+    assert!(stack.pump().await.is_empty());
+    let (_, _, body) = stack.call(&token, journey(subject, "")).await;
+    assert_eq!(ids(&body), ["s1", "s3"]);
+    let (_, _, aliases) = stack
+        .call(
+            &token,
+            call("GET", &format!("/v1/persons/{subject}/aliases"), None),
+        )
+        .await;
+    assert_eq!(aliases["aliases"], json!([]), "{aliases}");
+
+    // Running the job again changes nothing.
+    let mut again = fixture("maintenance-erasure-requested.json");
+    again["detail"] = json!({"tenant": tenant, "job": id});
+    assert_eq!(
+        stack.maintain(again).await.unwrap()["erasure"]["completed_at"],
+        audit["completed_at"]
+    );
+}
