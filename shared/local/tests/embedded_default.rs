@@ -308,3 +308,59 @@ async fn the_local_server_runs_analytics_on_demand_and_keeps_the_reports() {
         (200, report["computed_at"].clone())
     );
 }
+
+#[tokio::test]
+async fn the_local_server_archives_to_disk_and_erases_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let batch = json!([
+        event("1", "gone-3e1f", "2026-11-23T10:01:00Z"),
+        event("2", "kept-8a2b", "2026-11-23T10:02:00Z"),
+    ]);
+    assert_eq!(
+        post_batch(&server, &server.token, &batch).await.status(),
+        202
+    );
+    wait_for(&server, &server.token, "kept-8a2b", 1).await;
+    let partition = dir
+        .path()
+        .join("archive/archive/tenant=dev/date=2026-11-23/hour=10");
+    let files = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&partition)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while files().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let archived = std::fs::read(&files()[0]).unwrap();
+    let events = cjaas_core::archive::decode(&archived).unwrap();
+    assert_eq!(events.len(), 2);
+
+    let client = reqwest::Client::new();
+    let job: Value = client
+        .delete(format!("{}/v1/persons/gone-3e1f", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/v1/erasures/{}", job["id"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, job) = get(&server, &path).await;
+        assert_eq!(status, 200, "{job}");
+        if job["status"] == "completed" || Instant::now() > deadline {
+            assert_eq!(job["removed"]["archive_events"], 1, "{job}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, journey) = journey(&server, &server.token, "gone-3e1f").await;
+    assert_eq!(journey["events"], json!([]));
+    let left = cjaas_core::archive::decode(&std::fs::read(&files()[0]).unwrap()).unwrap();
+    assert_eq!(left.iter().map(|e| e.person.as_str()).collect::<Vec<_>>(), ["kept-8a2b"]);
+}
