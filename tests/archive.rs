@@ -380,3 +380,199 @@ async fn erasure_removes_the_person_and_aliases_from_every_store() {
         audit["completed_at"]
     );
 }
+
+/// A bus whose events land on an SQS queue; returns (bus ARN, queue URL).
+async fn bus_into_queue(stack: &Stack) -> (String, String) {
+    let events = aws_sdk_eventbridge::Client::new(&stack.sdk);
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let name = cjaas_tests::unique("tenant-bus");
+    let arn = events
+        .create_event_bus()
+        .name(&name)
+        .send()
+        .await
+        .unwrap()
+        .event_bus_arn
+        .unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(cjaas_tests::unique("forwarded"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let rule = cjaas_tests::unique("all");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&name)
+        .event_pattern(json!({"source": ["cjaas.journey"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("q")
+        .arn(queue_arn)
+        .build()
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&name)
+        .targets(target)
+        .send()
+        .await
+        .unwrap();
+    (arn, queue)
+}
+
+async fn received_ids(stack: &Stack, queue: &str, want: usize) -> Vec<String> {
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let output = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for message in output.messages() {
+            let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+            ids.push(body["detail"]["id"].as_str().unwrap().to_owned());
+        }
+        if ids.len() >= want {
+            break;
+        }
+    }
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn archived_events_are_forwarded_to_the_tenants_destinations_with_retries() {
+    let stack = Stack::create().await;
+    let (tenant, token) = stack.create_tenant().await;
+    let (_, other) = stack.create_tenant().await;
+    let reader = stack.create_key(&token, &["tape:read"]).await;
+    let s3 = cjaas_aws::settings::s3_client(&stack.sdk);
+    let lake = cjaas_tests::unique("tenant-lake");
+    s3.create_bucket().bucket(&lake).send().await.unwrap();
+    let late_bucket = cjaas_tests::unique("not-yet");
+    let (bus_arn, queue) = bus_into_queue(&stack).await;
+    let config = json!({"destinations": [
+        {"id": "lake", "type": "s3", "bucket": lake, "prefix": "cjaas/"},
+        {"id": "bus", "type": "eventbridge", "bus_arn": bus_arn},
+        {"id": "later", "type": "s3", "bucket": late_bucket, "prefix": ""},
+    ]});
+
+    let bad = json!({"destinations": [{"id": "x", "type": "s3", "bucket": "Not_A_Bucket", "prefix": "/abs"}]});
+    let (status, _, problem) = stack
+        .call(&token, call("PUT", "/v1/forwarding", Some(bad)))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request")),
+        "{problem}"
+    );
+    let unknown = json!({"destinations": [{"id": "x", "type": "s3", "bucket": "abc", "prefix": "", "acl": "public"}]});
+    assert_eq!(
+        stack
+            .call(&token, call("PUT", "/v1/forwarding", Some(unknown)))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        stack
+            .call(&reader, call("PUT", "/v1/forwarding", Some(config.clone())))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, _, saved) = stack
+        .call(&token, call("PUT", "/v1/forwarding", Some(config)))
+        .await;
+    assert_eq!(
+        (status, saved["destinations"].as_array().unwrap().len()),
+        (StatusCode::OK, 3),
+        "{saved}"
+    );
+    let (_, _, theirs) = stack
+        .call(&other, call("GET", "/v1/forwarding", None))
+        .await;
+    assert_eq!(theirs["destinations"], json!([]));
+
+    let at = hour() - Duration::hours(1);
+    let events = [
+        event("f1", "ana", at),
+        event("f2", "ben", at + Duration::minutes(5)),
+    ];
+    assert_eq!(
+        stack.call(&token, post_batch(&events)).await.0,
+        StatusCode::ACCEPTED
+    );
+    let batch = read_stream(&stack.sdk, &stack.stream).await;
+    assert!(
+        stack.archive(batch).await.is_empty(),
+        "a failing destination never fails the batch"
+    );
+
+    // The S3 copy has the archive's layout and bytes; the bus got one event each.
+    let archived = stack.objects(&stack.archive_bucket).await;
+    let (key, bytes) = archived
+        .iter()
+        .find(|(k, _)| k.starts_with("archive/"))
+        .unwrap();
+    let copy = key.replacen("archive/", "cjaas/", 1);
+    assert_eq!(&stack.objects(&lake).await[&copy], bytes);
+    assert_eq!(received_ids(&stack, &queue, 2).await, ["f1", "f2"]);
+
+    // The missing bucket failed; the status says so and a retry waits.
+    let (_, _, status) = stack
+        .call(&token, call("GET", "/v1/forwarding", None))
+        .await;
+    let later = &status["destinations"][2];
+    assert_eq!(
+        (
+            later["status"]["failed_attempts"].clone(),
+            later["pending_retries"].clone()
+        ),
+        (json!(1), json!(1)),
+        "{status}"
+    );
+    assert!(later["status"]["last_error"].is_string());
+    assert_eq!(status["destinations"][0]["status"]["delivered_events"], 2);
+
+    // Once the bucket exists, the daily sweep delivers from the archive.
+    s3.create_bucket()
+        .bucket(&late_bucket)
+        .send()
+        .await
+        .unwrap();
+    let swept = stack
+        .maintain(fixture("maintenance-schedule.json"))
+        .await
+        .unwrap();
+    assert_eq!(swept["forwarding_retries_delivered"], 1, "{swept}");
+    assert_eq!(
+        &stack.objects(&late_bucket).await[&key.replacen("archive/", "", 1)],
+        bytes
+    );
+    let (_, _, status) = stack
+        .call(&token, call("GET", "/v1/forwarding", None))
+        .await;
+    assert_eq!(status["destinations"][2]["pending_retries"], 0);
+}

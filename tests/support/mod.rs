@@ -199,11 +199,13 @@ impl Stack {
         let erasures = wiring::erasures(&self.sdk, &self.erasure_settings());
         let retention =
             wiring::archive_retention(&self.sdk, &self.config_table, &self.archive_bucket);
+        let forwarding = wiring::forwarding(&self.sdk, &self.config_table, &self.archive_bucket);
         let tenants = wiring::tenants(&self.sdk, &self.config_table);
         let event = serde_json::from_value(payload).expect("an EventBridge event");
         cjaas_aws::lambda::handle_maintenance(
             &erasures,
             &retention,
+            &forwarding,
             tenants.as_ref(),
             LambdaEvent::new(event, Context::default()),
         )
@@ -286,7 +288,12 @@ impl Stack {
                     &self.sdk,
                     &self.analytics_settings(),
                 ))
-                .merge(wiring::erasure_router(&self.sdk, &self.erasure_settings())),
+                .merge(wiring::erasure_router(&self.sdk, &self.erasure_settings()))
+                .merge(wiring::forwarding_router(
+                    &self.sdk,
+                    &self.config_table,
+                    &self.archive_bucket,
+                )),
         )
     }
 

@@ -1,5 +1,6 @@
 //! `/v1/keys` and `/v1/tokens` (a tenant's API keys and short-lived tokens), and
-//! erasure: `DELETE /v1/persons/{person}` and `GET /v1/erasures/{id}`.
+//! erasure (`DELETE /v1/persons/{person}`, `GET /v1/erasures/{id}`) and forwarding
+//! destinations (`/v1/forwarding`).
 use axum::Router;
 use cjaas_aws::wiring::{self, ErasureSettings};
 use cjaas_aws::{lambda, settings};
@@ -9,11 +10,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda::init_tracing();
     let sdk = settings::sdk_config().await;
     let config_table = settings::required("CONFIG_TABLE")?;
+    let archive_bucket = settings::required("ARCHIVE_BUCKET")?;
     let erasure = ErasureSettings {
         tape_table: &settings::required("TAPE_TABLE")?,
         config_table: &config_table,
         dead_letter_bucket: &settings::required("DEAD_LETTER_BUCKET")?,
-        archive_bucket: &settings::required("ARCHIVE_BUCKET")?,
+        archive_bucket: &archive_bucket,
         bus_name: &settings::required("EVENT_BUS")?,
     };
     let router = Router::new()
@@ -22,6 +24,11 @@ async fn main() -> Result<(), lambda_http::Error> {
             &config_table,
             settings::signing_keys()?,
         ))
-        .merge(wiring::erasure_router(&sdk, &erasure));
+        .merge(wiring::erasure_router(&sdk, &erasure))
+        .merge(wiring::forwarding_router(
+            &sdk,
+            &config_table,
+            &archive_bucket,
+        ));
     lambda::serve_http(router).await
 }

@@ -1,5 +1,5 @@
 //! Erasure jobs (from the CJaaS bus) and the daily sweep: pending erasures, and each
-//! tenant's retention applied to the archive.
+//! tenant's retention applied to the archive, and failed forwarding deliveries retried.
 use cjaas_aws::wiring::{self, ErasureSettings};
 use cjaas_aws::{lambda, settings};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -21,9 +21,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         },
     );
     let retention = wiring::archive_retention(&sdk, &config_table, &archive_bucket);
+    let forwarding = wiring::forwarding(&sdk, &config_table, &archive_bucket);
     let tenants = wiring::tenants(&sdk, &config_table);
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
-        lambda::handle_maintenance(&erasures, &retention, tenants.as_ref(), event)
+        lambda::handle_maintenance(&erasures, &retention, &forwarding, tenants.as_ref(), event)
     }))
     .await
 }

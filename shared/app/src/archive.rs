@@ -12,6 +12,7 @@ use cjaas_core::event::revalidate;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{Archive, ConfigStore, StoreError};
 
+use crate::forwarding::Forwarding;
 use crate::ingest::Ingestor;
 use crate::writer::{InputRecord, TapeWriter};
 
@@ -39,12 +40,23 @@ pub struct ArchiveReport {
 pub struct Archiver {
     writer: Arc<TapeWriter>,
     archive: Arc<dyn Archive>,
+    forwarding: Option<Arc<Forwarding>>,
 }
 
 impl Archiver {
     /// `writer` decodes and authenticates records exactly as the Tape does.
     pub fn new(writer: Arc<TapeWriter>, archive: Arc<dyn Archive>) -> Self {
-        Self { writer, archive }
+        Self {
+            writer,
+            archive,
+            forwarding: None,
+        }
+    }
+
+    /// Forwards each archived object to its tenant's destinations.
+    pub fn with_forwarding(mut self, forwarding: Arc<Forwarding>) -> Self {
+        self.forwarding = Some(forwarding);
+        self
     }
 
     /// Archives one batch of the stream. `batch` names its first record's position
@@ -65,15 +77,16 @@ impl Archiver {
             objects: objects.len(),
             events: entries.len(),
         };
-        stream::iter(objects)
-            .map(|o| async move {
-                // Data first: a person list never names a missing object.
-                self.archive.put(&o.data_key, o.data).await?;
-                self.archive.put(&o.persons_key, o.persons).await
-            })
+        // Collected first: a lazy `map` here trips a higher-ranked lifetime limitation
+        // of rustc when the future is spawned.
+        let writes: Vec<_> = objects.iter().map(|o| self.write(o)).collect();
+        stream::iter(writes)
             .buffer_unordered(CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
+        if let Some(forwarding) = &self.forwarding {
+            forwarding.forward(&objects).await;
+        }
         if report.events > 0 {
             tracing::info!(
                 batch,
@@ -83,6 +96,18 @@ impl Archiver {
             );
         }
         Ok(report)
+    }
+}
+
+impl Archiver {
+    /// Data first: a person list never names a missing object.
+    async fn write(&self, object: &archive::ArchiveObject) -> Result<(), StoreError> {
+        self.archive
+            .put(&object.data_key, object.data.clone())
+            .await?;
+        self.archive
+            .put(&object.persons_key, object.persons.clone())
+            .await
     }
 }
 

@@ -156,11 +156,11 @@ impl Erasures {
             removed.tape_events += self.stores.tape.erase(tenant, id).await?;
             removed.alias_links += self.erase_links(tenant, id).await?;
             removed.profile_snapshots += self.delete_all(&keys::snapshots(tenant, id)).await?;
-            self.stores
-                .docs
-                .delete(&analytics::keys::digests(tenant), id.as_str())
-                .await?;
-            removed.analytics_digests += 1;
+            let digests = analytics::keys::digests(tenant);
+            if self.stores.docs.get(&digests, id.as_str()).await?.is_some() {
+                self.stores.docs.delete(&digests, id.as_str()).await?;
+                removed.analytics_digests += 1;
+            }
         }
         removed.dead_letters = self.erase_dead_letters(tenant, &ids).await?;
         (removed.archive_objects_rewritten, removed.archive_events) =

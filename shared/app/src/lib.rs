@@ -7,6 +7,7 @@ pub mod analytics;
 pub mod archive;
 pub mod auth;
 pub mod erasure;
+pub mod forwarding;
 pub mod http;
 pub mod ingest;
 pub mod profiles;

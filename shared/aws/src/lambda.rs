@@ -21,6 +21,7 @@ use cjaas_app::analytics::{Analytics, BUS_SOURCE, RUN_REQUESTED};
 use cjaas_app::archive::{ArchiveError, ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::{AuthFailure, Authenticator};
 use cjaas_app::erasure::{Erasures, ERASURE_REQUESTED};
+use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{with_problem_fallback, Problem};
 use cjaas_app::writer::{InputRecord, TapeWriter};
 use cjaas_core::auth::{AuthError, Principal, Scope};
@@ -386,11 +387,12 @@ fn input_records(event: &KinesisEvent) -> Vec<InputRecord> {
 }
 
 /// The `maintenance` function: an erasure request from the CJaaS bus runs that job;
-/// the daily schedule runs every tenant's pending erasures and applies retention to
-/// the archive.
+/// the daily schedule runs every tenant's pending erasures, applies retention to the
+/// archive and retries failed forwarding deliveries.
 pub async fn handle_maintenance(
     erasures: &Erasures,
     retention: &ArchiveRetention,
+    forwarding: &Forwarding,
     tenants: &dyn ConfigStore,
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, CommandFailed> {
@@ -419,8 +421,7 @@ pub async fn handle_maintenance(
         }
         ("aws.events", "Scheduled Event") => {
             let now = payload.time.unwrap_or_else(chrono::Utc::now);
-            let mut swept = 0;
-            let mut erased = 0;
+            let (mut swept, mut erased, mut forwarded) = (0, 0, 0);
             for tenant in tenants.list_tenants().await.map_err(|e| failed(&e))? {
                 for job in erasures.pending(&tenant).await.map_err(|e| failed(&e))? {
                     erasures.run(&tenant, &job).await.map_err(|e| failed(&e))?;
@@ -431,8 +432,14 @@ pub async fn handle_maintenance(
                     .await
                     .map_err(|e| failed(&e))?
                     .objects_deleted;
+                forwarded += forwarding
+                    .retry_pending(&tenant)
+                    .await
+                    .map_err(|e| failed(&e))?;
             }
-            Ok(json!({ "erasures_run": erased, "archive_objects_deleted": swept }))
+            Ok(
+                json!({ "erasures_run": erased, "archive_objects_deleted": swept, "forwarding_retries_delivered": forwarded }),
+            )
         }
         (source, detail_type) => Err(CommandFailed {
             code: "unexpected_event",

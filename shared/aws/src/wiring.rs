@@ -10,9 +10,10 @@ use cjaas_app::analytics::Analytics;
 use cjaas_app::archive::{ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::Authenticator;
 use cjaas_app::erasure::{Erasures, Stores};
+use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
-    admin_routes, analytics_routes, erasure_routes, ingest_routes, profile_routes, query_routes,
-    ProfileApi,
+    admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes,
+    profile_routes, query_routes, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
@@ -22,8 +23,8 @@ use cjaas_core::auth::SigningKeys;
 use crate::lambda::Operations;
 use crate::settings::s3_client;
 use crate::{
-    DynamoConfigStore, DynamoDocumentStore, DynamoTapeStore, EventBridgeBus, KinesisEventStream,
-    S3Archive, S3DeadLetters, S3Objects,
+    AwsForwarder, DynamoConfigStore, DynamoDocumentStore, DynamoTapeStore, EventBridgeBus,
+    KinesisEventStream, S3Archive, S3DeadLetters, S3Objects,
 };
 
 fn config_store(sdk: &SdkConfig, table: &str) -> Arc<DynamoConfigStore> {
@@ -65,12 +66,28 @@ fn bus(sdk: &SdkConfig, name: &str) -> Arc<EventBridgeBus> {
     ))
 }
 
-/// The `archiver` function: decodes records as the Tape writer does, writes to S3.
+/// The `archiver` function: decodes records as the Tape writer does, writes to S3,
+/// then forwards to tenants' destinations.
 pub fn archiver(sdk: &SdkConfig, writer: TapeWriterSettings<'_>, archive_bucket: &str) -> Archiver {
+    let forwarding = forwarding(sdk, writer.config_table, archive_bucket);
     Archiver::new(
         Arc::new(tape_writer(sdk, writer)),
         archive_store(sdk, archive_bucket),
     )
+    .with_forwarding(forwarding)
+}
+
+pub fn forwarding(sdk: &SdkConfig, config_table: &str, archive_bucket: &str) -> Arc<Forwarding> {
+    let forwarder = AwsForwarder::new(s3_client(sdk), aws_sdk_eventbridge::Client::new(sdk));
+    Arc::new(Forwarding::new(
+        document_store(sdk, config_table),
+        archive_store(sdk, archive_bucket),
+        Arc::new(forwarder),
+    ))
+}
+
+pub fn forwarding_router(sdk: &SdkConfig, config_table: &str, archive_bucket: &str) -> Router {
+    forwarding_routes(forwarding(sdk, config_table, archive_bucket))
 }
 
 /// Where erasure looks for a person.

@@ -110,6 +110,7 @@ pub fn date_of_key(key: &str) -> Option<NaiveDate> {
 
 /// The objects of one batch: per partition, the compressed lines and the person list.
 pub struct ArchiveObject {
+    pub tenant: TenantId,
     pub data_key: String,
     pub data: Vec<u8>,
     pub persons_key: String,
@@ -129,10 +130,12 @@ pub fn objects(batch: &str, entries: &[TapeEntry]) -> Vec<ArchiveObject> {
     groups
         .into_iter()
         .map(|(partition, entries)| {
+            let tenant = entries[0].tenant.clone();
             let events: Vec<ArchivedEvent> =
                 entries.iter().map(|e| ArchivedEvent::from(*e)).collect();
             let persons: BTreeSet<&str> = entries.iter().map(|e| e.person.as_str()).collect();
             ArchiveObject {
+                tenant,
                 data_key: data_key(&partition, batch),
                 data: encode(&events),
                 persons_key: persons_key(&partition, batch),

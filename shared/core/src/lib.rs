@@ -6,6 +6,7 @@
 //! - [`tape`]: the Tape's key design and the journey query.
 //! - [`archive`]: the S3 archive's layout and format (gzip NDJSON).
 //! - [`erasure`]: erasure jobs (GDPR) and their audit records.
+//! - [`forwarding`]: copying archived events on to destinations a tenant owns.
 //! - [`auth`]: scopes, API keys, signed short-lived tokens and record stamps.
 //! - [`envelope`]: what travels on the event stream between ingest and the Tape.
 //! - [`view`]: view definitions, validated and compiled (CEL for computed attributes).
@@ -20,6 +21,7 @@ pub mod envelope;
 pub mod erasure;
 pub mod event;
 pub mod fold;
+pub mod forwarding;
 pub mod ids;
 pub mod ports;
 pub mod profile;

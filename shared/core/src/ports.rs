@@ -167,6 +167,20 @@ pub trait DocumentStore: Send + Sync {
     ) -> Result<Vec<(String, Document)>, StoreError>;
 }
 
+/// Delivers archive objects to a tenant's own destinations (see
+/// `cjaas_core::forwarding`).
+#[async_trait]
+pub trait Forwarder: Send + Sync {
+    /// Delivers one archive object (gzip NDJSON under `archive_key`); returns the
+    /// number of events delivered.
+    async fn deliver(
+        &self,
+        target: &crate::forwarding::Target,
+        archive_key: &str,
+        data: &[u8],
+    ) -> Result<u64, StoreError>;
+}
+
 /// An event for the CJaaS event bus (EventBridge in AWS, in-process locally).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BusEvent {

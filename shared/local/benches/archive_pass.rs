@@ -24,21 +24,37 @@ use cjaas_local::{DirArchive, EmbeddedStore};
 const BATCH: usize = 500;
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// CPU seconds this process has used (user + system).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
 /// 1 million web events of 50,000 persons, interleaved in time as a stream carries
 /// them: about 600 bytes each, like the ingest benchmark's typical event.
 fn entries() -> Vec<TapeEntry> {
-    let (persons, per_person) = (env_or("CJAAS_BENCH_PERSONS", 50_000), env_or("CJAAS_BENCH_PER_PERSON", 20));
+    let (persons, per_person) = (
+        env_or("CJAAS_BENCH_PERSONS", 50_000),
+        env_or("CJAAS_BENCH_PER_PERSON", 20),
+    );
     let tenant = TenantId::parse("bench").unwrap();
     let start: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
     let total = persons * per_person;
@@ -68,7 +84,10 @@ fn entries() -> Vec<TapeEntry> {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let entries = entries();
     let n = entries.len() as f64;
 
@@ -111,13 +130,22 @@ fn main() {
     runtime.block_on(async {
         for object in objects {
             files.put(&object.data_key, object.data).await.unwrap();
-            files.put(&object.persons_key, object.persons).await.unwrap();
+            files
+                .put(&object.persons_key, object.persons)
+                .await
+                .unwrap();
         }
         let tenant = TenantId::parse("bench").unwrap();
         let wall = Instant::now();
         let mut scanned = 0;
-        for key in files.list(&archive::tenant_prefix(DATA_PREFIX, &tenant)).await.unwrap() {
-            scanned += archive::decode(&files.get(&key).await.unwrap().unwrap()).unwrap().len();
+        for key in files
+            .list(&archive::tenant_prefix(DATA_PREFIX, &tenant))
+            .await
+            .unwrap()
+        {
+            scanned += archive::decode(&files.get(&key).await.unwrap().unwrap())
+                .unwrap()
+                .len();
         }
         let scan_s = wall.elapsed().as_secs_f64();
         let erasures = Erasures::new(Stores {

@@ -101,3 +101,24 @@ impl Archive for DirArchive {
         }
     }
 }
+
+/// Forwarding on the embedded default: destinations are S3 buckets and EventBridge
+/// buses, which a cloud-free server does not write to. Deliveries fail visibly (each
+/// destination's status says why) and stay recorded, to be retried; the AWS
+/// deployment delivers them.
+pub struct LocalForwarder;
+
+#[async_trait]
+impl cjaas_core::ports::Forwarder for LocalForwarder {
+    async fn deliver(
+        &self,
+        _: &cjaas_core::forwarding::Target,
+        _: &str,
+        _: &[u8],
+    ) -> Result<u64, StoreError> {
+        Err(StoreError::Rejected(
+            "the embedded default does not deliver to AWS destinations; the AWS deployment does"
+                .into(),
+        ))
+    }
+}

@@ -11,5 +11,5 @@ pub mod scheduler;
 pub mod server;
 mod store;
 
-pub use archive_dir::DirArchive;
+pub use archive_dir::{DirArchive, LocalForwarder};
 pub use store::EmbeddedStore;

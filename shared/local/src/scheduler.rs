@@ -1,7 +1,8 @@
 //! The embedded default's event bus and background jobs, the same code as the
 //! `analytics` and `maintenance` Lambdas: analytics every `analytics_every` and on a
 //! tenant's request, erasures on request, and once an hour the maintenance sweep
-//! (expired Tape entries, the archive's retention, erasures left pending).
+//! (expired Tape entries, the archive's retention, erasures left pending, forwarding
+//! retries).
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -12,6 +13,7 @@ use tokio::sync::{broadcast, watch};
 use cjaas_app::analytics::{Analytics, RUN_REQUESTED};
 use cjaas_app::archive::ArchiveRetention;
 use cjaas_app::erasure::{Erasures, ERASURE_REQUESTED};
+use cjaas_app::forwarding::Forwarding;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{BusEvent, ConfigStore, EventBus, StoreError};
 
@@ -67,6 +69,7 @@ pub fn requested_tenant(event: &BusEvent) -> Option<TenantId> {
 pub struct Scheduler {
     pub analytics: Arc<Analytics>,
     pub erasures: Arc<Erasures>,
+    pub forwarding: Arc<Forwarding>,
     pub retention: ArchiveRetention,
     pub store: EmbeddedStore,
     pub analytics_every: Duration,
@@ -160,6 +163,9 @@ impl Scheduler {
             }
             for job in self.erasures.pending(&tenant).await.unwrap_or_default() {
                 self.run_erasure(&tenant, &job).await;
+            }
+            if let Err(e) = self.forwarding.retry_pending(&tenant).await {
+                tracing::warn!(tenant = %tenant, error = %e, "forwarding retries failed");
             }
         })
         .await;

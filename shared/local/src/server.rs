@@ -13,9 +13,10 @@ use cjaas_app::analytics::Analytics;
 use cjaas_app::archive::{ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::Authenticator;
 use cjaas_app::erasure::{Erasures, Stores};
+use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
-    admin_routes, analytics_routes, erasure_routes, ingest_routes, profile_routes, query_routes,
-    require_bearer, with_problem_fallback, ProfileApi,
+    admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes,
+    profile_routes, query_routes, require_bearer, with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
@@ -25,7 +26,7 @@ use cjaas_core::ids::TenantId;
 
 use crate::poller::LocalPoller;
 use crate::scheduler::{LocalBus, Scheduler};
-use crate::{DirArchive, EmbeddedStore};
+use crate::{DirArchive, EmbeddedStore, LocalForwarder};
 
 /// The tenant the embedded default makes on its first start.
 pub const DEV_TENANT: &str = "dev";
@@ -40,6 +41,7 @@ pub struct LocalApp {
     pub bus: LocalBus,
     pub analytics: Arc<Analytics>,
     pub erasures: Arc<Erasures>,
+    pub forwarding: Arc<Forwarding>,
     pub archive: Arc<DirArchive>,
     pub replayer: Arc<Replayer>,
     /// How often the analytics job runs for every tenant.
@@ -87,10 +89,18 @@ impl LocalApp {
             bus: Arc::new(bus.clone()),
         }));
         let replayer = Arc::new(Replayer::new(archive.clone(), ingestor.clone()));
-        let archiver = Arc::new(Archiver::new(writer.clone(), archive.clone()));
+        let forwarding = Arc::new(Forwarding::new(
+            shared.clone(),
+            archive.clone(),
+            Arc::new(LocalForwarder),
+        ));
+        let archiver = Arc::new(
+            Archiver::new(writer.clone(), archive.clone()).with_forwarding(forwarding.clone()),
+        );
         let api = Router::new()
             .merge(ingest_routes(ingestor))
             .merge(erasure_routes(erasures.clone()))
+            .merge(forwarding_routes(forwarding.clone()))
             .merge(analytics_routes(analytics.clone()))
             .merge(query_routes(Arc::new(Journeys::new(shared, aliases))))
             .merge(profile_routes(profiles))
@@ -109,6 +119,7 @@ impl LocalApp {
             bus,
             analytics,
             erasures,
+            forwarding,
             archive,
             replayer,
             analytics_every: DEFAULT_ANALYTICS_EVERY,
@@ -144,6 +155,7 @@ impl LocalApp {
         let scheduler = Scheduler {
             analytics: self.analytics,
             erasures: self.erasures,
+            forwarding: self.forwarding,
             retention: ArchiveRetention::new(self.archive, Arc::new(self.store.clone())),
             store: self.store.clone(),
             analytics_every: self.analytics_every,

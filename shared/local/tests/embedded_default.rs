@@ -362,5 +362,8 @@ async fn the_local_server_archives_to_disk_and_erases_a_person() {
     let (_, journey) = journey(&server, &server.token, "gone-3e1f").await;
     assert_eq!(journey["events"], json!([]));
     let left = cjaas_core::archive::decode(&std::fs::read(&files()[0]).unwrap()).unwrap();
-    assert_eq!(left.iter().map(|e| e.person.as_str()).collect::<Vec<_>>(), ["kept-8a2b"]);
+    assert_eq!(
+        left.iter().map(|e| e.person.as_str()).collect::<Vec<_>>(),
+        ["kept-8a2b"]
+    );
 }

@@ -5,6 +5,7 @@
 mod admin;
 mod analytics;
 mod erasure;
+mod forwarding;
 mod ingest;
 mod problem;
 mod profiles;
@@ -26,6 +27,7 @@ use cjaas_core::event::MAX_REQUEST_BYTES;
 pub use admin::admin_routes;
 pub use analytics::analytics_routes;
 pub use erasure::erasure_routes;
+pub use forwarding::forwarding_routes;
 pub use ingest::ingest_routes;
 pub use problem::{Problem, PROBLEM_JSON};
 pub use profiles::{profile_routes, ProfileApi};
