@@ -464,7 +464,7 @@ async fn received_ids(stack: &Stack, queue: &str, want: usize) -> Vec<String> {
 #[tokio::test]
 async fn archived_events_are_forwarded_to_the_tenants_destinations_with_retries() {
     let stack = Stack::create().await;
-    let (tenant, token) = stack.create_tenant().await;
+    let (_, token) = stack.create_tenant().await;
     let (_, other) = stack.create_tenant().await;
     let reader = stack.create_key(&token, &["tape:read"]).await;
     let s3 = cjaas_aws::settings::s3_client(&stack.sdk);
