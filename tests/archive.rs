@@ -576,3 +576,41 @@ async fn archived_events_are_forwarded_to_the_tenants_destinations_with_retries(
         .await;
     assert_eq!(status["destinations"][2]["pending_retries"], 0);
 }
+
+#[tokio::test]
+async fn a_profile_snapshot_never_counts_an_event_past_its_retention() {
+    let stack = Stack::create().await;
+    let (tenant, token) = stack.create_tenant().await;
+    let mut retention = fixture("tenant-admin-set-retention.json");
+    retention["tenant"] = json!(tenant);
+    retention["days"] = json!(1);
+    stack.command(retention).await.unwrap();
+    let now = Utc::now();
+    // Leaves the 1-day retention three seconds from now.
+    let soon = now - Duration::days(1) + Duration::seconds(3);
+    let events = [event("soon", "ana", soon), event("stays", "ana", now)];
+    assert_eq!(
+        stack.call(&token, post_batch(&events)).await.0,
+        StatusCode::ACCEPTED
+    );
+    assert!(stack.pump().await.is_empty());
+    let view = json!({"name": "v", "attributes": [{"name": "n", "aggregation": "count"}]});
+    let (_, _, view) = stack
+        .call(&token, call("POST", "/v1/views", Some(view)))
+        .await;
+    let path = format!(
+        "/v1/persons/ana/profile?view={}",
+        view["id"].as_str().unwrap()
+    );
+    let (_, _, first) = stack.call(&token, call("GET", &path, None)).await;
+    assert_eq!(first["profile"]["attributes"]["n"], 2, "{first}");
+    let (_, _, again) = stack.call(&token, call("GET", &path, None)).await;
+    assert_eq!(
+        again["profile"]["stats"]["snapshot"], "incremental",
+        "{again}"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let (_, _, later) = stack.call(&token, call("GET", &path, None)).await;
+    assert_eq!(later["profile"]["attributes"]["n"], 1, "{later}");
+    assert_eq!(later["profile"]["stats"]["snapshot"], "refolded");
+}

@@ -530,6 +530,7 @@ impl Pass<'_> {
             after: None,
         };
         let mut read = 0;
+        let mut expires_first: Option<i64> = None;
         loop {
             let page = self
                 .analytics
@@ -537,6 +538,7 @@ impl Pass<'_> {
                 .query(self.tenant, person, &query)
                 .await?;
             for event in &page.events {
+                expires_first = event.expires_at.into_iter().chain(expires_first).min();
                 if let Some(time) = time_of_sort_key(&event.sort_key) {
                     fold.push(Step {
                         time,
@@ -550,7 +552,11 @@ impl Pass<'_> {
                 None => break,
             }
         }
-        let digest = fold.finish(self.basis.to_owned());
+        let mut digest = fold.finish(self.basis.to_owned());
+        // An event leaving its tenant's retention changes the figures too.
+        if let Some(expiry) = expires_first.and_then(|t| DateTime::from_timestamp(t, 0)) {
+            digest.valid_until = Some(digest.valid_until.map_or(expiry, |t| t.min(expiry)));
+        }
         let (pk, sk) = (keys::digests(self.tenant), person.to_string());
         if digest.windows.is_empty() && digest.valid_until.is_none() {
             self.analytics.docs.delete(&pk, &sk).await?;

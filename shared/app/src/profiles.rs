@@ -667,7 +667,9 @@ impl Profiles {
             Some(document) => decode(&document.body).ok(),
             None => None,
         };
-        if let Some(snapshot) = saved.filter(|s| s.covers(group)) {
+        let now = Utc::now().timestamp();
+        let usable = |s: &Snapshot| s.covers(group) && s.expires_first.is_none_or(|t| t > now);
+        if let Some(snapshot) = saved.filter(usable) {
             let before = snapshot.members.clone();
             if let Some(state) = self
                 .fold_newer(tenant, group, view, snapshot, events_read)
@@ -682,12 +684,16 @@ impl Profiles {
         let mut members = Vec::new();
         let mut all = Vec::new();
         for member in group {
+            // The counter first: an append racing the read then shows as a late event
+            // next time (a refold), never as one the snapshot missed. The counter also
+            // counts expired entries that reads leave out.
+            let count = self.tape.count(tenant, member).await?;
             let events = self
                 .read(tenant, std::slice::from_ref(member), None, events_read)
                 .await?;
             members.push(MemberMark {
                 person: member.clone(),
-                count: events.len() as u64,
+                count,
                 max_key: events.last().map(|e| e.sort_key.clone()),
             });
             all.extend(events);
@@ -699,6 +705,7 @@ impl Profiles {
             members,
             state,
             saved_at: Utc::now(),
+            expires_first: first_expiry(&all, None),
         };
         self.save(&pk, &sk, &snapshot).await;
         Ok((snapshot.state, SnapshotUse::Refolded))
@@ -751,6 +758,7 @@ impl Profiles {
         newer.sort_by(|a, b| a.sort_key.cmp(&b.sort_key));
         fold_all(&mut snapshot.state, view, Part::Unwindowed, &newer, None);
         snapshot.saved_at = Utc::now();
+        snapshot.expires_first = first_expiry(&newer, snapshot.expires_first);
         Ok(Some(snapshot))
     }
 
@@ -818,6 +826,15 @@ impl Profiles {
             }
         }
     }
+}
+
+/// The earliest retention expiry among `events` and `so_far`.
+fn first_expiry(events: &[StoredEvent], so_far: Option<i64>) -> Option<i64> {
+    events
+        .iter()
+        .filter_map(|e| e.expires_at)
+        .chain(so_far)
+        .min()
 }
 
 fn fold_all(

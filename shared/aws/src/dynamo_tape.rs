@@ -81,6 +81,7 @@ struct PageItem {
     #[serde(rename = "type")]
     ty: String,
     event: String,
+    expires_at: Option<i64>,
 }
 
 fn to_item(value: &impl Serialize) -> Result<HashMap<String, AttributeValue>, StoreError> {
@@ -277,7 +278,7 @@ impl TapeStore for DynamoTapeStore {
             .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
             .expression_attribute_values(":lower", AttributeValue::S(range.lower))
             .expression_attribute_values(":upper", AttributeValue::S(range.upper))
-            .projection_expression("sk, #type, #event")
+            .projection_expression("sk, #type, #event, expires_at")
             .expression_attribute_names("#event", "event")
             .expression_attribute_names("#type", "type")
             .scan_index_forward(query.order == Order::Asc);
@@ -308,6 +309,7 @@ impl TapeStore for DynamoTapeStore {
             events.extend(items.into_iter().map(|i| StoredEvent {
                 sort_key: i.sk,
                 ty: i.ty,
+                expires_at: i.expires_at,
                 event: i.event,
             }));
             start_key = output.last_evaluated_key().cloned();

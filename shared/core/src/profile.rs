@@ -142,6 +142,10 @@ pub struct Snapshot {
     pub members: Vec<MemberMark>,
     pub state: ProfileState,
     pub saved_at: DateTime<Utc>,
+    /// When the first folded event leaves its tenant's retention (Unix seconds): from
+    /// then on the snapshot counts an event that reads no longer see, so it is unusable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_first: Option<i64>,
 }
 
 impl Snapshot {

@@ -290,6 +290,8 @@ pub struct StoredEvent {
     pub sort_key: String,
     /// The CloudEvent's type.
     pub ty: String,
+    /// When it leaves its tenant's retention (Unix seconds), if it ever does.
+    pub expires_at: Option<i64>,
     pub event: String,
 }
 

@@ -334,6 +334,7 @@ impl TapeStore for EmbeddedStore {
                 events.push(StoredEvent {
                     sort_key: key.value().1.to_owned(),
                     ty: entry.ty,
+                    expires_at: entry.expires_at,
                     event: entry.event,
                 });
             }
