@@ -476,6 +476,7 @@ async fn archived_events_are_forwarded_to_the_tenants_destinations_with_retries(
         {"id": "lake", "type": "s3", "bucket": lake, "prefix": "cjaas/"},
         {"id": "bus", "type": "eventbridge", "bus_arn": bus_arn},
         {"id": "later", "type": "s3", "bucket": late_bucket, "prefix": ""},
+        {"id": "sneaky", "type": "s3", "bucket": stack.archive_bucket, "prefix": "archive/tenant=victim/"},
     ]});
 
     let bad = json!({"destinations": [{"id": "x", "type": "s3", "bucket": "Not_A_Bucket", "prefix": "/abs"}]});
@@ -507,7 +508,7 @@ async fn archived_events_are_forwarded_to_the_tenants_destinations_with_retries(
         .await;
     assert_eq!(
         (status, saved["destinations"].as_array().unwrap().len()),
-        (StatusCode::OK, 3),
+        (StatusCode::OK, 4),
         "{saved}"
     );
     let (_, _, theirs) = stack
@@ -555,6 +556,20 @@ async fn archived_events_are_forwarded_to_the_tenants_destinations_with_retries(
     );
     assert!(later["status"]["last_error"].is_string());
     assert_eq!(status["destinations"][0]["status"]["delivered_events"], 2);
+    // The deployment's own buckets are never a destination: no planting into the archive.
+    let sneaky = &status["destinations"][3]["status"];
+    assert!(
+        sneaky["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to this CJaaS deployment"),
+        "{sneaky}"
+    );
+    assert!(stack
+        .objects(&stack.archive_bucket)
+        .await
+        .keys()
+        .all(|k| !k.contains("tenant=victim")));
 
     // Once the bucket exists, the daily sweep delivers from the archive.
     s3.create_bucket()

@@ -24,7 +24,8 @@ use cjaas_app::writer::TapeWriter;
 use cjaas_aws::lambda::Operations;
 use cjaas_aws::lambda::{behind_gateway, handle_authorizer, handle_kinesis, handle_tenant_command};
 use cjaas_aws::wiring::{
-    self, AnalyticsSettings, ErasureSettings, OperationsSettings, TapeWriterSettings,
+    self, AnalyticsSettings, ErasureSettings, ForwardingSettings, OperationsSettings,
+    TapeWriterSettings,
 };
 use cjaas_core::auth::SigningKeys;
 
@@ -125,6 +126,14 @@ impl Stack {
         )
     }
 
+    pub fn forwarding_settings(&self) -> ForwardingSettings<'_> {
+        ForwardingSettings {
+            config_table: &self.config_table,
+            archive_bucket: &self.archive_bucket,
+            dead_letter_bucket: &self.bucket,
+        }
+    }
+
     pub fn erasure_settings(&self) -> ErasureSettings<'_> {
         ErasureSettings {
             tape_table: &self.tape_table,
@@ -199,7 +208,7 @@ impl Stack {
         let erasures = wiring::erasures(&self.sdk, &self.erasure_settings());
         let retention =
             wiring::archive_retention(&self.sdk, &self.config_table, &self.archive_bucket);
-        let forwarding = wiring::forwarding(&self.sdk, &self.config_table, &self.archive_bucket);
+        let forwarding = wiring::forwarding(&self.sdk, &self.forwarding_settings());
         let tenants = wiring::tenants(&self.sdk, &self.config_table);
         let event = serde_json::from_value(payload).expect("an EventBridge event");
         cjaas_aws::lambda::handle_maintenance(
@@ -291,8 +300,7 @@ impl Stack {
                 .merge(wiring::erasure_router(&self.sdk, &self.erasure_settings()))
                 .merge(wiring::forwarding_router(
                     &self.sdk,
-                    &self.config_table,
-                    &self.archive_bucket,
+                    &self.forwarding_settings(),
                 )),
         )
     }

@@ -2,7 +2,7 @@
 //! erasure (`DELETE /v1/persons/{person}`, `GET /v1/erasures/{id}`) and forwarding
 //! destinations (`/v1/forwarding`).
 use axum::Router;
-use cjaas_aws::wiring::{self, ErasureSettings};
+use cjaas_aws::wiring::{self, ErasureSettings, ForwardingSettings};
 use cjaas_aws::{lambda, settings};
 
 #[tokio::main]
@@ -27,8 +27,11 @@ async fn main() -> Result<(), lambda_http::Error> {
         .merge(wiring::erasure_router(&sdk, &erasure))
         .merge(wiring::forwarding_router(
             &sdk,
-            &config_table,
-            &archive_bucket,
+            &ForwardingSettings {
+                config_table: &config_table,
+                archive_bucket: &archive_bucket,
+                dead_letter_bucket: erasure.dead_letter_bucket,
+            },
         ));
     lambda::serve_http(router).await
 }

@@ -14,11 +14,22 @@ use crate::{EventBridgeBus, S3Objects};
 pub struct AwsForwarder {
     s3: aws_sdk_s3::Client,
     events: aws_sdk_eventbridge::Client,
+    /// The deployment's own buckets (archive, dead letters): never a destination, or
+    /// one tenant could plant objects where another tenant's data is read from.
+    own_buckets: Vec<String>,
 }
 
 impl AwsForwarder {
-    pub fn new(s3: aws_sdk_s3::Client, events: aws_sdk_eventbridge::Client) -> Self {
-        Self { s3, events }
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        events: aws_sdk_eventbridge::Client,
+        own_buckets: Vec<String>,
+    ) -> Self {
+        Self {
+            s3,
+            events,
+            own_buckets,
+        }
     }
 }
 
@@ -32,6 +43,11 @@ impl Forwarder for AwsForwarder {
     ) -> Result<u64, StoreError> {
         let events = archive::decode(data).map_err(|e| StoreError::Rejected(e.to_string()))?;
         match target {
+            Target::S3 { bucket, .. } if self.own_buckets.contains(bucket) => {
+                return Err(StoreError::Rejected(format!(
+                    "{bucket} belongs to this CJaaS deployment and cannot be a destination"
+                )));
+            }
             Target::S3 { bucket, prefix } => {
                 S3Objects::new(self.s3.clone(), bucket.clone())
                     .put(

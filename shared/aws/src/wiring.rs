@@ -69,7 +69,14 @@ fn bus(sdk: &SdkConfig, name: &str) -> Arc<EventBridgeBus> {
 /// The `archiver` function: decodes records as the Tape writer does, writes to S3,
 /// then forwards to tenants' destinations.
 pub fn archiver(sdk: &SdkConfig, writer: TapeWriterSettings<'_>, archive_bucket: &str) -> Archiver {
-    let forwarding = forwarding(sdk, writer.config_table, archive_bucket);
+    let forwarding = forwarding(
+        sdk,
+        &ForwardingSettings {
+            config_table: writer.config_table,
+            archive_bucket,
+            dead_letter_bucket: writer.dead_letter_bucket,
+        },
+    );
     Archiver::new(
         Arc::new(tape_writer(sdk, writer)),
         archive_store(sdk, archive_bucket),
@@ -77,17 +84,31 @@ pub fn archiver(sdk: &SdkConfig, writer: TapeWriterSettings<'_>, archive_bucket:
     .with_forwarding(forwarding)
 }
 
-pub fn forwarding(sdk: &SdkConfig, config_table: &str, archive_bucket: &str) -> Arc<Forwarding> {
-    let forwarder = AwsForwarder::new(s3_client(sdk), aws_sdk_eventbridge::Client::new(sdk));
+/// Forwarding reads the archive; the deployment's own buckets are never destinations.
+pub struct ForwardingSettings<'a> {
+    pub config_table: &'a str,
+    pub archive_bucket: &'a str,
+    pub dead_letter_bucket: &'a str,
+}
+
+pub fn forwarding(sdk: &SdkConfig, settings: &ForwardingSettings<'_>) -> Arc<Forwarding> {
+    let forwarder = AwsForwarder::new(
+        s3_client(sdk),
+        aws_sdk_eventbridge::Client::new(sdk),
+        vec![
+            settings.archive_bucket.to_owned(),
+            settings.dead_letter_bucket.to_owned(),
+        ],
+    );
     Arc::new(Forwarding::new(
-        document_store(sdk, config_table),
-        archive_store(sdk, archive_bucket),
+        document_store(sdk, settings.config_table),
+        archive_store(sdk, settings.archive_bucket),
         Arc::new(forwarder),
     ))
 }
 
-pub fn forwarding_router(sdk: &SdkConfig, config_table: &str, archive_bucket: &str) -> Router {
-    forwarding_routes(forwarding(sdk, config_table, archive_bucket))
+pub fn forwarding_router(sdk: &SdkConfig, settings: &ForwardingSettings<'_>) -> Router {
+    forwarding_routes(forwarding(sdk, settings))
 }
 
 /// Where erasure looks for a person.
