@@ -5,7 +5,7 @@
 //! the on-demand run travels API → EventBridge bus → rule → SQS → handler.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use cjaas_tests::{fixture, post_batch, request, unique, Stack};
+use cjaas_tests::{fixture, post_batch, receive, request, rule_to_queue, Stack};
 use http::StatusCode;
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
@@ -392,73 +392,6 @@ async fn create_funnel(stack: &Stack, token: &str) -> String {
     funnel["id"].as_str().unwrap().to_owned()
 }
 
-/// An SQS queue that an EventBridge rule on the CJaaS bus fills with run requests.
-async fn run_request_queue(stack: &Stack) -> String {
-    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(unique("runs"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    let events = aws_sdk_eventbridge::Client::new(&stack.sdk);
-    let rule = unique("analytics-runs");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&stack.bus)
-        .event_pattern(
-            json!({"source": ["cjaas.analytics"], "detail-type": ["AnalyticsRunRequested"]})
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let target = aws_sdk_eventbridge::types::Target::builder()
-        .id("sqs")
-        .arn(arn)
-        .build()
-        .unwrap();
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&stack.bus)
-        .targets(target)
-        .send()
-        .await
-        .unwrap();
-    queue_url
-}
-
-async fn receive_one(stack: &Stack, queue_url: &str) -> Value {
-    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
-    for _ in 0..20 {
-        let output = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        if let Some(message) = output.messages().first() {
-            return serde_json::from_str(message.body().unwrap()).unwrap();
-        }
-    }
-    panic!("no run request arrived on the queue");
-}
-
 #[tokio::test]
 async fn every_figure_matches_sql_across_tenants_with_late_and_duplicate_events() {
     let stack = Stack::create().await;
@@ -507,7 +440,8 @@ async fn every_figure_matches_sql_across_tenants_with_late_and_duplicate_events(
     assert!(stack.pump().await.is_empty());
 
     // The on-demand run: API → bus → rule → SQS → the analytics handler.
-    let queue = run_request_queue(&stack).await;
+    let runs = json!({"source": ["cjaas.analytics"], "detail-type": ["AnalyticsRunRequested"]});
+    let queue = rule_to_queue(&stack.sdk, &stack.bus, runs).await;
     let (status, _, accepted) = stack
         .call(&a_token, call("POST", "/v1/analytics/runs", None))
         .await;
@@ -520,7 +454,7 @@ async fn every_figure_matches_sql_across_tenants_with_late_and_duplicate_events(
         (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
     );
     assert!(headers.contains_key("retry-after"));
-    let delivered = receive_one(&stack, &queue).await;
+    let delivered = receive(&stack.sdk, &queue, 1).await.remove(0);
     assert_eq!(delivered["detail"]["tenant"], json!(a));
     stack.run_analytics(delivered).await.unwrap();
 

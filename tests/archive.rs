@@ -4,7 +4,10 @@
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use cjaas_core::archive;
-use cjaas_tests::{fixture, ids, journey, post_batch, put_direct, read_stream, request, Stack};
+use cjaas_tests::{
+    fixture, ids, journey, post_batch, put_direct, read_stream, receive, request, rule_to_queue,
+    Stack,
+};
 use http::StatusCode;
 use serde_json::{json, Value};
 
@@ -381,12 +384,10 @@ async fn erasure_removes_the_person_and_aliases_from_every_store() {
     );
 }
 
-/// A bus whose events land on an SQS queue; returns (bus ARN, queue URL).
+/// A tenant's bus whose events land on an SQS queue; returns (bus ARN, queue URL).
 async fn bus_into_queue(stack: &Stack) -> (String, String) {
-    let events = aws_sdk_eventbridge::Client::new(&stack.sdk);
-    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
     let name = cjaas_tests::unique("tenant-bus");
-    let arn = events
+    let arn = aws_sdk_eventbridge::Client::new(&stack.sdk)
         .create_event_bus()
         .name(&name)
         .send()
@@ -394,69 +395,16 @@ async fn bus_into_queue(stack: &Stack) -> (String, String) {
         .unwrap()
         .event_bus_arn
         .unwrap();
-    let queue = sqs
-        .create_queue()
-        .queue_name(cjaas_tests::unique("forwarded"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    let rule = cjaas_tests::unique("all");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&name)
-        .event_pattern(json!({"source": ["cjaas.journey"]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let target = aws_sdk_eventbridge::types::Target::builder()
-        .id("q")
-        .arn(queue_arn)
-        .build()
-        .unwrap();
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&name)
-        .targets(target)
-        .send()
-        .await
-        .unwrap();
+    let queue = rule_to_queue(&stack.sdk, &name, json!({"source": ["cjaas.journey"]})).await;
     (arn, queue)
 }
 
 async fn received_ids(stack: &Stack, queue: &str, want: usize) -> Vec<String> {
-    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
-    let mut ids = Vec::new();
-    for _ in 0..20 {
-        let output = sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        for message in output.messages() {
-            let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-            ids.push(body["detail"]["id"].as_str().unwrap().to_owned());
-        }
-        if ids.len() >= want {
-            break;
-        }
-    }
+    let mut ids: Vec<String> = receive(&stack.sdk, queue, want)
+        .await
+        .iter()
+        .map(|m| m["detail"]["id"].as_str().unwrap().to_owned())
+        .collect();
     ids.sort();
     ids
 }

@@ -632,3 +632,75 @@ pub async fn put_direct(sdk: &SdkConfig, stream: &str, data: &[u8]) {
         .await
         .expect("put record");
 }
+
+/// An SQS queue that a rule on `bus` fills with the events matching `pattern`, as an
+/// operator or a tenant would wire it; returns the queue URL.
+pub async fn rule_to_queue(sdk: &SdkConfig, bus: &str, pattern: Value) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(unique("queue"))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("a queue URL");
+    let arn_name = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(arn_name.clone())
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .expect("attributes")[&arn_name]
+        .clone();
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let rule = unique("rule");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .expect("put rule");
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("queue")
+        .arn(arn)
+        .build()
+        .expect("a target");
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus)
+        .targets(target)
+        .send()
+        .await
+        .expect("put targets");
+    queue_url
+}
+
+/// Up to `want` messages from the queue (waiting up to about 20 s), as JSON.
+pub async fn receive(sdk: &SdkConfig, queue_url: &str, want: usize) -> Vec<Value> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut messages = Vec::new();
+    for _ in 0..20 {
+        let output = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        for message in output.messages() {
+            messages.push(serde_json::from_str(message.body().unwrap_or("null")).expect("JSON"));
+        }
+        if messages.len() >= want {
+            break;
+        }
+    }
+    messages
+}

@@ -11,7 +11,10 @@
 //! Each mode prints one JSON line. CJAAS_BENCH_PERSONS and CJAAS_BENCH_PER_PERSON scale
 //! it (defaults 50000 and 20).
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::{cpu_seconds, env_or, peak_mib};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufWriter, Write};
@@ -43,13 +46,6 @@ const TYPES: [&str; 12] = [
 ];
 /// The session gap the DuckDB side uses too.
 pub const GAP_MS: i64 = 30 * 60 * 1000;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Lcg(u64);
 
@@ -99,35 +95,6 @@ fn events() -> impl Iterator<Item = (String, DateTime<Utc>, &'static str)> {
             .collect();
         steps.into_iter().filter(|(_, t, _)| *t < now())
     })
-}
-
-/// CPU seconds this process has used (user + system).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Peak resident memory of this process, in MiB.
-fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
 }
 
 fn entry(tenant: &TenantId, person: &str, time: DateTime<Utc>, ty: &str, n: u64) -> TapeEntry {

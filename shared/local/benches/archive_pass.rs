@@ -7,7 +7,10 @@
 //! cargo bench -p cjaas-local --bench archive_pass
 //! (CJAAS_BENCH_PERSONS and CJAAS_BENCH_PER_PERSON scale it; defaults 50000 and 20.)
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::{cpu_seconds, env_or};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,31 +25,6 @@ use cjaas_local::{DirArchive, EmbeddedStore};
 
 /// A batch as the stream hands it to the archiver.
 const BATCH: usize = 500;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// CPU seconds this process has used (user + system).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 /// 1 million web events of 50,000 persons, interleaved in time as a stream carries
 /// them: about 600 bytes each, like the ingest benchmark's typical event.
