@@ -12,6 +12,7 @@
 //! - [`view`]: view definitions, validated and compiled (CEL for computed attributes).
 //! - [`fold`]: folding a Tape into a profile, in event time.
 //! - [`profile`]: what profiles keep besides the Tape: views, aliases, snapshots.
+//! - [`rules`]: orchestration rules: conditions, absence timers, actions.
 //! - [`ports`]: the small traits the adapters implement.
 
 pub mod analytics;
@@ -25,5 +26,6 @@ pub mod forwarding;
 pub mod ids;
 pub mod ports;
 pub mod profile;
+pub mod rules;
 pub mod tape;
 pub mod view;

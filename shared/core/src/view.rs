@@ -149,7 +149,7 @@ pub enum Op {
 }
 
 impl Op {
-    fn parse(name: &str) -> Option<Self> {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
         Some(match name {
             "eq" => Self::Eq,
             "ne" => Self::Ne,
@@ -185,7 +185,7 @@ impl CompiledFilter {
     }
 }
 
-fn holds(actual: Option<&Value>, op: Op, expected: &Value) -> bool {
+pub(crate) fn holds(actual: Option<&Value>, op: Op, expected: &Value) -> bool {
     let Some(actual) = actual else {
         return false;
     };
@@ -319,7 +319,7 @@ enum Compiled {
     Computed(ComputedAttribute, Vec<String>),
 }
 
-type Found = Vec<(&'static str, String)>;
+pub(crate) type Found = Vec<(&'static str, String)>;
 
 impl AttributeDefinition {
     fn compile(&self) -> Result<Compiled, Found> {
@@ -403,7 +403,7 @@ impl AttributeDefinition {
 }
 
 impl EventFilter {
-    fn compile(&self, found: &mut Found) -> CompiledFilter {
+    pub(crate) fn compile(&self, found: &mut Found) -> CompiledFilter {
         let types = match &self.types {
             None => Vec::new(),
             Some(OneOrMany::One(t)) => vec![t.clone()],
