@@ -527,7 +527,9 @@ mod tests {
         json!({"type": "page.viewed", "data": {"path": path}})
     }
 
-    /// (rule, history as (minute, event), profile, expected verdict for the last event)
+    /// (name, rule, history as (minute, event), profiles, verdict for the last event)
+    type Case = (&'static str, Value, Vec<(i64, Value)>, Value, Verdict);
+
     #[test]
     fn rules_evaluate_as_their_table_says() {
         let pricing = json!({"event": {"type": "page.viewed", "where": {"field": "/data/path", "op": "eq", "value": "/pricing"}}});
@@ -535,7 +537,7 @@ mod tests {
         let no_orders = json!({"not": {"profile": {"view": "view-v", "attribute": "orders", "op": "gt", "value": 0}}});
         let vip =
             json!({"profile": {"view": "view-v", "attribute": "tier", "op": "eq", "value": "vip"}});
-        let cases: Vec<(&str, Value, Vec<(i64, Value)>, Value, Verdict)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "event matches",
                 pricing.clone(),
