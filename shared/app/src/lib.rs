@@ -2,6 +2,7 @@
 //! ports in [`cjaas_core::ports`]: the Lambda binaries plug in AWS adapters, the local
 //! server the embedded store.
 
+pub mod actions;
 pub mod admin;
 pub mod analytics;
 pub mod archive;
@@ -10,5 +11,6 @@ pub mod erasure;
 pub mod forwarding;
 pub mod http;
 pub mod ingest;
+pub mod orchestration;
 pub mod profiles;
 pub mod writer;

@@ -46,9 +46,12 @@ pub enum RecordOutcome {
 }
 
 /// The result of one batch, in input order.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct BatchReport {
     pub outcomes: Vec<RecordOutcome>,
+    /// The batch's entries that are on the Tape, appended now or before (a retried
+    /// batch's), in input order: what orchestration evaluates.
+    pub on_tape: Vec<TapeEntry>,
 }
 
 impl BatchReport {
@@ -173,18 +176,18 @@ impl TapeWriter {
             .into_iter()
             .map(|p| p.map(|entry| entries.push(entry)))
             .collect();
-        let mut appended = self
-            .tape
-            .append_batch(&entries)
-            .await
-            .into_iter()
-            .zip(&entries);
+        let stored = self.tape.append_batch(&entries).await;
+        let mut on_tape = Vec::new();
+        let mut stored = stored.into_iter().zip(entries);
         let mut outcomes = Vec::with_capacity(records.len());
         for (record, prepared) in records.iter().zip(prepared) {
             let result = prepared.and_then(|()| {
-                let (appended, entry) = appended.next().expect("one outcome per entry");
-                match appended {
-                    Ok(outcome) => Ok(outcome),
+                let (stored, entry) = stored.next().expect("one outcome per entry");
+                match stored {
+                    Ok(outcome) => {
+                        on_tape.push(entry);
+                        Ok(outcome)
+                    }
                     Err(StoreError::Rejected(reason)) => Err(Failure::Permanent(
                         Some(entry.tenant.clone()),
                         RecordProblem::new("store_rejected", reason),
@@ -194,7 +197,7 @@ impl TapeWriter {
             });
             outcomes.push(self.settle(record, result).await);
         }
-        let report = BatchReport { outcomes };
+        let report = BatchReport { outcomes, on_tape };
         if !records.is_empty() {
             tracing::info!(
                 records = records.len(),

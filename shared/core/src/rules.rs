@@ -767,3 +767,47 @@ mod tests {
         assert_eq!(rule.views, BTreeSet::from(["view-one".to_owned()]));
     }
 }
+
+/// Where orchestration keeps its documents (all under the tenant):
+///
+/// | document          | `pk`                       | `sk`                                  |
+/// |-------------------|----------------------------|---------------------------------------|
+/// | rule              | `T#{tenant}#RULES`         | `{rule id}`                           |
+/// | fired (replays)   | `T#{tenant}#RFIRED#{rule}` | `{event hash}`                        |
+/// | cooldown          | `T#{tenant}#RCOOL#{rule}`  | `{person}`                            |
+/// | absence timer     | `T#{tenant}#RTIMERS`       | `{due time}#{rule}#{event hash}`      |
+/// | webhook secret    | `T#{tenant}#RULES`         | `~SECRET` (sorts after every rule id) |
+pub mod keys {
+    use crate::ids::TenantId;
+
+    pub fn rules(tenant: &TenantId) -> String {
+        format!("T#{tenant}#RULES")
+    }
+    pub const WEBHOOK_SECRET: &str = "~SECRET";
+    pub fn fired(tenant: &TenantId, rule: &str) -> String {
+        format!("T#{tenant}#RFIRED#{rule}")
+    }
+    pub fn cooldowns(tenant: &TenantId, rule: &str) -> String {
+        format!("T#{tenant}#RCOOL#{rule}")
+    }
+    pub fn timers(tenant: &TenantId) -> String {
+        format!("T#{tenant}#RTIMERS")
+    }
+    pub fn timer(due: chrono::DateTime<chrono::Utc>, rule: &str, event_hash: &str) -> String {
+        format!("{}#{rule}#{event_hash}", crate::tape::time_key(due))
+    }
+}
+
+/// A stored rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRule {
+    pub id: String,
+    #[serde(flatten)]
+    pub definition: RuleDefinition,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn new_rule_id() -> String {
+    crate::profile::new_id("rule")
+}

@@ -1,5 +1,6 @@
 //! Drains the local stream into the Tape with the same [`TapeWriter`] as the Lambda
-//! (and into the archive with the same [`Archiver`]),
+//! (into the archive with the same [`Archiver`], and through the same
+//! [`Orchestrator`]),
 //! and with Kinesis' semantics: a record that must be retried holds back the ones
 //! after it, and nothing is acknowledged before it is on the Tape or dead-lettered.
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use cjaas_app::archive::Archiver;
+use cjaas_app::orchestration::Orchestrator;
 use cjaas_app::writer::{InputRecord, TapeWriter};
 
 use crate::EmbeddedStore;
@@ -21,14 +23,21 @@ pub struct LocalPoller {
     store: EmbeddedStore,
     writer: Arc<TapeWriter>,
     archiver: Arc<Archiver>,
+    orchestrator: Arc<Orchestrator>,
 }
 
 impl LocalPoller {
-    pub fn new(store: EmbeddedStore, writer: Arc<TapeWriter>, archiver: Arc<Archiver>) -> Self {
+    pub fn new(
+        store: EmbeddedStore,
+        writer: Arc<TapeWriter>,
+        archiver: Arc<Archiver>,
+        orchestrator: Arc<Orchestrator>,
+    ) -> Self {
         Self {
             store,
             writer,
             archiver,
+            orchestrator,
         }
     }
 
@@ -84,6 +93,11 @@ impl LocalPoller {
             .await
         {
             tracing::warn!(error = %e, "archiving failed; the batch will be read again");
+            return Err(());
+        }
+        // Rules see each event once it is on the Tape; a replay never fires twice.
+        if let Err(e) = self.orchestrator.on_entries(&report.on_tape).await {
+            tracing::warn!(error = %e, "orchestration failed; the batch will be read again");
             return Err(());
         }
         let acked: Vec<u64> = batch[..done].iter().map(|(seq, _)| *seq).collect();

@@ -1,6 +1,7 @@
 //! The embedded default's event bus and background jobs, the same code as the
 //! `analytics` and `maintenance` Lambdas: analytics every `analytics_every` and on a
-//! tenant's request, erasures on request, and once an hour the maintenance sweep
+//! tenant's request, erasures on request, rules' actions as they fire, absence timers
+//! every few seconds, and once an hour the maintenance sweep
 //! (expired Tape entries, the archive's retention, erasures left pending, forwarding
 //! retries).
 
@@ -10,16 +11,20 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
+use cjaas_app::actions::ActionRunner;
 use cjaas_app::analytics::{Analytics, RUN_REQUESTED};
 use cjaas_app::archive::ArchiveRetention;
 use cjaas_app::erasure::{Erasures, ERASURE_REQUESTED};
 use cjaas_app::forwarding::Forwarding;
+use cjaas_app::orchestration::{ActionEvent, Orchestrator, ACTION_TRIGGERED};
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{BusEvent, ConfigStore, EventBus, StoreError};
 
 use crate::EmbeddedStore;
 
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+/// How often due absence timers are looked for.
+const TIMERS_EVERY: Duration = Duration::from_secs(5);
 
 /// An in-process bus: every subscriber sees every event published after it subscribed.
 #[derive(Clone)]
@@ -70,6 +75,8 @@ pub struct Scheduler {
     pub analytics: Arc<Analytics>,
     pub erasures: Arc<Erasures>,
     pub forwarding: Arc<Forwarding>,
+    pub orchestrator: Arc<Orchestrator>,
+    pub actions: Arc<ActionRunner>,
     pub retention: ArchiveRetention,
     pub store: EmbeddedStore,
     pub analytics_every: Duration,
@@ -87,13 +94,15 @@ impl Scheduler {
         }
         let mut analytics = tokio::time::interval(self.analytics_every);
         let mut maintenance = tokio::time::interval(MAINTENANCE_EVERY);
-        for timer in [&mut analytics, &mut maintenance] {
+        let mut timers = tokio::time::interval(TIMERS_EVERY);
+        for timer in [&mut analytics, &mut maintenance, &mut timers] {
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         loop {
             tokio::select! {
                 _ = analytics.tick() => self.for_each_tenant(|t| self.run_analytics(t)).await,
                 _ = maintenance.tick() => self.maintain().await,
+                _ = timers.tick() => self.for_each_tenant(|t| self.run_timers(t)).await,
                 request = requests.recv() => match request {
                     Ok(event) => self.on_event(&event).await,
                     Err(broadcast::error::RecvError::Lagged(_)) => self.maintain().await,
@@ -109,7 +118,9 @@ impl Scheduler {
     }
 
     async fn on_event(&self, event: &BusEvent) {
-        if let Some(tenant) = requested_tenant(event) {
+        if event.detail_type == ACTION_TRIGGERED {
+            self.run_action(event);
+        } else if let Some(tenant) = requested_tenant(event) {
             self.run_analytics(tenant).await;
         } else if event.detail_type == ERASURE_REQUESTED {
             let (Some(tenant), Some(job)) = (detail(event, "tenant"), detail(event, "job")) else {
@@ -139,6 +150,27 @@ impl Scheduler {
     async fn run_analytics(&self, tenant: TenantId) {
         if let Err(e) = self.analytics.run(&tenant, Utc::now()).await {
             tracing::warn!(tenant = %tenant, error = %e, "analytics run failed");
+        }
+    }
+
+    /// Actions run on their own task: a slow webhook never holds up the others.
+    fn run_action(&self, event: &BusEvent) {
+        let action: ActionEvent = match serde_json::from_str(&event.detail) {
+            Ok(action) => action,
+            Err(e) => return tracing::warn!(error = %e, "unreadable action event"),
+        };
+        let runner = self.actions.clone();
+        tokio::spawn(async move {
+            match runner.run(&action).await {
+                Ok(outcome) => tracing::info!(action = %action.action_id, ?outcome, "action done"),
+                Err(e) => tracing::warn!(action = %action.action_id, error = %e, "action failed"),
+            }
+        });
+    }
+
+    async fn run_timers(&self, tenant: TenantId) {
+        if let Err(e) = self.orchestrator.run_due_timers(&tenant, Utc::now()).await {
+            tracing::warn!(tenant = %tenant, error = %e, "absence timers failed; retried next tick");
         }
     }
 

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+use cjaas_app::actions::ActionRunner;
 use cjaas_app::admin::{Admin, KeyView};
 use cjaas_app::analytics::Analytics;
 use cjaas_app::archive::{ArchiveRetention, Archiver, Replayer};
@@ -16,9 +17,10 @@ use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
     admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes,
-    profile_routes, query_routes, require_bearer, with_problem_fallback, ProfileApi,
+    profile_routes, query_routes, require_bearer, rule_routes, with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
+use cjaas_app::orchestration::{Orchestrator, Rules};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
 use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
@@ -42,6 +44,8 @@ pub struct LocalApp {
     pub analytics: Arc<Analytics>,
     pub erasures: Arc<Erasures>,
     pub forwarding: Arc<Forwarding>,
+    pub orchestrator: Arc<Orchestrator>,
+    pub actions: Arc<ActionRunner>,
     pub archive: Arc<DirArchive>,
     pub replayer: Arc<Replayer>,
     /// How often the analytics job runs for every tenant.
@@ -89,6 +93,17 @@ impl LocalApp {
             bus: Arc::new(bus.clone()),
         }));
         let replayer = Arc::new(Replayer::new(archive.clone(), ingestor.clone()));
+        let orchestrator = Arc::new(Orchestrator::new(
+            shared.clone(),
+            shared.clone(),
+            Arc::new(bus.clone()),
+        ));
+        let actions = Arc::new(ActionRunner::new(
+            shared.clone(),
+            ingestor.clone(),
+            shared.clone(),
+        ));
+        let rules = Arc::new(Rules::new(shared.clone()));
         let forwarding = Arc::new(Forwarding::new(
             shared.clone(),
             archive.clone(),
@@ -101,6 +116,7 @@ impl LocalApp {
             .merge(ingest_routes(ingestor))
             .merge(erasure_routes(erasures.clone()))
             .merge(forwarding_routes(forwarding.clone()))
+            .merge(rule_routes(rules))
             .merge(analytics_routes(analytics.clone()))
             .merge(query_routes(Arc::new(Journeys::new(shared, aliases))))
             .merge(profile_routes(profiles))
@@ -111,7 +127,7 @@ impl LocalApp {
                 .merge(require_bearer(api, auth)),
         );
         Ok(Self {
-            poller: LocalPoller::new(store.clone(), writer, archiver),
+            poller: LocalPoller::new(store.clone(), writer, archiver, orchestrator.clone()),
             store,
             keys,
             admin,
@@ -120,6 +136,8 @@ impl LocalApp {
             analytics,
             erasures,
             forwarding,
+            orchestrator,
+            actions,
             archive,
             replayer,
             analytics_every: DEFAULT_ANALYTICS_EVERY,
@@ -156,6 +174,8 @@ impl LocalApp {
             analytics: self.analytics,
             erasures: self.erasures,
             forwarding: self.forwarding,
+            orchestrator: self.orchestrator,
+            actions: self.actions,
             retention: ArchiveRetention::new(self.archive, Arc::new(self.store.clone())),
             store: self.store.clone(),
             analytics_every: self.analytics_every,

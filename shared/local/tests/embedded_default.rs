@@ -1,57 +1,12 @@
 //! The embedded default as a user runs it: the real `cjaas-local` binary, real HTTP,
 //! and a data directory that must survive a crash and a restart.
 
+mod common;
+
+use common::{start, Server};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A running `cjaas-local serve`, killed (not shut down) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    token: String,
-    first_key: Option<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data_dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cjaas-local"))
-        .env("CJAAS_DATA_DIR", data_dir)
-        .env("CJAAS_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut base, mut first_key) = (None, None);
-    for line in lines.by_ref() {
-        let line = line.expect("stdout is text");
-        if let Some(addr) = line.strip_prefix("CJaaS (embedded default) listening on ") {
-            base = Some(addr.trim().to_owned());
-        } else if line.trim_start().starts_with("cjk_") {
-            first_key = Some(line.trim().to_owned());
-        } else if let Some(token) = line.trim().strip_prefix("export CJAAS_TOKEN=") {
-            return Server {
-                child,
-                base: base.expect("the address comes first"),
-                token: token.to_owned(),
-                first_key,
-            };
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server never printed its token");
-}
 
 async fn post_batch(server: &Server, token: &str, events: &Value) -> reqwest::Response {
     reqwest::Client::new()

@@ -10,6 +10,7 @@ mod ingest;
 mod problem;
 mod profiles;
 mod query;
+mod rules;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request, State};
@@ -32,6 +33,7 @@ pub use ingest::ingest_routes;
 pub use problem::{Problem, PROBLEM_JSON};
 pub use profiles::{profile_routes, ProfileApi};
 pub use query::query_routes;
+pub use rules::rule_routes;
 
 use crate::auth::Authenticator;
 
