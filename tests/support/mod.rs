@@ -203,6 +203,47 @@ impl Stack {
             .collect()
     }
 
+    /// Runs the `orchestrator` handler on a Lambda Kinesis batch or its schedule.
+    pub async fn orchestrate(&self, payload: Value) -> Value {
+        let decoder = self.writer();
+        let tape = wiring::tape_store(&self.sdk, &self.tape_table);
+        let orchestrator = wiring::orchestrator(
+            &self.sdk,
+            &wiring::OrchestrationSettings {
+                tape_table: &self.tape_table,
+                config_table: &self.config_table,
+                bus_name: &self.bus,
+            },
+        );
+        let tenants = wiring::tenants(&self.sdk, &self.config_table);
+        cjaas_aws::lambda::handle_orchestration(
+            &decoder,
+            tape.as_ref(),
+            &orchestrator,
+            tenants.as_ref(),
+            LambdaEvent::new(payload, Context::default()),
+        )
+        .await
+        .expect("the orchestrator answers")
+    }
+
+    /// Runs the `actions` handler on an EventBridge payload.
+    pub async fn act(&self, payload: Value) -> Result<Value, String> {
+        let runner = wiring::action_runner(
+            &self.sdk,
+            wiring::ActionSettings {
+                config_table: &self.config_table,
+                stream: &self.stream,
+                dead_letter_bucket: &self.bucket,
+                keys: self.keys.clone(),
+            },
+        );
+        let event = serde_json::from_value(payload).expect("an EventBridge event");
+        cjaas_aws::lambda::handle_action(&runner, LambdaEvent::new(event, Context::default()))
+            .await
+            .map_err(|e| format!("{}: {}", e.code, e.detail))
+    }
+
     /// Runs the `maintenance` handler on an EventBridge payload.
     pub async fn maintain(&self, payload: Value) -> Result<Value, String> {
         let erasures = wiring::erasures(&self.sdk, &self.erasure_settings());
@@ -301,7 +342,8 @@ impl Stack {
                 .merge(wiring::forwarding_router(
                     &self.sdk,
                     &self.forwarding_settings(),
-                )),
+                ))
+                .merge(wiring::rules_router(&self.sdk, &self.config_table)),
         )
     }
 
@@ -684,9 +726,18 @@ pub async fn rule_to_queue(sdk: &SdkConfig, bus: &str, pattern: Value) -> String
 
 /// Up to `want` messages from the queue (waiting up to about 20 s), as JSON.
 pub async fn receive(sdk: &SdkConfig, queue_url: &str, want: usize) -> Vec<Value> {
+    receive_within(sdk, queue_url, want, 20).await
+}
+
+/// Whatever arrives on the queue within about 3 s: for checking that nothing does.
+pub async fn receive_briefly(sdk: &SdkConfig, queue_url: &str) -> Vec<Value> {
+    receive_within(sdk, queue_url, 1, 3).await
+}
+
+async fn receive_within(sdk: &SdkConfig, queue_url: &str, want: usize, seconds: u32) -> Vec<Value> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut messages = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..seconds {
         let output = sqs
             .receive_message()
             .queue_url(queue_url)

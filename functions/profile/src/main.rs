@@ -1,5 +1,6 @@
-//! Views, progressive profiles and aliases: `/v1/views…`, `/v1/profiles`,
-//! `/v1/persons/{person}/profile` and `/v1/persons/{person}/aliases…`.
+//! Views, progressive profiles, aliases and the rules over them: `/v1/views…`,
+//! `/v1/profiles`, `/v1/persons/{person}/profile`, `/v1/persons/{person}/aliases…` and
+//! `/v1/rules…`.
 use cjaas_aws::{lambda, settings, wiring};
 
 #[tokio::main]
@@ -8,5 +9,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = settings::sdk_config().await;
     let tape_table = settings::required("TAPE_TABLE")?;
     let config_table = settings::required("CONFIG_TABLE")?;
-    lambda::serve_http(wiring::profile_router(&sdk, &tape_table, &config_table)).await
+    let router = wiring::profile_router(&sdk, &tape_table, &config_table)
+        .merge(wiring::rules_router(&sdk, &config_table));
+    lambda::serve_http(router).await
 }

@@ -326,6 +326,22 @@ impl TapeStore for DynamoTapeStore {
         Ok(JourneyPage { events, next })
     }
 
+    /// The dedup mark is written in the same transaction as the entry.
+    async fn holds(&self, entry: &TapeEntry) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(entry.dedup_key()))
+            .key("sk", AttributeValue::S("D".into()))
+            .consistent_read(true)
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item.is_some())
+    }
+
     /// Reads the person's partition (entries and counter), then deletes each entry,
     /// its dedup mark and the counter in batches of 25.
     async fn erase(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError> {

@@ -16,6 +16,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use cjaas_app::actions::ActionRunner;
 use cjaas_app::admin::{Admin, AdminError, KeyRequest};
 use cjaas_app::analytics::{Analytics, BUS_SOURCE, RUN_REQUESTED};
 use cjaas_app::archive::{ArchiveError, ArchiveRetention, Archiver, Replayer};
@@ -23,6 +24,7 @@ use cjaas_app::auth::{AuthFailure, Authenticator};
 use cjaas_app::erasure::{Erasures, ERASURE_REQUESTED};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{with_problem_fallback, Problem};
+use cjaas_app::orchestration::{ActionEvent, Orchestrator, ACTION_SOURCE, ACTION_TRIGGERED};
 use cjaas_app::writer::{InputRecord, TapeWriter};
 use cjaas_core::auth::{AuthError, Principal, Scope};
 use cjaas_core::ids::TenantId;
@@ -446,4 +448,91 @@ pub async fn handle_maintenance(
             detail: format!("the maintenance function does not handle {source} / {detail_type}"),
         }),
     }
+}
+
+/// The `orchestrator` function. On a Kinesis batch: evaluates the tenants' rules on
+/// each event once it is on the Tape (a batch that runs ahead of the Tape writer is
+/// handed back whole, and nothing fires twice). On its EventBridge schedule: runs the
+/// absence timers that are due.
+pub async fn handle_orchestration(
+    writer: &TapeWriter,
+    tape: &dyn cjaas_core::ports::TapeStore,
+    orchestrator: &Orchestrator,
+    tenants: &dyn ConfigStore,
+    event: LambdaEvent<Value>,
+) -> Result<Value, lambda_runtime::Error> {
+    let payload = event.payload;
+    if payload.get("Records").is_none() {
+        let schedule: EventBridgeEvent<Value> = serde_json::from_value(payload)?;
+        let now = schedule.time.unwrap_or_else(chrono::Utc::now);
+        let mut fired = 0;
+        for tenant in tenants.list_tenants().await? {
+            fired += orchestrator.run_due_timers(&tenant, now).await?.fired;
+        }
+        return Ok(json!({ "timers_fired": fired }));
+    }
+    let batch: KinesisEvent = serde_json::from_value(payload)?;
+    let retry_all = |batch: &KinesisEvent| {
+        let mut response = KinesisEventResponse::default();
+        if let Some(first) = batch.records.first() {
+            let mut failure = KinesisBatchItemFailure::default();
+            failure.item_identifier = Some(first.kinesis.sequence_number.clone());
+            response.batch_item_failures = vec![failure];
+        }
+        Ok(serde_json::to_value(response)?)
+    };
+    let entries = match writer.decode_batch(&input_records(&batch)).await {
+        Ok(entries) => entries,
+        Err(reason) => {
+            tracing::warn!(%reason, "orchestration batch will be retried");
+            return retry_all(&batch);
+        }
+    };
+    // Evaluate what is on the Tape already; the rest waits for the Tape writer.
+    let total = entries.len();
+    let mut ready = Vec::with_capacity(total);
+    for entry in entries {
+        if !tape.holds(&entry).await? {
+            break;
+        }
+        ready.push(entry);
+    }
+    let report = orchestrator.on_entries(&ready).await?;
+    tracing::info!(
+        evaluations = report.evaluations,
+        fired = report.fired,
+        "rules evaluated"
+    );
+    if ready.len() < total {
+        return retry_all(&batch);
+    }
+    Ok(serde_json::to_value(KinesisEventResponse::default())?)
+}
+
+/// The `actions` function: carries out one action a rule fired (from the CJaaS bus).
+/// An `Err` makes EventBridge retry; actions are idempotent by their action id.
+pub async fn handle_action(
+    runner: &ActionRunner,
+    event: LambdaEvent<EventBridgeEvent<Value>>,
+) -> Result<Value, CommandFailed> {
+    let payload = event.payload;
+    if payload.source != ACTION_SOURCE || payload.detail_type != ACTION_TRIGGERED {
+        return Err(CommandFailed {
+            code: "unexpected_event",
+            detail: format!(
+                "the actions function does not handle {} / {}",
+                payload.source, payload.detail_type
+            ),
+        });
+    }
+    let action: ActionEvent =
+        serde_json::from_value(payload.detail).map_err(|e| CommandFailed {
+            code: "invalid_action",
+            detail: e.to_string(),
+        })?;
+    let outcome = runner.run(&action).await.map_err(|e| CommandFailed {
+        code: "store_unavailable",
+        detail: e.to_string(),
+    })?;
+    Ok(json!({ "action_id": action.action_id, "outcome": outcome }))
 }

@@ -5,6 +5,7 @@ use aws_config::SdkConfig;
 use axum::Router;
 use std::sync::Arc;
 
+use cjaas_app::actions::ActionRunner;
 use cjaas_app::admin::Admin;
 use cjaas_app::analytics::Analytics;
 use cjaas_app::archive::{ArchiveRetention, Archiver, Replayer};
@@ -13,9 +14,10 @@ use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
     admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes,
-    profile_routes, query_routes, ProfileApi,
+    profile_routes, query_routes, rule_routes, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
+use cjaas_app::orchestration::{Orchestrator, Rules};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
 use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
@@ -166,7 +168,7 @@ pub fn operations(sdk: &SdkConfig, settings: OperationsSettings<'_>) -> Operatio
     }
 }
 
-fn tape_store(sdk: &SdkConfig, table: &str) -> Arc<DynamoTapeStore> {
+pub fn tape_store(sdk: &SdkConfig, table: &str) -> Arc<DynamoTapeStore> {
     Arc::new(DynamoTapeStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         table.to_owned(),
@@ -250,5 +252,43 @@ pub fn tape_writer(sdk: &SdkConfig, settings: TapeWriterSettings<'_>) -> TapeWri
         Arc::new(dead_letters),
         Arc::new(auth),
         settings.keys,
+    )
+}
+
+/// Where orchestration reads rules and the Tape, and publishes actions.
+pub struct OrchestrationSettings<'a> {
+    pub tape_table: &'a str,
+    pub config_table: &'a str,
+    pub bus_name: &'a str,
+}
+
+pub fn orchestrator(sdk: &SdkConfig, settings: &OrchestrationSettings<'_>) -> Orchestrator {
+    Orchestrator::new(
+        tape_store(sdk, settings.tape_table),
+        document_store(sdk, settings.config_table),
+        bus(sdk, settings.bus_name),
+    )
+}
+
+pub fn rules_router(sdk: &SdkConfig, config_table: &str) -> Router {
+    rule_routes(Arc::new(Rules::new(document_store(sdk, config_table))))
+}
+
+/// The `actions` function: calls out, appends through ingest, dead-letters to S3.
+pub struct ActionSettings<'a> {
+    pub config_table: &'a str,
+    pub stream: &'a str,
+    pub dead_letter_bucket: &'a str,
+    pub keys: SigningKeys,
+}
+
+pub fn action_runner(sdk: &SdkConfig, settings: ActionSettings<'_>) -> ActionRunner {
+    ActionRunner::new(
+        document_store(sdk, settings.config_table),
+        ingestor(sdk, settings.stream, settings.keys),
+        Arc::new(S3DeadLetters::new(
+            s3_client(sdk),
+            settings.dead_letter_bucket.to_owned(),
+        )),
     )
 }

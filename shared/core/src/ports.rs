@@ -55,6 +55,10 @@ pub trait TapeStore: Send + Sync {
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<PersonId>, StoreError>;
 
+    /// Whether this event (tenant, source, id) is on the Tape: consumers that run
+    /// beside the Tape writer wait for it.
+    async fn holds(&self, entry: &TapeEntry) -> Result<bool, StoreError>;
+
     /// Deletes everything of one person id: entries, their dedup marks and the
     /// counter (so the id's next events are a new person). Returns the entries removed.
     async fn erase(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError>;

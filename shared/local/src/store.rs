@@ -343,6 +343,16 @@ impl TapeStore for EmbeddedStore {
         .await
     }
 
+    async fn holds(&self, entry: &TapeEntry) -> Result<bool, StoreError> {
+        let mark = entry.dedup_key();
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let held = txn.open_table(DEDUP)?.get(mark.as_str())?.is_some();
+            Ok(held)
+        })
+        .await
+    }
+
     /// One write transaction: the entries, their dedup marks, the counter and the
     /// person's row of the change feed.
     async fn erase(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError> {
