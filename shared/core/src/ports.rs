@@ -185,6 +185,32 @@ pub trait Forwarder: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
+/// One event of a live feed, with its position (for `Last-Event-ID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveEvent {
+    pub id: String,
+    pub person: PersonId,
+    pub ty: String,
+    pub source: String,
+    /// The CloudEvent in structured-mode JSON.
+    pub event: String,
+}
+
+pub type LiveStream = futures::stream::BoxStream<'static, Result<LiveEvent, StoreError>>;
+
+/// A tenant's events as they arrive (in AWS, tailing the stream; locally, pushed by
+/// the Tape writer).
+#[async_trait]
+pub trait LiveFeed: Send + Sync {
+    /// The tenant's events after position `after` (as far back as the feed keeps
+    /// them), then each new one as it arrives.
+    async fn follow(
+        &self,
+        tenant: &TenantId,
+        after: Option<String>,
+    ) -> Result<LiveStream, StoreError>;
+}
+
 /// An event for the CJaaS event bus (EventBridge in AWS, in-process locally).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BusEvent {

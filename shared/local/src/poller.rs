@@ -11,7 +11,9 @@ use tokio::sync::watch;
 
 use cjaas_app::archive::Archiver;
 use cjaas_app::orchestration::Orchestrator;
-use cjaas_app::writer::{InputRecord, TapeWriter};
+use cjaas_app::writer::{InputRecord, RecordOutcome, TapeWriter};
+
+use crate::live::LocalLive;
 
 use crate::EmbeddedStore;
 
@@ -24,6 +26,7 @@ pub struct LocalPoller {
     writer: Arc<TapeWriter>,
     archiver: Arc<Archiver>,
     orchestrator: Arc<Orchestrator>,
+    live: LocalLive,
 }
 
 impl LocalPoller {
@@ -32,12 +35,14 @@ impl LocalPoller {
         writer: Arc<TapeWriter>,
         archiver: Arc<Archiver>,
         orchestrator: Arc<Orchestrator>,
+        live: LocalLive,
     ) -> Self {
         Self {
             store,
             writer,
             archiver,
             orchestrator,
+            live,
         }
     }
 
@@ -94,6 +99,19 @@ impl LocalPoller {
         {
             tracing::warn!(error = %e, "archiving failed; the batch will be read again");
             return Err(());
+        }
+        // Live followers see each event once, when it is first appended.
+        let mut on_tape = report.on_tape.iter();
+        let new: Vec<_> = report
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, RecordOutcome::Appended | RecordOutcome::Duplicate))
+            .zip(&mut on_tape)
+            .filter(|(o, _)| **o == RecordOutcome::Appended)
+            .map(|(_, entry)| entry)
+            .collect();
+        if let Err(e) = self.live.record(&new).await {
+            tracing::warn!(error = %e, "live feed not updated");
         }
         // Rules see each event once it is on the Tape; a replay never fires twice.
         if let Err(e) = self.orchestrator.on_entries(&report.on_tape).await {

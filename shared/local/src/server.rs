@@ -16,7 +16,7 @@ use cjaas_app::auth::Authenticator;
 use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
-    admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes,
+    admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes, live_routes,
     profile_routes, query_routes, require_bearer, rule_routes, with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
@@ -26,6 +26,7 @@ use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::ids::TenantId;
 
+use crate::live::LocalLive;
 use crate::poller::LocalPoller;
 use crate::scheduler::{LocalBus, Scheduler};
 use crate::{DirArchive, EmbeddedStore, LocalForwarder};
@@ -104,6 +105,7 @@ impl LocalApp {
             shared.clone(),
         ));
         let rules = Arc::new(Rules::new(shared.clone()));
+        let live = LocalLive::new(store.clone());
         let forwarding = Arc::new(Forwarding::new(
             shared.clone(),
             archive.clone(),
@@ -117,6 +119,7 @@ impl LocalApp {
             .merge(erasure_routes(erasures.clone()))
             .merge(forwarding_routes(forwarding.clone()))
             .merge(rule_routes(rules))
+            .merge(live_routes(Arc::new(live.clone())))
             .merge(analytics_routes(analytics.clone()))
             .merge(query_routes(Arc::new(Journeys::new(shared, aliases))))
             .merge(profile_routes(profiles))
@@ -127,7 +130,7 @@ impl LocalApp {
                 .merge(require_bearer(api, auth)),
         );
         Ok(Self {
-            poller: LocalPoller::new(store.clone(), writer, archiver, orchestrator.clone()),
+            poller: LocalPoller::new(store.clone(), writer, archiver, orchestrator.clone(), live),
             store,
             keys,
             admin,

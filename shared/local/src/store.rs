@@ -35,6 +35,8 @@ const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("counts");
 /// (tenant, person) → when the person's Tape was last appended to (µs): the change feed.
 const CHANGES: TableDefinition<(&str, &str), i64> = TableDefinition::new("changes");
+/// sequence → (tenant, person, type, source, CloudEvent JSON): the recent live feed.
+const LIVE: TableDefinition<u64, (&str, &str, &str, &str, &str)> = TableDefinition::new("live");
 /// (pk, sk) → (revision, JSON body): views, aliases, snapshots.
 const DOCS: TableDefinition<(&str, &str), (u64, &str)> = TableDefinition::new("docs");
 
@@ -86,6 +88,7 @@ impl EmbeddedStore {
         txn.open_table(COUNTS)?;
         txn.open_table(DOCS)?;
         txn.open_table(CHANGES)?;
+        txn.open_table(LIVE)?;
         txn.commit()?;
         Ok(Self {
             db: Arc::new(db),
@@ -125,6 +128,91 @@ impl EmbeddedStore {
         };
         txn.commit()?;
         Ok(keys)
+    }
+
+    /// Appends entries to the live feed's log; returns their sequence numbers. Keeps
+    /// the newest `keep` rows.
+    pub async fn live_append(
+        &self,
+        entries: Vec<(String, String, String, String, String)>,
+        keep: u64,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            let seqs = {
+                let mut live = txn.open_table(LIVE)?;
+                let first = live.last()?.map_or(1, |(seq, _)| seq.value() + 1);
+                let mut seqs = Vec::with_capacity(entries.len());
+                for (seq, (t, p, ty, src, event)) in (first..).zip(&entries) {
+                    live.insert(
+                        seq,
+                        (
+                            t.as_str(),
+                            p.as_str(),
+                            ty.as_str(),
+                            src.as_str(),
+                            event.as_str(),
+                        ),
+                    )?;
+                    seqs.push(seq);
+                }
+                let last = first + entries.len() as u64;
+                if last > keep + 1 {
+                    live.retain_in(..last - keep, |_, _| false)?;
+                }
+                seqs
+            };
+            txn.commit()?;
+            Ok(seqs)
+        })
+        .await
+    }
+
+    /// The newest sequence number of the live feed (0 when empty).
+    pub async fn live_last(&self) -> Result<u64, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_read()?;
+            let last = txn
+                .open_table(LIVE)?
+                .last()?
+                .map_or(0, |(seq, _)| seq.value());
+            Ok(last)
+        })
+        .await
+    }
+
+    /// The tenant's live events after `after`, up to `limit`, as (sequence, person,
+    /// type, source, event).
+    pub async fn live_after(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String, String, String, String)>, StoreError> {
+        let tenant = tenant.to_string();
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let live = txn.open_table(LIVE)?;
+            let mut found = Vec::new();
+            for row in live.range((after + 1)..)? {
+                let (seq, value) = row?;
+                let (t, p, ty, src, event) = value.value();
+                if t == tenant {
+                    found.push((
+                        seq.value(),
+                        p.to_owned(),
+                        ty.to_owned(),
+                        src.to_owned(),
+                        event.to_owned(),
+                    ));
+                    if found.len() == limit {
+                        break;
+                    }
+                }
+            }
+            Ok(found)
+        })
+        .await
     }
 
     /// The data directory (the archive lives beside the database, in `archive/`).

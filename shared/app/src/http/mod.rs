@@ -7,6 +7,7 @@ mod analytics;
 mod erasure;
 mod forwarding;
 mod ingest;
+mod live;
 mod problem;
 mod profiles;
 mod query;
@@ -30,6 +31,7 @@ pub use analytics::analytics_routes;
 pub use erasure::erasure_routes;
 pub use forwarding::forwarding_routes;
 pub use ingest::ingest_routes;
+pub use live::{live_routes, HEARTBEAT};
 pub use problem::{Problem, PROBLEM_JSON};
 pub use profiles::{profile_routes, ProfileApi};
 pub use query::query_routes;
@@ -68,14 +70,28 @@ async fn verify_bearer(
     let header = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match auth.authenticate_header(header).await {
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| query_token(&request));
+    match auth.authenticate_header(header.as_deref()).await {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
         Err(failure) => Problem::from(failure).into_response(),
     }
+}
+
+/// `access_token=` of a live stream route, as `Bearer …`: browsers' `EventSource`
+/// cannot set headers. Other routes take the header only (tokens in URLs get logged).
+fn query_token(request: &Request) -> Option<String> {
+    if !request.uri().path().ends_with("/stream") {
+        return None;
+    }
+    let query = request.uri().query()?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "access_token")
+        .map(|(_, token)| format!("Bearer {token}"))
 }
 
 /// Answers unknown routes and methods with problems instead of empty responses.

@@ -1,0 +1,119 @@
+//! The live feed on the embedded default: the poller records each newly appended
+//! event in a bounded log (for `Last-Event-ID` resumption) and wakes the followers.
+
+use async_trait::async_trait;
+use futures::stream::{self, StreamExt};
+use std::collections::VecDeque;
+use tokio::sync::broadcast;
+
+use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::ports::{LiveEvent, LiveFeed, LiveStream, StoreError};
+use cjaas_core::tape::TapeEntry;
+
+use crate::EmbeddedStore;
+
+/// How many recent events the log keeps for resumption.
+const KEEP: u64 = 100_000;
+const PAGE: usize = 500;
+
+#[derive(Clone)]
+pub struct LocalLive {
+    store: EmbeddedStore,
+    wake: broadcast::Sender<()>,
+}
+
+impl LocalLive {
+    pub fn new(store: EmbeddedStore) -> Self {
+        Self {
+            store,
+            wake: broadcast::channel(16).0,
+        }
+    }
+
+    /// Records newly appended events and wakes the followers.
+    pub async fn record(&self, entries: &[&TapeEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let rows = entries
+            .iter()
+            .map(|e| {
+                (
+                    e.tenant.to_string(),
+                    e.person.to_string(),
+                    e.ty.clone(),
+                    e.source.clone(),
+                    e.event.clone(),
+                )
+            })
+            .collect();
+        self.store.live_append(rows, KEEP).await?;
+        let _ = self.wake.send(());
+        Ok(())
+    }
+}
+
+struct Follow {
+    store: EmbeddedStore,
+    tenant: TenantId,
+    cursor: u64,
+    ready: VecDeque<LiveEvent>,
+    wake: broadcast::Receiver<()>,
+}
+
+impl Follow {
+    async fn next(mut self) -> Option<(Result<LiveEvent, StoreError>, Self)> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Some((Ok(event), self));
+            }
+            let rows = match self.store.live_after(&self.tenant, self.cursor, PAGE).await {
+                Ok(rows) => rows,
+                Err(e) => return Some((Err(e), self)),
+            };
+            if rows.is_empty() {
+                match self.wake.recv().await {
+                    Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+            for (seq, person, ty, source, event) in rows {
+                self.cursor = seq;
+                let Ok(person) = PersonId::parse(&person) else {
+                    continue;
+                };
+                self.ready.push_back(LiveEvent {
+                    id: seq.to_string(),
+                    person,
+                    ty,
+                    source,
+                    event,
+                });
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LiveFeed for LocalLive {
+    /// Without a position (or with one the log no longer has), follows from now.
+    async fn follow(
+        &self,
+        tenant: &TenantId,
+        after: Option<String>,
+    ) -> Result<LiveStream, StoreError> {
+        let wake = self.wake.subscribe();
+        let cursor = match after.and_then(|id| id.parse::<u64>().ok()) {
+            Some(seq) => seq,
+            None => self.store.live_last().await?,
+        };
+        let follow = Follow {
+            store: self.store.clone(),
+            tenant: tenant.clone(),
+            cursor,
+            ready: VecDeque::new(),
+            wake,
+        };
+        Ok(stream::unfold(follow, Follow::next).boxed())
+    }
+}
