@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 use std::collections::VecDeque;
-use tokio::sync::broadcast;
+use std::sync::Arc;
+use tokio::sync::{broadcast, watch};
 
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{LiveEvent, LiveFeed, LiveStream, StoreError};
@@ -20,6 +21,7 @@ const PAGE: usize = 500;
 pub struct LocalLive {
     store: EmbeddedStore,
     wake: broadcast::Sender<()>,
+    closed: Arc<watch::Sender<bool>>,
 }
 
 impl LocalLive {
@@ -27,7 +29,14 @@ impl LocalLive {
         Self {
             store,
             wake: broadcast::channel(16).0,
+            closed: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// Ends every follower's stream, so a shutting-down server is not held open by
+    /// its SSE clients (they reconnect with `Last-Event-ID`).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 
     /// Records newly appended events and wakes the followers.
@@ -59,6 +68,7 @@ struct Follow {
     cursor: u64,
     ready: VecDeque<LiveEvent>,
     wake: broadcast::Receiver<()>,
+    closed: watch::Receiver<bool>,
 }
 
 impl Follow {
@@ -72,9 +82,15 @@ impl Follow {
                 Err(e) => return Some((Err(e), self)),
             };
             if rows.is_empty() {
-                match self.wake.recv().await {
-                    Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
+                if *self.closed.borrow() {
+                    return None;
+                }
+                tokio::select! {
+                    woken = self.wake.recv() => match woken {
+                        Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                    _ = self.closed.changed() => return None,
                 }
             }
             for (seq, person, ty, source, event) in rows {
@@ -113,6 +129,7 @@ impl LiveFeed for LocalLive {
             cursor,
             ready: VecDeque::new(),
             wake,
+            closed: self.closed.subscribe(),
         };
         Ok(stream::unfold(follow, Follow::next).boxed())
     }

@@ -47,6 +47,7 @@ pub struct LocalApp {
     pub forwarding: Arc<Forwarding>,
     pub orchestrator: Arc<Orchestrator>,
     pub actions: Arc<ActionRunner>,
+    pub live: LocalLive,
     pub archive: Arc<DirArchive>,
     pub replayer: Arc<Replayer>,
     /// How often the analytics job runs for every tenant.
@@ -130,7 +131,13 @@ impl LocalApp {
                 .merge(require_bearer(api, auth)),
         );
         Ok(Self {
-            poller: LocalPoller::new(store.clone(), writer, archiver, orchestrator.clone(), live),
+            poller: LocalPoller::new(
+                store.clone(),
+                writer,
+                archiver,
+                orchestrator.clone(),
+                live.clone(),
+            ),
             store,
             keys,
             admin,
@@ -141,6 +148,7 @@ impl LocalApp {
             forwarding,
             orchestrator,
             actions,
+            live,
             archive,
             replayer,
             analytics_every: DEFAULT_ANALYTICS_EVERY,
@@ -185,9 +193,11 @@ impl LocalApp {
         };
         let scheduler = tokio::spawn(scheduler.run(self.bus.subscribe(), shutdown.clone()));
         let mut http_shutdown = shutdown;
+        let live = self.live;
         axum::serve(listener, self.router)
             .with_graceful_shutdown(async move {
                 let _ = http_shutdown.wait_for(|stop| *stop).await;
+                live.close();
             })
             .await?;
         let _ = poller.await;
