@@ -7,6 +7,7 @@ pub mod dynamo_tape;
 pub mod eventbridge_bus;
 pub mod forwarder;
 pub mod kinesis_stream;
+pub mod kinesis_tail;
 pub mod lambda;
 pub mod s3_archive;
 pub mod s3_dead_letters;
@@ -19,6 +20,7 @@ pub use dynamo_tape::DynamoTapeStore;
 pub use eventbridge_bus::EventBridgeBus;
 pub use forwarder::AwsForwarder;
 pub use kinesis_stream::KinesisEventStream;
+pub use kinesis_tail::KinesisTail;
 pub use s3_archive::{S3Archive, S3Objects};
 pub use s3_dead_letters::S3DeadLetters;
 

@@ -13,8 +13,8 @@ use cjaas_app::auth::Authenticator;
 use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
-    admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes,
-    profile_routes, query_routes, rule_routes, ProfileApi,
+    admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes, live_routes,
+    profile_routes, query_routes, require_bearer, rule_routes, with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
@@ -26,7 +26,7 @@ use crate::lambda::Operations;
 use crate::settings::s3_client;
 use crate::{
     AwsForwarder, DynamoConfigStore, DynamoDocumentStore, DynamoTapeStore, EventBridgeBus,
-    KinesisEventStream, S3Archive, S3DeadLetters, S3Objects,
+    KinesisEventStream, KinesisTail, S3Archive, S3DeadLetters, S3Objects,
 };
 
 fn config_store(sdk: &SdkConfig, table: &str) -> Arc<DynamoConfigStore> {
@@ -291,4 +291,22 @@ pub fn action_runner(sdk: &SdkConfig, settings: ActionSettings<'_>) -> ActionRun
             settings.dead_letter_bucket.to_owned(),
         )),
     )
+}
+
+/// The `stream` function (a function URL with response streaming, no API Gateway
+/// authorizer): the live routes behind the same token check as the local server.
+pub fn stream_router(
+    sdk: &SdkConfig,
+    writer: TapeWriterSettings<'_>,
+    stream: &str,
+    poll: std::time::Duration,
+) -> Router {
+    let auth = Arc::new(authenticator(sdk, writer.config_table, writer.keys.clone()));
+    let tail = KinesisTail::new(
+        aws_sdk_kinesis::Client::new(sdk),
+        stream.to_owned(),
+        Arc::new(tape_writer(sdk, writer)),
+        poll,
+    );
+    with_problem_fallback(require_bearer(live_routes(Arc::new(tail)), auth))
 }
