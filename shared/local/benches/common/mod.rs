@@ -1,5 +1,8 @@
 //! What the bench binaries share: process CPU time and peak memory, from `/proc`.
 
+// Each bench uses a part of this.
+#![allow(dead_code)]
+
 /// A count from the environment, or `default`.
 pub fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -27,7 +30,6 @@ pub fn cpu_seconds() -> f64 {
 }
 
 /// Peak resident memory of this process, in MiB.
-#[allow(dead_code)] // not every bench reports it
 pub fn peak_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib = status
