@@ -176,3 +176,21 @@ async fn a_matching_rule_publishes_its_action_and_a_signed_webhook_follows() {
         "a timer fires once"
     );
 }
+
+#[tokio::test]
+async fn the_actions_handler_takes_the_fixture_payload() {
+    let stack = Stack::create().await;
+    let (tenant, _) = stack.create_tenant().await;
+    let mut payload = fixture("actions-triggered.json");
+    payload["detail"]["tenant"] = json!(tenant);
+    assert_eq!(
+        stack.act(payload.clone()).await.unwrap()["outcome"],
+        "published"
+    );
+    payload["source"] = json!("someone.else");
+    assert!(stack
+        .act(payload)
+        .await
+        .unwrap_err()
+        .starts_with("unexpected_event"));
+}

@@ -30,6 +30,11 @@ async fn receiver() -> (String, Calls) {
                 },
             ),
         )
+        // An enrichment endpoint: answers with fields to append.
+        .route(
+            "/enrich",
+            post(|| async { axum::Json(json!({"segment": "vip", "score": 0.92})) }),
+        )
         .with_state(calls.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -124,6 +129,18 @@ async fn rules_fire_signed_actions_once_and_absence_timers_fire() {
         "actions": [{"type": "webhook", "url": url}]
     }))).await;
     let abandoned_id = abandoned["id"].as_str().unwrap().to_owned();
+    let enrich_url = url.replace("/hook", "/enrich");
+    let (status, _) = send(
+        &server,
+        reqwest::Method::POST,
+        "/v1/rules",
+        Some(json!({
+            "name": "enrich checkouts", "when": {"event": {"type": "checkout.started"}},
+            "actions": [{"type": "enrichment", "url": enrich_url}]
+        })),
+    )
+    .await;
+    assert_eq!(status, 201);
     let (_, secret) = send(
         &server,
         reqwest::Method::GET,
@@ -138,6 +155,7 @@ async fn rules_fire_signed_actions_once_and_absence_timers_fire() {
         event("v2", "page.viewed", "/pricing", 4),
         event("v3", "page.viewed", "/pricing", 2),
         event("c1", "cart.added", "/cart", 3),
+        event("k1", "checkout.started", "/checkout", 1),
     ]);
     assert_eq!(
         send(
@@ -199,6 +217,28 @@ async fn rules_fire_signed_actions_once_and_absence_timers_fire() {
             break;
         }
         assert!(Instant::now() < deadline, "no recommendation on the Tape");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The enrichment endpoint's answer is appended as its own event.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, journey) = send(
+            &server,
+            reqwest::Method::GET,
+            "/v1/persons/ana/events?type=cjaas.enrichment",
+            None,
+        )
+        .await;
+        if let Some(first) = journey["events"].as_array().and_then(|e| e.first()) {
+            assert_eq!(
+                first["data"]["fields"],
+                json!({"segment": "vip", "score": 0.92})
+            );
+            assert_eq!(first["data"]["enriched_event"], "k1");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no enrichment on the Tape");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
