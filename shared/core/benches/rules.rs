@@ -6,9 +6,10 @@
 //! cargo bench -p cjaas-core --bench rules
 
 use chrono::{DateTime, Duration, Utc};
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::hint::black_box;
 
 use cjaas_core::rules::{CompiledRule, Facts, RuleDefinition, Seen};
 
