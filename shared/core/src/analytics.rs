@@ -84,6 +84,10 @@ fn problem(
 
 /// A lookback window such as `24h` or `7d`: whole hours or days, 1 hour to 400 days.
 pub fn window_seconds(name: &str) -> Option<u64> {
+    // ASCII only: the unit is the last byte, and splitting inside a character panics.
+    if !name.is_ascii() {
+        return None;
+    }
     let (digits, unit) = name.split_at(name.len().checked_sub(1)?);
     if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -874,6 +878,8 @@ mod tests {
             "401d",
             "1.5h",
             "99999999999999999999d",
+            "7é",
+            "µ",
         ] {
             assert_eq!(window_seconds(bad), None, "{bad}");
         }

@@ -685,6 +685,10 @@ fn check_pointer(pointer: &str, found: &mut Found) {
 
 /// `90m`, `24h`, `30d`.
 pub fn parse_window(raw: &str) -> Option<Duration> {
+    // ASCII only: the unit is the last byte, and splitting inside a character panics.
+    if !raw.is_ascii() {
+        return None;
+    }
     let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
     // Bounded before any arithmetic: chrono panics on overflow.
     let n: i64 = digits
@@ -932,6 +936,11 @@ mod tests {
     #[test]
     fn windows_parse_in_minutes_hours_and_days() {
         assert_eq!(parse_window("90m"), Some(Duration::minutes(90)));
+        assert_eq!(
+            parse_window("5µ"),
+            None,
+            "a multi-byte unit is refused, not a panic"
+        );
         assert_eq!(parse_window("24h"), Some(Duration::hours(24)));
         assert_eq!(parse_window("30d"), Some(Duration::days(30)));
         for bad in [
