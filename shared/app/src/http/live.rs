@@ -94,6 +94,7 @@ async fn person_stream(
     person: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, Problem> {
+    caller.require(Scope::TapeRead)?;
     let raw = path_param(person, "invalid_person")?;
     let person = PersonId::parse(&raw).map_err(|e| {
         Problem::new(
