@@ -14,6 +14,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::documents::{decode, encode};
 use cjaas_core::analytics::{
     basis, keys, new_funnel_id, valid_funnel_id, windows_at, AnalyticsSettings, FieldProblem,
     Funnel, FunnelDefinition, FunnelReport, PersonDigest, PersonFold, Step, Tally, WindowReport,
@@ -107,15 +108,6 @@ pub struct Status {
     pub settings: AnalyticsSettings,
     pub last_run: Option<RunSummary>,
     pub last_request: Option<RunRequest>,
-}
-
-fn decode<T: DeserializeOwned>(body: &str) -> Result<T, StoreError> {
-    serde_json::from_str(body)
-        .map_err(|e| StoreError::Transient(format!("unreadable analytics document: {e}")))
-}
-
-fn encode(value: &impl Serialize) -> String {
-    serde_json::to_string(value).expect("analytics documents serialize")
 }
 
 pub struct Analytics {

@@ -8,7 +8,6 @@
 use base64::Engine;
 use chrono::Utc;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use serde::de::DeserializeOwned;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -23,6 +22,7 @@ use cjaas_core::ports::{
 };
 use cjaas_core::profile::keys;
 
+use crate::documents::{decode, encode};
 use crate::profiles::Aliases;
 
 pub const BUS_SOURCE: &str = "cjaas.erasure";
@@ -46,15 +46,6 @@ impl ErasureError {
             ErasureError::Store(_) => "store_unavailable",
         }
     }
-}
-
-fn decode<T: DeserializeOwned>(body: &str) -> Result<T, StoreError> {
-    serde_json::from_str(body)
-        .map_err(|e| StoreError::Transient(format!("unreadable erasure job: {e}")))
-}
-
-fn encode(job: &ErasureJob) -> String {
-    serde_json::to_string(job).expect("jobs serialize")
 }
 
 /// Where a person's data lives.

@@ -7,6 +7,7 @@ use chrono::Utc;
 use serde::Serialize;
 use std::sync::Arc;
 
+use crate::documents::decode;
 use cjaas_core::analytics::FieldProblem;
 use cjaas_core::archive::ArchiveObject;
 use cjaas_core::forwarding::{
@@ -39,11 +40,6 @@ pub struct Forwarding {
     docs: Arc<dyn DocumentStore>,
     archive: Arc<dyn Archive>,
     forwarder: Arc<dyn Forwarder>,
-}
-
-fn decode<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, StoreError> {
-    serde_json::from_str(body)
-        .map_err(|e| StoreError::Transient(format!("unreadable forwarding document: {e}")))
 }
 
 impl Forwarding {

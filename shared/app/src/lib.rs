@@ -7,6 +7,7 @@ pub mod admin;
 pub mod analytics;
 pub mod archive;
 pub mod auth;
+mod documents;
 pub mod erasure;
 pub mod forwarding;
 pub mod http;

@@ -11,7 +11,7 @@
 //!   recommendations) are not evaluated.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,8 +23,9 @@ use cjaas_core::ports::{BusEvent, DocumentStore, EventBus, Expect, StoreError, T
 use cjaas_core::rules::{
     keys, new_rule_id, ActionSpec, CompiledRule, Facts, RuleDefinition, Seen, StoredRule, Verdict,
 };
-use cjaas_core::tape::{event_hash, JourneyQuery, Order, TapeEntry, MAX_PAGE};
+use cjaas_core::tape::{JourneyQuery, Order, TapeEntry, MAX_PAGE};
 
+use crate::documents::{decode, encode};
 use crate::profiles::{ProfileError, Profiles, ViewKey, Views};
 
 pub const ACTION_SOURCE: &str = "cjaas.actions";
@@ -57,15 +58,6 @@ impl RuleError {
             RuleError::Store(_) => "store_unavailable",
         }
     }
-}
-
-fn decode<T: DeserializeOwned>(body: &str) -> Result<T, StoreError> {
-    serde_json::from_str(body)
-        .map_err(|e| StoreError::Transient(format!("unreadable rule document: {e}")))
-}
-
-fn encode(value: &impl Serialize) -> String {
-    serde_json::to_string(value).expect("rule documents serialize")
 }
 
 /// What the bus carries for one action of one firing.
@@ -239,7 +231,7 @@ pub async fn webhook_secret(
     use rand::Rng;
     let bytes: [u8; 32] = rand::thread_rng().gen();
     let secret = Secret {
-        secret: format!("whsec_{}", hex_encode(&bytes)),
+        secret: format!("whsec_{}", hex::encode(bytes)),
     };
     docs.put(&pk, keys::WEBHOOK_SECRET, &encode(&secret), Expect::Absent)
         .await?;
@@ -248,10 +240,6 @@ pub async fn webhook_secret(
         .await?
         .ok_or_else(|| StoreError::Transient("webhook secret vanished".into()))?;
     Ok(decode::<Secret>(&document.body)?.secret)
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ------------------------------------------------------------------ evaluation
@@ -522,6 +510,32 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// The timers keyed at or before `horizon`. Keys start with the due time, so pages
+    /// are read in due order and the read stops at the first timer not yet due.
+    async fn due_timers(
+        &self,
+        pk: &str,
+        horizon: &str,
+    ) -> Result<Vec<(String, Timer)>, StoreError> {
+        const PAGE: usize = 100;
+        let mut due = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.docs.list_page(pk, after.as_deref(), PAGE).await?;
+            let full = page.len() == PAGE;
+            for (sk, document) in page {
+                if sk.as_str() > horizon {
+                    return Ok(due);
+                }
+                after = Some(sk.clone());
+                due.push((sk, decode(&document.body)?));
+            }
+            if !full {
+                return Ok(due);
+            }
+        }
+    }
+
     /// Runs the tenant's absence timers that are due by `now`.
     pub async fn run_due_timers(
         &self,
@@ -531,14 +545,7 @@ impl Orchestrator {
         let mut report = OrchestrationReport::default();
         let pk = keys::timers(tenant);
         let horizon = cjaas_core::tape::time_key(now);
-        let due: Vec<(String, Timer)> = self
-            .docs
-            .list(&pk)
-            .await?
-            .into_iter()
-            .take_while(|(sk, _)| sk.as_str() <= horizon.as_str())
-            .map(|(sk, document)| decode(&document.body).map(|timer| (sk, timer)))
-            .collect::<Result<_, _>>()?;
+        let due = self.due_timers(&pk, &horizon).await?;
         if due.is_empty() {
             return Ok(report);
         }
@@ -722,10 +729,4 @@ impl Orchestrator {
             )
             .await
     }
-}
-
-/// The hash the Tape gives an event, for callers that only hold the CloudEvent.
-pub fn hash_of(event: &Value) -> String {
-    let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default();
-    event_hash(text("source"), text("id"))
 }

@@ -2,11 +2,12 @@
 //! from the Tape on read, with snapshots so a repeated read only folds what is new.
 
 use chrono::{DateTime, Utc};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use crate::documents::{decode, encode};
 use cjaas_core::fold::{finish, time_of_sort_key, Explain, FoldEvent, Part, Profile, ProfileState};
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{DocumentStore, Expect, StoreError, TapeStore};
@@ -59,15 +60,6 @@ impl ProfileError {
             ProfileError::Store(_) => "store_unavailable",
         }
     }
-}
-
-fn decode<T: DeserializeOwned>(body: &str) -> Result<T, StoreError> {
-    serde_json::from_str(body)
-        .map_err(|e| StoreError::Transient(format!("unreadable document: {e}")))
-}
-
-fn encode(value: &impl Serialize) -> String {
-    serde_json::to_string(value).expect("documents serialize")
 }
 
 // ---------------------------------------------------------------- views
