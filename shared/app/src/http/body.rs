@@ -226,4 +226,74 @@ mod tests {
         assert_eq!(problem.code, "malformed_json");
         assert!(problem.errors.is_none());
     }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec![
+            "name",
+            "attributes",
+            "aggregation",
+            "filter",
+            "type",
+            "scopes",
+            "ttl_seconds",
+            "label",
+            "destinations",
+            "id",
+            "bucket",
+            "prefix",
+            "when",
+            "actions",
+            "event",
+            "windows",
+            "steps",
+            "within_seconds",
+            "x",
+            "",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            prop::sample::select(vec!["s3", "count", "tape:read", "7d", "x", ""])
+                .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::btree_map(key.clone(), inner, 0..4).prop_map(|m| Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    /// Decoding never panics, and what it accepts decodes again to the same.
+    fn decodes_stably<T: DeserializeOwned + Serialize>(body: &Value) {
+        if let Ok(decoded) = decode_json::<T>(body.to_string().as_bytes()) {
+            let echo = serde_json::to_vec(&decoded).unwrap();
+            let again: T = decode_json(&echo).expect("an accepted body's echo is accepted");
+            assert_eq!(
+                serde_json::to_value(again).unwrap(),
+                serde_json::to_value(decoded).unwrap()
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 256, ..Default::default() })]
+
+        #[test]
+        fn every_request_type_decodes_without_panicking(body in json_value()) {
+            use cjaas_core::{analytics, forwarding, rules, view};
+            decodes_stably::<crate::admin::TokenRequest>(&body);
+            decodes_stably::<crate::admin::KeyRequest>(&body);
+            decodes_stably::<view::ViewDefinition>(&body);
+            decodes_stably::<rules::RuleDefinition>(&body);
+            decodes_stably::<forwarding::ForwardingConfig>(&body);
+            decodes_stably::<analytics::AnalyticsSettings>(&body);
+            decodes_stably::<analytics::FunnelDefinition>(&body);
+        }
+    }
 }
