@@ -130,3 +130,31 @@ async fn a_source_that_is_no_uri_reference_is_refused_at_ingest_and_on_the_strea
         .collect();
     assert_eq!(codes, [json!("invalid_source")]);
 }
+
+#[tokio::test]
+async fn the_stream_function_answers_with_the_edge_headers_too() {
+    use tower::ServiceExt;
+    let stack = Stack::create().await;
+    let router = cjaas_aws::wiring::stream_router(
+        &stack.sdk,
+        cjaas_aws::wiring::TapeWriterSettings {
+            tape_table: &stack.tape_table,
+            config_table: &stack.config_table,
+            dead_letter_bucket: &stack.bucket,
+            keys: stack.keys.clone(),
+        },
+        &stack.stream,
+        std::time::Duration::from_millis(100),
+    );
+    for (path, status) in [
+        ("/v1/stream", StatusCode::UNAUTHORIZED),
+        ("/v1/elsewhere", StatusCode::NOT_FOUND),
+    ] {
+        let request = http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        assert_edge_headers(response.headers());
+    }
+}
