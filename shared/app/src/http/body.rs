@@ -16,8 +16,8 @@
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 
 use super::{read_body, Problem};
@@ -30,7 +30,7 @@ pub(crate) async fn read_json<T: DeserializeOwned + Serialize>(body: Body) -> Re
 
 /// [`read_json`] on bytes already read.
 pub(crate) fn decode_json<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, Problem> {
-    let mut value: Value = serde_json::from_slice(bytes).map_err(Problem::bad_json)?;
+    let mut value = parse_unique(bytes)?;
     if !value.is_object() {
         return Err(shape_problem(
             String::new(),
@@ -54,6 +54,94 @@ pub(crate) fn decode_json<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Resu
     match mismatch(&value, &echoed, String::new()) {
         None => Ok(decoded),
         Some((pointer, detail)) => Err(shape_problem(pointer, detail)),
+    }
+}
+
+/// Parses JSON, refusing a member name given twice in one object: serde_json would
+/// keep the last, and the body would mean something its sender may not have meant.
+fn parse_unique(bytes: &[u8]) -> Result<Value, Problem> {
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let Unique(value) =
+        serde_path_to_error::deserialize(&mut json).map_err(|e| match e.inner().classify() {
+            serde_json::error::Category::Data => {
+                shape_problem(pointer_of(e.path()), e.inner().to_string())
+            }
+            _ => Problem::bad_json(e.into_inner()),
+        })?;
+    json.end().map_err(Problem::bad_json)?;
+    Ok(value)
+}
+
+/// A JSON value whose objects have no member twice.
+struct Unique(Value);
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if members.contains_key(&name) {
+                // Refused while reading the value, so that the path names the member.
+                match map.next_value_seed(Twice(name))? {}
+            }
+            let Unique(value) = map.next_value()?;
+            members.insert(name, value);
+        }
+        Ok(Value::Object(members))
+    }
+}
+
+/// Refuses the value of a member given twice.
+struct Twice(String);
+
+impl<'de> de::DeserializeSeed<'de> for Twice {
+    type Value = std::convert::Infallible;
+
+    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<Self::Value, D::Error> {
+        Err(de::Error::custom(format!(
+            "the member `{}` is given twice",
+            self.0
+        )))
     }
 }
 
@@ -135,7 +223,6 @@ fn kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
 
     #[derive(Debug, Serialize, Deserialize, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -174,7 +261,11 @@ mod tests {
     }
 
     fn refused(body: Value) -> (String, String) {
-        let problem = decode_json::<Outer>(body.to_string().as_bytes()).unwrap_err();
+        refused_text(&body.to_string())
+    }
+
+    fn refused_text(body: &str) -> (String, String) {
+        let problem = decode_json::<Outer>(body.as_bytes()).unwrap_err();
         assert_eq!(
             (problem.status, problem.code),
             (StatusCode::BAD_REQUEST, "malformed_json")
@@ -222,9 +313,20 @@ mod tests {
 
     #[test]
     fn not_json_stays_malformed_json_without_a_pointer() {
-        let problem = decode_json::<Outer>(b"{\"inner\":").unwrap_err();
-        assert_eq!(problem.code, "malformed_json");
-        assert!(problem.errors.is_none());
+        for bad in [&b"{\"inner\":"[..], b"{} {}", b"{\"inner\": {\"a\": 01}}"] {
+            let problem = decode_json::<Outer>(bad).unwrap_err();
+            assert_eq!(problem.code, "malformed_json");
+            assert!(problem.errors.is_none(), "{}", problem.detail);
+        }
+    }
+
+    #[test]
+    fn a_member_given_twice_is_refused() {
+        let (pointer, detail) = refused_text(r#"{"inner": {"a": 1, "a": 2}}"#);
+        assert_eq!(pointer, "/inner/a");
+        assert!(detail.contains("given twice"), "{detail}");
+        let (pointer, _) = refused_text(r#"{"inner": {"a": 1}, "days": 1, "days": 2}"#);
+        assert_eq!(pointer, "/days");
     }
 
     fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
