@@ -6,7 +6,8 @@
 //! body is decoded in three steps, and refused with `400 malformed_json` and the JSON
 //! pointer of the member at fault if any of them fails:
 //!
-//! 1. it is a JSON object (every request body of the API is one);
+//! 1. it is a JSON object (every request body of the API is one), with no member
+//!    given twice in one object;
 //! 2. it deserializes into the request type (type errors name the member). A member
 //!    given `null` is absent: where `null` does not fit the member's type, the member
 //!    is dropped and decoding tried again, so its default applies (or, if it is
