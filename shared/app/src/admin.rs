@@ -50,7 +50,7 @@ impl AdminError {
 }
 
 /// A request for a new API key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRequest {
     pub scopes: Vec<Scope>,
@@ -61,7 +61,7 @@ pub struct KeyRequest {
 }
 
 /// A request for a short-lived signed token.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub scopes: Vec<Scope>,

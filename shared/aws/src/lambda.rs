@@ -23,7 +23,7 @@ use cjaas_app::archive::{ArchiveError, ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::{AuthFailure, Authenticator};
 use cjaas_app::erasure::{Erasures, ERASURE_REQUESTED};
 use cjaas_app::forwarding::Forwarding;
-use cjaas_app::http::{with_problem_fallback, Problem};
+use cjaas_app::http::{with_edge_headers, with_problem_fallback, Problem};
 use cjaas_app::orchestration::{ActionEvent, Orchestrator, ACTION_SOURCE, ACTION_TRIGGERED};
 use cjaas_app::writer::{InputRecord, TapeWriter};
 use cjaas_core::auth::{AuthError, Principal, Scope};
@@ -54,7 +54,9 @@ pub async fn serve_http(router: Router) -> Result<(), lambda_http::Error> {
 /// principal or a denial code, so a bad credential gets a problem+json body instead
 /// of API Gateway's bare 403.
 pub fn behind_gateway(router: Router) -> Router {
-    with_problem_fallback(router).layer(middleware::from_fn(principal_from_authorizer))
+    with_edge_headers(
+        with_problem_fallback(router).layer(middleware::from_fn(principal_from_authorizer)),
+    )
 }
 
 async fn principal_from_authorizer(mut request: Request, next: Next) -> Response {
@@ -83,6 +85,7 @@ fn verdict_from_context(
             "missing_credential" => AuthError::Missing,
             "malformed_credential" => AuthError::Malformed,
             "expired_credential" => AuthError::Expired,
+            DUPLICATE_HEADER => return Err(Problem::duplicate_header("authorization")),
             "store_unavailable" => {
                 return Err(Problem::from(cjaas_core::ports::StoreError::Transient(
                     code.into(),
@@ -104,6 +107,9 @@ fn verdict_from_context(
     }
 }
 
+/// The authorizer's denial for a repeated `Authorization` header.
+const DUPLICATE_HEADER: &str = "duplicate_header";
+
 /// The Lambda authorizer: verifies the bearer token and hands API Gateway a context.
 pub async fn handle_authorizer(
     auth: &Authenticator,
@@ -114,6 +120,14 @@ pub async fn handle_authorizer(
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok());
+    // API Gateway joins a repeated header's values with commas; no credential has one.
+    if header.is_some_and(|h| h.contains(',')) {
+        tracing::info!(code = DUPLICATE_HEADER, "credential refused");
+        let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
+        response.is_authorized = true;
+        response.context = json!({ "denied": DUPLICATE_HEADER });
+        return Ok(response);
+    }
     let context = match auth.authenticate_header(header).await {
         Ok(principal) => json!({
             "tenant": principal.tenant,

@@ -14,7 +14,8 @@ use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
     admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes, live_routes,
-    profile_routes, query_routes, require_bearer, rule_routes, with_problem_fallback, ProfileApi,
+    profile_routes, query_routes, require_bearer, rule_routes, with_edge_headers,
+    with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
@@ -308,5 +309,8 @@ pub fn stream_router(
         Arc::new(tape_writer(sdk, writer)),
         poll,
     );
-    with_problem_fallback(require_bearer(live_routes(Arc::new(tail)), auth))
+    with_edge_headers(with_problem_fallback(require_bearer(
+        live_routes(Arc::new(tail)),
+        auth,
+    )))
 }

@@ -57,6 +57,8 @@ pub enum RequestError {
     MalformedJson(String),
     #[error("unsupported content type {0:?}: send application/cloudevents+json, application/cloudevents-batch+json, or binary mode with ce-* headers")]
     UnsupportedMediaType(String),
+    #[error("the header {0} is given more than once; send it once")]
+    DuplicateHeader(String),
     #[error("{} invalid event(s)", .0.len())]
     InvalidEvents(Vec<EventProblem>),
 }
@@ -127,6 +129,9 @@ pub fn parse_binary(
     received_at: DateTime<Utc>,
 ) -> Result<ValidEvent, RequestError> {
     check_request_size(body.len())?;
+    if let Some(name) = repeated_header(headers, true) {
+        return Err(RequestError::DuplicateHeader(name));
+    }
     let header_bytes: usize = headers
         .iter()
         .filter(|(name, _)| name.as_str().starts_with("ce-"))
@@ -150,6 +155,19 @@ pub fn parse_binary(
             })
     };
     checked.map_err(|p| RequestError::InvalidEvents(vec![p]))
+}
+
+/// The first header that must appear at most once but is repeated: `Content-Type`, and
+/// with `binary` every `ce-*` attribute. A repeated one is refused rather than one of
+/// its values picked.
+pub fn repeated_header(headers: &http::HeaderMap, binary: bool) -> Option<String> {
+    headers
+        .keys()
+        .filter(|name| {
+            *name == http::header::CONTENT_TYPE || (binary && name.as_str().starts_with("ce-"))
+        })
+        .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+        .map(|name| name.as_str().to_owned())
 }
 
 /// Validates one event given as structured-mode JSON text. `index` names it in problems;
@@ -200,6 +218,7 @@ fn validate_event(
     ] {
         check_attribute(index, name, value)?;
     }
+    check_source(index, event.source())?;
     let person = person_of(index, &event)?;
     let time = match event.time() {
         Some(time) => *time,
@@ -242,6 +261,17 @@ fn check_attribute(index: usize, name: &str, value: &str) -> Result<(), EventPro
         ));
     }
     Ok(())
+}
+
+/// `source` is a URI-reference (RFC 3986), as CloudEvents requires.
+fn check_source(index: usize, source: &str) -> Result<(), EventProblem> {
+    fluent_uri::UriRef::parse(source).map(|_| ()).map_err(|e| {
+        EventProblem::new(
+            index,
+            "invalid_source",
+            format!("source must be a URI-reference (RFC 3986): {e}"),
+        )
+    })
 }
 
 fn person_of(index: usize, event: &Event) -> Result<PersonId, EventProblem> {
@@ -430,5 +460,68 @@ mod tests {
         headers.remove("ce-person");
         let err = parse_binary(&headers, b"{}", now()).unwrap_err();
         assert_eq!(codes(err), vec![(0, "missing_person")]);
+    }
+
+    #[test]
+    fn source_must_be_a_uri_reference() {
+        for good in [
+            "/web",
+            "https://shop.example/a?b=1#c",
+            "urn:cjaas:x",
+            "web",
+            "cjaas://enrichment/r-1",
+            "%C3%97",
+        ] {
+            let body = event(json!({"source": good})).to_string();
+            assert!(parse_structured(body.as_bytes(), now()).is_ok(), "{good}");
+        }
+        for bad in [
+            "\u{d7}\u{f8}\u{9b}",
+            "a b",
+            "http://[::1",
+            "%zz",
+            "/x\\y",
+            "a\"b",
+        ] {
+            let body = json!([event(json!({"source": bad}))]).to_string();
+            let err = parse_batch(body.as_bytes(), now()).unwrap_err();
+            assert_eq!(codes(err), vec![(0, "invalid_source")], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_ce_or_content_type_header_is_refused_in_binary_mode() {
+        let base = [
+            ("ce-specversion", "1.0"),
+            ("ce-id", "b-1"),
+            ("ce-source", "/voice"),
+            ("ce-type", "call.started"),
+            ("ce-person", "bob"),
+            ("content-type", "application/json"),
+        ];
+        for repeated in [
+            "ce-id",
+            "ce-person",
+            "ce-source",
+            "content-type",
+            "ce-color",
+        ] {
+            let mut headers = http::HeaderMap::new();
+            for (k, v) in base {
+                headers.insert(k, v.parse().unwrap());
+            }
+            headers.append(repeated, "other".parse().unwrap());
+            headers.append(repeated, "again".parse().unwrap());
+            let err = parse_binary(&headers, b"{}", now()).unwrap_err();
+            assert_eq!(err, RequestError::DuplicateHeader(repeated.to_owned()));
+        }
+        let mut structured = http::HeaderMap::new();
+        structured.append("ce-id", "a".parse().unwrap());
+        structured.append("ce-id", "b".parse().unwrap());
+        assert_eq!(
+            repeated_header(&structured, false),
+            None,
+            "structured mode ignores ce-*"
+        );
     }
 }

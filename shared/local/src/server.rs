@@ -17,7 +17,8 @@ use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
     admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes, live_routes,
-    profile_routes, query_routes, require_bearer, rule_routes, with_problem_fallback, ProfileApi,
+    profile_routes, query_routes, require_bearer, rule_routes, with_edge_headers,
+    with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
@@ -125,11 +126,11 @@ impl LocalApp {
             .merge(query_routes(Arc::new(Journeys::new(shared, aliases))))
             .merge(profile_routes(profiles))
             .merge(admin_routes(admin.clone()));
-        let router = with_problem_fallback(
+        let router = with_edge_headers(with_problem_fallback(
             Router::new()
                 .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
                 .merge(require_bearer(api, auth)),
-        );
+        ));
         Ok(Self {
             poller: LocalPoller::new(
                 store.clone(),

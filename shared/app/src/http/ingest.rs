@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use cjaas_core::auth::Scope;
 use cjaas_core::event::{
-    parse_batch, parse_binary, parse_structured, RequestError, ValidEvent, BATCH_CONTENT_TYPE,
-    STRUCTURED_CONTENT_TYPE,
+    parse_batch, parse_binary, parse_structured, repeated_header, RequestError, ValidEvent,
+    BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE,
 };
 
 use super::{read_body, Caller, Problem};
@@ -52,6 +52,9 @@ fn parse_request(
     body: &[u8],
     received_at: chrono::DateTime<Utc>,
 ) -> Result<Vec<ValidEvent>, RequestError> {
+    if let Some(name) = repeated_header(headers, false) {
+        return Err(RequestError::DuplicateHeader(name));
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -83,6 +86,7 @@ fn request_problem(error: RequestError) -> Problem {
             Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", detail)
         }
         RequestError::EmptyBatch => Problem::new(StatusCode::BAD_REQUEST, "empty_batch", detail),
+        RequestError::DuplicateHeader(name) => Problem::duplicate_header(&name),
         RequestError::MalformedJson(_) => {
             Problem::new(StatusCode::BAD_REQUEST, "malformed_json", detail)
         }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod analytics;
+mod body;
 mod erasure;
 mod forwarding;
 mod ingest;
@@ -16,11 +17,10 @@ mod rules;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
 use cjaas_core::auth::{AuthError, Principal};
@@ -38,6 +38,7 @@ pub use query::query_routes;
 pub use rules::rule_routes;
 
 use crate::auth::Authenticator;
+pub(crate) use body::read_json;
 
 /// The verified caller. An auth layer puts the [`Principal`] into the request
 /// extensions: [`require_bearer`] locally, the API Gateway authorizer context in AWS.
@@ -67,6 +68,15 @@ async fn verify_bearer(
     mut request: Request,
     next: Next,
 ) -> Response {
+    if request
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Problem::duplicate_header(header::AUTHORIZATION.as_str()).into_response();
+    }
     let header = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -129,8 +139,19 @@ pub(crate) async fn read_body(body: Body) -> Result<Bytes, Problem> {
         })
 }
 
-/// Reads and parses a JSON body; unknown fields and bad JSON are 400s.
-pub(crate) async fn read_json<T: DeserializeOwned>(body: Body) -> Result<T, Problem> {
-    let bytes = read_body(body).await?;
-    serde_json::from_slice(&bytes).map_err(Problem::bad_json)
+/// The headers every response carries, errors and 404s included: `nosniff`, and
+/// `no-store` because API responses carry credentials and personal data. Apply it
+/// last (outermost), so that it also covers what the auth layers answer.
+pub fn with_edge_headers(router: Router) -> Router {
+    router.layer(middleware::map_response(edge_headers))
+}
+
+async fn edge_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

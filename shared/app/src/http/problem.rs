@@ -63,6 +63,15 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "not_found", detail)
     }
 
+    /// A header that may appear once was repeated: no value is picked silently.
+    pub fn duplicate_header(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "duplicate_header",
+            format!("the header {name} is given more than once; send it once"),
+        )
+    }
+
     pub fn bad_json(error: serde_json::Error) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "malformed_json", error.to_string())
     }

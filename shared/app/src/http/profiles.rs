@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -247,7 +247,7 @@ async fn get_profile(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InlineProfileRequest {
     person: String,
@@ -282,7 +282,7 @@ async fn list_aliases(
     Ok(Json(api.aliases.view(&caller.tenant, &person).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LinkRequest {
     aliases: Vec<String>,
