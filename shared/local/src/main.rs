@@ -39,7 +39,12 @@ struct Cli {
     analytics_every_seconds: u64,
     /// Let rules call loopback, `localhost` and private-network URLs (development
     /// receivers). Off by default: CJaaS then calls public addresses only.
-    #[arg(long, env = "CJAAS_ALLOW_PRIVATE_TARGETS", global = true)]
+    #[arg(
+        long,
+        env = "CJAAS_ALLOW_PRIVATE_TARGETS",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
+    )]
     allow_private_targets: bool,
     #[command(subcommand)]
     command: Option<Command>,
