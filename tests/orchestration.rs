@@ -10,6 +10,7 @@ use axum::Router;
 use chrono::{Duration, Utc};
 use cjaas_tests::{
     fixture, post_batch, read_stream, receive, receive_briefly, request, rule_to_queue, Stack,
+    TargetPolicy,
 };
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -55,7 +56,9 @@ fn event(id: &str, ty: &str, minutes_ago: i64) -> Value {
 
 #[tokio::test]
 async fn a_matching_rule_publishes_its_action_and_a_signed_webhook_follows() {
-    let stack = Stack::create().await;
+    let mut stack = Stack::create().await;
+    // The receiver listens on loopback: a development target, allowed explicitly.
+    stack.targets = TargetPolicy::allowing_private();
     let (_, token) = stack.create_tenant().await;
     let (_, other) = stack.create_tenant().await;
     let (url, calls) = receiver().await;

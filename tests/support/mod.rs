@@ -28,6 +28,7 @@ use cjaas_aws::wiring::{
     TapeWriterSettings,
 };
 use cjaas_core::auth::SigningKeys;
+pub use cjaas_core::target::TargetPolicy;
 
 /// The SDK configuration for the emulator. Tests need `AWS_ENDPOINT_URL`: they must
 /// never reach a real account by accident.
@@ -70,6 +71,9 @@ pub struct Stack {
     /// The CJaaS EventBridge bus.
     pub bus: String,
     pub keys: SigningKeys,
+    /// The targets rules may name and actions may call: public only, as deployed,
+    /// unless a test with receivers on loopback allows private ones.
+    pub targets: TargetPolicy,
 }
 
 impl Stack {
@@ -83,6 +87,7 @@ impl Stack {
             archive_bucket: unique("archive"),
             bus: unique("cjaas-bus"),
             keys: SigningKeys::generate("test-1"),
+            targets: TargetPolicy::public_only(),
             sdk,
         };
         create_table(&stack.sdk, &stack.tape_table, true).await;
@@ -236,6 +241,7 @@ impl Stack {
                 stream: &self.stream,
                 dead_letter_bucket: &self.bucket,
                 keys: self.keys.clone(),
+                targets: self.targets.clone(),
             },
         );
         let event = serde_json::from_value(payload).expect("an EventBridge event");
@@ -343,7 +349,11 @@ impl Stack {
                     &self.sdk,
                     &self.forwarding_settings(),
                 ))
-                .merge(wiring::rules_router(&self.sdk, &self.config_table)),
+                .merge(wiring::rules_router(
+                    &self.sdk,
+                    &self.config_table,
+                    self.targets.clone(),
+                )),
         )
     }
 

@@ -15,6 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             stream: &settings::required("EVENT_STREAM")?,
             dead_letter_bucket: &settings::required("DEAD_LETTER_BUCKET")?,
             keys: settings::signing_keys()?,
+            targets: settings::target_policy()?,
         },
     );
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {

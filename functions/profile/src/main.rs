@@ -9,7 +9,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = settings::sdk_config().await;
     let tape_table = settings::required("TAPE_TABLE")?;
     let config_table = settings::required("CONFIG_TABLE")?;
-    let router = wiring::profile_router(&sdk, &tape_table, &config_table)
-        .merge(wiring::rules_router(&sdk, &config_table));
+    let router = wiring::profile_router(&sdk, &tape_table, &config_table).merge(
+        wiring::rules_router(&sdk, &config_table, settings::target_policy()?),
+    );
     lambda::serve_http(router).await
 }

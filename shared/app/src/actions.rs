@@ -6,6 +6,9 @@
 //! **Signature.** Every call carries `CJaaS-Signature: t={unix seconds},v1={hex}`,
 //! where `hex` is HMAC-SHA256 of `{t}.{body}` under the tenant's webhook secret
 //! (`GET /v1/rules/webhook-secret`), and `CJaaS-Action-Id`, stable across retries.
+//!
+//! **Targets.** Calls go to public addresses only, checked after DNS resolution, and
+//! redirects are not followed (see [`crate::targets`]); a refused call is not retried.
 
 use base64::Engine;
 use chrono::Utc;
@@ -21,13 +24,17 @@ use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{DeadLetter, DeadLetterSink, DocumentStore, StoreError};
 use cjaas_core::rules::ActionSpec;
 
+use cjaas_core::target::TargetPolicy;
+
 use crate::ingest::Ingestor;
 use crate::orchestration::{webhook_secret, ActionEvent, OWN_SOURCE_PREFIX};
+use crate::targets::{checked_url, guarded_client, refused};
 
 /// Attempts per call, and the first backoff (doubled each time).
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const TIMEOUT: Duration = Duration::from_secs(10);
+const USER_AGENT: &str = "CJaaS-Actions/1";
 /// The largest enrichment answer taken.
 const MAX_ENRICHMENT_BYTES: usize = 64 * 1024;
 
@@ -43,6 +50,7 @@ pub enum ActionOutcome {
 
 pub struct ActionRunner {
     http: reqwest::Client,
+    targets: TargetPolicy,
     docs: Arc<dyn DocumentStore>,
     ingestor: Arc<Ingestor>,
     dead_letters: Arc<dyn DeadLetterSink>,
@@ -65,23 +73,54 @@ struct CallFailure {
     reason: String,
 }
 
+/// A network error is worth retrying; a target the resolver refused is not.
+fn send_failure(error: reqwest::Error) -> CallFailure {
+    match refused(&error) {
+        Some(reason) => CallFailure {
+            retry: false,
+            reason,
+        },
+        None => CallFailure {
+            retry: true,
+            reason: error.to_string(),
+        },
+    }
+}
+
+/// 429 and 5xx are retried; a redirect is not followed.
+fn status_failure(status: reqwest::StatusCode) -> CallFailure {
+    let redirect = if status.is_redirection() {
+        " (redirects are not followed)"
+    } else {
+        ""
+    };
+    CallFailure {
+        retry: status.is_server_error() || status.as_u16() == 429,
+        reason: format!("the endpoint answered {status}{redirect}"),
+    }
+}
+
 impl ActionRunner {
     pub fn new(
         docs: Arc<dyn DocumentStore>,
         ingestor: Arc<Ingestor>,
         dead_letters: Arc<dyn DeadLetterSink>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .user_agent("CJaaS-Actions/1")
-            .build()
-            .expect("an HTTP client");
+        let targets = TargetPolicy::public_only();
         Self {
-            http,
+            http: guarded_client(&targets, TIMEOUT, USER_AGENT),
+            targets,
             docs,
             ingestor,
             dead_letters,
         }
+    }
+
+    /// Calls only the targets `targets` allows (public ones by default).
+    pub fn with_targets(mut self, targets: TargetPolicy) -> Self {
+        self.http = guarded_client(&targets, TIMEOUT, USER_AGENT);
+        self.targets = targets;
+        self
     }
 
     pub async fn run(&self, action: &ActionEvent) -> Result<ActionOutcome, StoreError> {
@@ -176,6 +215,10 @@ impl ActionRunner {
         url: &str,
         body: &[u8],
     ) -> Result<Value, CallFailure> {
+        let url = checked_url(&self.targets, url).map_err(|reason| CallFailure {
+            retry: false,
+            reason,
+        })?;
         let signed = signature(secret, Utc::now().timestamp(), body);
         let response = self
             .http
@@ -186,17 +229,10 @@ impl ActionRunner {
             .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| CallFailure {
-                retry: true,
-                reason: e.to_string(),
-            })?;
+            .map_err(send_failure)?;
         let status = response.status();
         if !status.is_success() {
-            let retry = status.is_server_error() || status.as_u16() == 429;
-            return Err(CallFailure {
-                retry,
-                reason: format!("the endpoint answered {status}"),
-            });
+            return Err(status_failure(status));
         }
         let bytes = response.bytes().await.map_err(|e| CallFailure {
             retry: true,

@@ -18,12 +18,24 @@ use crate::documents::{decode, encode};
 use cjaas_core::analytics::{
     basis, keys, new_funnel_id, valid_funnel_id, windows_at, AnalyticsSettings, FieldProblem,
     Funnel, FunnelDefinition, FunnelReport, PersonDigest, PersonFold, Step, Tally, WindowReport,
-    MAX_FUNNELS,
+    FUNNEL_ID_PREFIX, MAX_FUNNELS,
 };
 use cjaas_core::fold::time_of_sort_key;
 use cjaas_core::ids::{PersonId, TenantId};
-use cjaas_core::ports::{BusEvent, DocumentStore, EventBus, Expect, StoreError, TapeStore};
+use cjaas_core::ports::{
+    BusEvent, DocumentStore, EventBus, Expect, Limit, LimitedOutcome, LimitedWrite, StoreError,
+    TapeStore,
+};
 use cjaas_core::tape::{JourneyQuery, Order, MAX_PAGE};
+
+/// The tenant's funnels, counted against [`MAX_FUNNELS`].
+fn funnels_limit(tenant: &TenantId) -> Limit {
+    Limit {
+        pk: keys::funnels(tenant),
+        prefix: FUNNEL_ID_PREFIX,
+        max: MAX_FUNNELS,
+    }
+}
 
 /// Where run requests travel on the event bus.
 pub const BUS_SOURCE: &str = "cjaas.analytics";
@@ -181,9 +193,6 @@ impl Analytics {
         definition: FunnelDefinition,
     ) -> Result<Funnel, AnalyticsError> {
         definition.validate().map_err(AnalyticsError::Invalid)?;
-        if self.funnels(tenant).await?.len() >= MAX_FUNNELS {
-            return Err(AnalyticsError::TooManyFunnels);
-        }
         let now = Utc::now();
         let funnel = Funnel {
             id: new_funnel_id(),
@@ -191,19 +200,20 @@ impl Analytics {
             created_at: now,
             updated_at: now,
         };
-        let created = self
+        let body = encode(&funnel);
+        let create = LimitedWrite::Create {
+            sk: &funnel.id,
+            body: &body,
+        };
+        match self
             .docs
-            .put(
-                &keys::funnels(tenant),
-                &funnel.id,
-                &encode(&funnel),
-                Expect::Absent,
-            )
-            .await?;
-        if !created {
-            return Err(AnalyticsError::Conflict);
+            .write_limited(&funnels_limit(tenant), create)
+            .await?
+        {
+            LimitedOutcome::Done => Ok(funnel),
+            LimitedOutcome::LimitReached => Err(AnalyticsError::TooManyFunnels),
+            LimitedOutcome::Unchanged => Err(AnalyticsError::Conflict),
         }
-        Ok(funnel)
     }
 
     async fn stored_funnel(
@@ -258,8 +268,15 @@ impl Analytics {
 
     pub async fn delete_funnel(&self, tenant: &TenantId, id: &str) -> Result<(), AnalyticsError> {
         self.stored_funnel(tenant, id).await?;
-        self.docs.delete(&keys::funnels(tenant), id).await?;
-        Ok(())
+        let delete = LimitedWrite::Delete { sk: id };
+        match self
+            .docs
+            .write_limited(&funnels_limit(tenant), delete)
+            .await?
+        {
+            LimitedOutcome::Unchanged => Err(AnalyticsError::FunnelNotFound(id.to_owned())),
+            _ => Ok(()),
+        }
     }
 
     // ------------------------------------------------------------- reports

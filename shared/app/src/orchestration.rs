@@ -19,11 +19,16 @@ use std::sync::Arc;
 use cjaas_core::analytics::FieldProblem;
 use cjaas_core::fold::time_of_sort_key;
 use cjaas_core::ids::{PersonId, TenantId};
-use cjaas_core::ports::{BusEvent, DocumentStore, EventBus, Expect, StoreError, TapeStore};
+use cjaas_core::ports::{
+    BusEvent, DocumentStore, EventBus, Expect, Limit, LimitedOutcome, LimitedWrite, StoreError,
+    TapeStore,
+};
 use cjaas_core::rules::{
     keys, new_rule_id, ActionSpec, CompiledRule, Facts, RuleDefinition, Seen, StoredRule, Verdict,
+    RULE_ID_PREFIX,
 };
 use cjaas_core::tape::{JourneyQuery, Order, TapeEntry, MAX_PAGE};
+use cjaas_core::target::TargetPolicy;
 
 use crate::documents::{decode, encode};
 use crate::profiles::{ProfileError, Profiles, ViewKey, Views};
@@ -85,22 +90,47 @@ pub struct RuleRef {
 pub struct Rules {
     docs: Arc<dyn DocumentStore>,
     views: Views,
+    targets: TargetPolicy,
+}
+
+/// The tenant's rules, counted against [`MAX_RULES`].
+fn rules_limit(tenant: &TenantId) -> Limit {
+    Limit {
+        pk: keys::rules(tenant),
+        prefix: RULE_ID_PREFIX,
+        max: MAX_RULES,
+    }
 }
 
 impl Rules {
+    /// Rules whose webhook and enrichment URLs must be public targets.
     pub fn new(docs: Arc<dyn DocumentStore>) -> Self {
-        let views = Views::new(docs.clone());
-        Self { docs, views }
+        Self::with_targets(docs, TargetPolicy::public_only())
     }
 
-    /// Compiles the rule and checks that the views it reads exist.
+    /// Rules whose URLs `targets` allows (see `cjaas_core::target`).
+    pub fn with_targets(docs: Arc<dyn DocumentStore>, targets: TargetPolicy) -> Self {
+        let views = Views::new(docs.clone());
+        Self {
+            docs,
+            views,
+            targets,
+        }
+    }
+
+    /// Compiles the rule, checks its action URLs against the target policy and that
+    /// the views it reads exist.
     async fn validate(
         &self,
         tenant: &TenantId,
         definition: &RuleDefinition,
     ) -> Result<(), RuleError> {
-        let compiled = definition.compile().map_err(RuleError::Invalid)?;
-        let mut problems = Vec::new();
+        let targets = definition.target_problems(&self.targets);
+        let compiled = definition.compile().map_err(|mut problems| {
+            problems.extend(targets.iter().cloned());
+            RuleError::Invalid(problems)
+        })?;
+        let mut problems = targets;
         for view in &compiled.views {
             match self.views.get(tenant, view, None).await {
                 Ok(_) => {}
@@ -125,9 +155,6 @@ impl Rules {
         definition: RuleDefinition,
     ) -> Result<StoredRule, RuleError> {
         self.validate(tenant, &definition).await?;
-        if self.list(tenant).await?.len() >= MAX_RULES {
-            return Err(RuleError::TooMany);
-        }
         let now = Utc::now();
         let rule = StoredRule {
             id: new_rule_id(),
@@ -135,19 +162,20 @@ impl Rules {
             created_at: now,
             updated_at: now,
         };
-        if !self
+        let body = encode(&rule);
+        let create = LimitedWrite::Create {
+            sk: &rule.id,
+            body: &body,
+        };
+        match self
             .docs
-            .put(
-                &keys::rules(tenant),
-                &rule.id,
-                &encode(&rule),
-                Expect::Absent,
-            )
+            .write_limited(&rules_limit(tenant), create)
             .await?
         {
-            return Err(RuleError::Conflict);
+            LimitedOutcome::Done => Ok(rule),
+            LimitedOutcome::LimitReached => Err(RuleError::TooMany),
+            LimitedOutcome::Unchanged => Err(RuleError::Conflict),
         }
-        Ok(rule)
     }
 
     async fn stored(&self, tenant: &TenantId, id: &str) -> Result<(StoredRule, u64), RuleError> {
@@ -203,8 +231,15 @@ impl Rules {
 
     pub async fn delete(&self, tenant: &TenantId, id: &str) -> Result<(), RuleError> {
         self.stored(tenant, id).await?;
-        self.docs.delete(&keys::rules(tenant), id).await?;
-        Ok(())
+        let delete = LimitedWrite::Delete { sk: id };
+        match self
+            .docs
+            .write_limited(&rules_limit(tenant), delete)
+            .await?
+        {
+            LimitedOutcome::Unchanged => Err(RuleError::NotFound(id.to_owned())),
+            _ => Ok(()),
+        }
     }
 
     /// The tenant's secret for signing webhooks and enrichment calls, made on first use.

@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use std::collections::HashMap;
 
-use cjaas_core::ports::{Document, DocumentStore, Expect, StoreError};
+use cjaas_core::ports::{
+    Document, DocumentStore, Expect, Limit, LimitedOutcome, LimitedWrite, StoreError,
+};
 
 use crate::store_error;
 
@@ -159,6 +161,19 @@ impl DocumentStore for DynamoDocumentStore {
             }
         }
         Ok(documents)
+    }
+
+    /// A counter item in the same transaction (see [`crate::dynamo_limits`]).
+    async fn write_limited(
+        &self,
+        limit: &Limit,
+        write: LimitedWrite<'_>,
+    ) -> Result<LimitedOutcome, StoreError> {
+        let limits = crate::dynamo_limits::Limits {
+            client: &self.client,
+            table: &self.table,
+        };
+        limits.write(limit, write).await
     }
 
     async fn list(&self, pk: &str) -> Result<Vec<(String, Document)>, StoreError> {

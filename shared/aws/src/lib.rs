@@ -3,6 +3,7 @@
 
 pub mod dynamo_config;
 pub mod dynamo_documents;
+mod dynamo_limits;
 pub mod dynamo_tape;
 pub mod eventbridge_bus;
 pub mod forwarder;

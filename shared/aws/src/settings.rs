@@ -2,6 +2,7 @@
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use cjaas_core::auth::SigningKeys;
+use cjaas_core::target::TargetPolicy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -23,6 +24,24 @@ pub fn required(name: &'static str) -> Result<String, SettingsError> {
 pub fn signing_keys() -> Result<SigningKeys, SettingsError> {
     const NAME: &str = "CJAAS_SIGNING_KEYS";
     SigningKeys::parse(&required(NAME)?).map_err(|e| SettingsError::Invalid(NAME, e.to_string()))
+}
+
+/// Which webhook and enrichment targets rules may name and actions may call: public
+/// addresses only, unless `CJAAS_ALLOW_PRIVATE_TARGETS` is `1` or `true` (for test
+/// receivers; never set in the template). The Lambda runtime API
+/// (`AWS_LAMBDA_RUNTIME_API`) is refused either way.
+pub fn target_policy() -> Result<TargetPolicy, SettingsError> {
+    const NAME: &str = "CJAAS_ALLOW_PRIVATE_TARGETS";
+    let raw = std::env::var(NAME).unwrap_or_default();
+    let policy = match raw.to_ascii_lowercase().as_str() {
+        "" | "0" | "false" => TargetPolicy::public_only(),
+        "1" | "true" => TargetPolicy::allowing_private(),
+        _ => return Err(SettingsError::Invalid(NAME, "use 1/true or 0/false".into())),
+    };
+    Ok(match std::env::var("AWS_LAMBDA_RUNTIME_API") {
+        Ok(runtime_api) if !runtime_api.is_empty() => policy.deny_host(&runtime_api),
+        _ => policy,
+    })
 }
 
 /// The SDK configuration: region, credentials, and `AWS_ENDPOINT_URL` /

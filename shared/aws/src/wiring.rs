@@ -22,6 +22,7 @@ use cjaas_app::orchestration::{Orchestrator, Rules};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
 use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
+use cjaas_core::target::TargetPolicy;
 
 use crate::lambda::Operations;
 use crate::settings::s3_client;
@@ -271,8 +272,10 @@ pub fn orchestrator(sdk: &SdkConfig, settings: &OrchestrationSettings<'_>) -> Or
     )
 }
 
-pub fn rules_router(sdk: &SdkConfig, config_table: &str) -> Router {
-    rule_routes(Arc::new(Rules::new(document_store(sdk, config_table))))
+/// The rules routes; action URLs must pass `targets` (`settings::target_policy`).
+pub fn rules_router(sdk: &SdkConfig, config_table: &str, targets: TargetPolicy) -> Router {
+    let docs = document_store(sdk, config_table);
+    rule_routes(Arc::new(Rules::with_targets(docs, targets)))
 }
 
 /// The `actions` function: calls out, appends through ingest, dead-letters to S3.
@@ -281,6 +284,8 @@ pub struct ActionSettings<'a> {
     pub stream: &'a str,
     pub dead_letter_bucket: &'a str,
     pub keys: SigningKeys,
+    /// Which targets calls may reach (`settings::target_policy`).
+    pub targets: TargetPolicy,
 }
 
 pub fn action_runner(sdk: &SdkConfig, settings: ActionSettings<'_>) -> ActionRunner {
@@ -292,6 +297,7 @@ pub fn action_runner(sdk: &SdkConfig, settings: ActionSettings<'_>) -> ActionRun
             settings.dead_letter_bucket.to_owned(),
         )),
     )
+    .with_targets(settings.targets)
 }
 
 /// The `stream` function (a function URL with response streaming, no API Gateway

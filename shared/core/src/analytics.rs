@@ -46,6 +46,9 @@ pub mod keys {
     }
 }
 
+/// Every funnel id starts with this (the tenant's funnel limit counts them).
+pub const FUNNEL_ID_PREFIX: &str = "funnel-";
+
 pub fn new_funnel_id() -> String {
     new_id("funnel")
 }

@@ -13,6 +13,7 @@
 //! - [`fold`]: folding a Tape into a profile, in event time.
 //! - [`profile`]: what profiles keep besides the Tape: views, aliases, snapshots.
 //! - [`rules`]: orchestration rules: conditions, absence timers, actions.
+//! - [`target`]: which webhook and enrichment URLs CJaaS may call (no SSRF).
 //! - [`ports`]: the small traits the adapters implement.
 
 pub mod analytics;
@@ -28,4 +29,5 @@ pub mod ports;
 pub mod profile;
 pub mod rules;
 pub mod tape;
+pub mod target;
 pub mod view;

@@ -151,6 +151,42 @@ pub enum Expect {
     Revision(u64),
 }
 
+/// A per-tenant limit: at most `max` documents of partition `pk` whose sort keys
+/// start with `prefix` (e.g. a tenant's rules, `rule-…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    pub pk: String,
+    pub prefix: &'static str,
+    pub max: usize,
+}
+
+impl Limit {
+    /// Where a store that keeps a counter keeps it: its own partition, beside `pk`
+    /// and tenant-scoped like it, so listing `pk` never sees it.
+    pub fn counter_key(&self) -> (String, String) {
+        (format!("{}#COUNT", self.pk), self.prefix.to_owned())
+    }
+}
+
+/// A write counted against a [`Limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitedWrite<'a> {
+    /// Creates document `sk` (revision 1), which must be absent, if fewer than `max`
+    /// documents exist.
+    Create { sk: &'a str, body: &'a str },
+    /// Deletes document `sk`.
+    Delete { sk: &'a str },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitedOutcome {
+    Done,
+    /// A create found `max` documents already.
+    LimitReached,
+    /// A create found `sk` taken; a delete found no `sk`.
+    Unchanged,
+}
+
 /// Views, aliases and profile snapshots: documents under tenant-scoped keys that the
 /// domain builds (see `cjaas_core::profile::keys`); adapters store them as given.
 #[async_trait]
@@ -169,6 +205,14 @@ pub trait DocumentStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Document)>, StoreError>;
+    /// Creates or deletes a document counted against `limit`, atomically with the
+    /// count: of concurrent creates, never more than `max` documents result. Documents
+    /// written before the store kept a count are counted on first use.
+    async fn write_limited(
+        &self,
+        limit: &Limit,
+        write: LimitedWrite<'_>,
+    ) -> Result<LimitedOutcome, StoreError>;
 }
 
 /// Delivers archive objects to a tenant's own destinations (see

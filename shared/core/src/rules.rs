@@ -21,6 +21,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::analytics::FieldProblem;
+use crate::target::{Refusal, TargetPolicy};
 use crate::view::{holds, parse_window, CompiledFilter, EventFilter, Found, Op};
 
 pub const MAX_ACTIONS: usize = 10;
@@ -347,12 +348,28 @@ impl Compiler {
 }
 
 fn valid_url(url: &str) -> bool {
-    url.len() <= 2048
-        && (url.starts_with("https://") || url.starts_with("http://"))
-        && !url.chars().any(char::is_whitespace)
+    crate::target::parse(url).is_ok()
 }
 
 impl RuleDefinition {
+    /// The action URLs `policy` refuses (`forbidden_target`), checked when a rule is
+    /// stored; URLs that are not valid at all are [`RuleDefinition::compile`]'s.
+    pub fn target_problems(&self, policy: &TargetPolicy) -> Vec<FieldProblem> {
+        let mut problems = Vec::new();
+        for (i, action) in self.actions.iter().enumerate() {
+            if let ActionSpec::Webhook { url, .. } | ActionSpec::Enrichment { url } = action {
+                if let Err(refusal @ Refusal::Forbidden(_)) = policy.check_url(url) {
+                    problems.push(FieldProblem {
+                        field: format!("actions/{i}/url"),
+                        code: refusal.code(),
+                        detail: refusal.to_string(),
+                    });
+                }
+            }
+        }
+        problems
+    }
+
     pub fn compile(&self) -> Result<CompiledRule, Vec<FieldProblem>> {
         let mut c = Compiler {
             problems: Vec::new(),
@@ -757,6 +774,44 @@ mod tests {
     }
 
     #[test]
+    fn private_and_metadata_targets_are_named_by_field() {
+        let definition: RuleDefinition = serde_json::from_value(json!({
+            "name": "r", "when": {"event": {"type": "a"}},
+            "actions": [
+                {"type": "webhook", "url": "https://hooks.example.com/a"},
+                {"type": "webhook", "url": "http://127.0.0.1:8080/hook"},
+                {"type": "enrichment", "url": "http://169.254.169.254/latest/meta-data/"},
+                {"type": "webhook", "url": "http://localhost/"},
+                {"type": "enrichment", "url": "http://[::ffff:10.0.0.1]/"},
+                {"type": "publish", "name": "x"}
+            ]
+        }))
+        .unwrap();
+        assert!(definition.compile().is_ok(), "the form is valid");
+        let fields = |policy: &TargetPolicy| -> Vec<(String, &str)> {
+            definition
+                .target_problems(policy)
+                .into_iter()
+                .map(|p| (p.field, p.code))
+                .collect()
+        };
+        assert_eq!(
+            fields(&TargetPolicy::public_only()),
+            [
+                ("actions/1/url".to_owned(), "forbidden_target"),
+                ("actions/2/url".to_owned(), "forbidden_target"),
+                ("actions/3/url".to_owned(), "forbidden_target"),
+                ("actions/4/url".to_owned(), "forbidden_target"),
+            ]
+        );
+        assert_eq!(
+            fields(&TargetPolicy::allowing_private()),
+            [("actions/2/url".to_owned(), "forbidden_target")],
+            "the metadata address stays refused"
+        );
+    }
+
+    #[test]
     fn a_rule_knows_what_it_reads() {
         let rule = rule(json!({"all": [
             {"count": {"of": {"type": "a"}, "at_least": 2, "within": "2h"}},
@@ -807,6 +862,9 @@ pub struct StoredRule {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// Every rule id starts with this (the tenant's rule limit counts them).
+pub const RULE_ID_PREFIX: &str = "rule-";
 
 pub fn new_rule_id() -> String {
     crate::profile::new_id("rule")

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+use cjaas_core::target::TargetPolicy;
 use cjaas_local::server::{bind, LocalApp};
 use cjaas_local::EmbeddedStore;
 use common::env_or;
@@ -62,7 +63,9 @@ async fn receiver() -> (String, Arrivals) {
 async fn main() {
     let probes = env_or("CJAAS_BENCH_PROBES", 300) as usize;
     let dir = tempfile::tempdir().unwrap();
-    let app = LocalApp::new(EmbeddedStore::open(dir.path()).unwrap()).unwrap();
+    // The receiver listens on loopback: a development target, allowed explicitly.
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let app = LocalApp::with_targets(store, TargetPolicy::allowing_private()).unwrap();
     app.ensure_dev_tenant().await.unwrap();
     let token = app.dev_token();
     let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();

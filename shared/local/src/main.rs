@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use cjaas_app::admin::{KeyRequest, KeyView};
 use cjaas_core::auth::Scope;
 use cjaas_core::ids::TenantId;
+use cjaas_core::target::TargetPolicy;
 use cjaas_local::server::{bind, LocalApp};
 use cjaas_local::EmbeddedStore;
 
@@ -36,6 +37,15 @@ struct Cli {
         global = true
     )]
     analytics_every_seconds: u64,
+    /// Let rules call loopback, `localhost` and private-network URLs (development
+    /// receivers). Off by default: CJaaS then calls public addresses only.
+    #[arg(
+        long,
+        env = "CJAAS_ALLOW_PRIVATE_TARGETS",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
+    )]
+    allow_private_targets: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -132,7 +142,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = EmbeddedStore::open(&cli.data_dir)
         .map_err(|e| format!("cannot open the store in {}: {e}", cli.data_dir.display()))?;
-    let mut app = LocalApp::new(store)?;
+    let targets = if cli.allow_private_targets {
+        tracing::warn!("private targets allowed: rules may call loopback and private networks");
+        TargetPolicy::allowing_private()
+    } else {
+        TargetPolicy::public_only()
+    };
+    let mut app = LocalApp::with_targets(store, targets)?;
     app.analytics_every = std::time::Duration::from_secs(cli.analytics_every_seconds.max(1));
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(app, cli.addr, &cli.data_dir).await?,

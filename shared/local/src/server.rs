@@ -26,6 +26,7 @@ use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
 use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::ids::TenantId;
+use cjaas_core::target::TargetPolicy;
 
 use crate::live::LocalLive;
 use crate::poller::LocalPoller;
@@ -59,7 +60,14 @@ pub struct LocalApp {
 pub const DEFAULT_ANALYTICS_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl LocalApp {
+    /// The local server calling public webhook and enrichment targets only.
     pub fn new(store: EmbeddedStore) -> Result<Self, redb::Error> {
+        Self::with_targets(store, TargetPolicy::public_only())
+    }
+
+    /// The local server calling the targets `targets` allows (`--allow-private-targets`
+    /// also allows loopback and private networks, for development receivers).
+    pub fn with_targets(store: EmbeddedStore, targets: TargetPolicy) -> Result<Self, redb::Error> {
         let keys = store.signing_keys()?;
         let shared = Arc::new(store.clone());
         let auth = Arc::new(Authenticator::new(shared.clone(), keys.clone()));
@@ -101,12 +109,11 @@ impl LocalApp {
             shared.clone(),
             Arc::new(bus.clone()),
         ));
-        let actions = Arc::new(ActionRunner::new(
-            shared.clone(),
-            ingestor.clone(),
-            shared.clone(),
-        ));
-        let rules = Arc::new(Rules::new(shared.clone()));
+        let actions = Arc::new(
+            ActionRunner::new(shared.clone(), ingestor.clone(), shared.clone())
+                .with_targets(targets.clone()),
+        );
+        let rules = Arc::new(Rules::with_targets(shared.clone(), targets));
         let live = LocalLive::new(store.clone());
         let forwarding = Arc::new(Forwarding::new(
             shared.clone(),

@@ -13,7 +13,7 @@ use cjaas_core::envelope::StreamRecord;
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{
     AppendOutcome, ConfigStore, DeadLetter, DeadLetterSink, Document, DocumentStore, EventStream,
-    Expect, StoreError, TapeStore, TenantRecord,
+    Expect, Limit, LimitedOutcome, LimitedWrite, StoreError, TapeStore, TenantRecord,
 };
 use cjaas_core::tape::{
     person_partition, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
@@ -38,7 +38,7 @@ const CHANGES: TableDefinition<(&str, &str), i64> = TableDefinition::new("change
 /// sequence → (tenant, person, type, source, CloudEvent JSON): the recent live feed.
 const LIVE: TableDefinition<u64, (&str, &str, &str, &str, &str)> = TableDefinition::new("live");
 /// (pk, sk) → (revision, JSON body): views, aliases, snapshots.
-const DOCS: TableDefinition<(&str, &str), (u64, &str)> = TableDefinition::new("docs");
+pub(crate) const DOCS: TableDefinition<(&str, &str), (u64, &str)> = TableDefinition::new("docs");
 
 const SIGNING_KEYS_META: &str = "signing_keys";
 
@@ -714,6 +714,17 @@ impl DocumentStore for EmbeddedStore {
 
     async fn list(&self, pk: &str) -> Result<Vec<(String, Document)>, StoreError> {
         self.list_page(pk, None, usize::MAX).await
+    }
+
+    /// One redb write transaction counts and writes (see [`crate::limits`]).
+    async fn write_limited(
+        &self,
+        limit: &Limit,
+        write: LimitedWrite<'_>,
+    ) -> Result<LimitedOutcome, StoreError> {
+        let (limit, write) = (limit.clone(), crate::limits::OwnedWrite::from(write));
+        self.run(move |db| crate::limits::write_limited(db, &limit, &write))
+            .await
     }
 
     async fn list_page(

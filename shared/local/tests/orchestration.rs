@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{start, Server};
+use common::{start_with, Server};
 
 type Calls = Arc<Mutex<Vec<(HeaderMap, String)>>>;
 
@@ -93,7 +93,8 @@ fn rule_calls(calls: &Calls, rule: &str) -> Vec<Value> {
 #[tokio::test]
 async fn rules_fire_signed_actions_once_and_absence_timers_fire() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path());
+    // The receiver listens on loopback: a development target, allowed explicitly.
+    let server = start_with(dir.path(), &[("CJAAS_ALLOW_PRIVATE_TARGETS", "1")]);
     let (url, calls) = receiver().await;
 
     let (status, bad) = send(&server, reqwest::Method::POST, "/v1/rules", Some(json!({

@@ -20,8 +20,16 @@ impl Drop for Server {
     }
 }
 
+#[allow(dead_code)] // not every test binary uses both
 pub fn start(data_dir: &Path) -> Server {
+    start_with(data_dir, &[])
+}
+
+/// `start`, with more environment variables (e.g. `CJAAS_ALLOW_PRIVATE_TARGETS`).
+#[allow(dead_code)]
+pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cjaas-local"))
+        .envs(env.iter().copied())
         .env("CJAAS_DATA_DIR", data_dir)
         .env("CJAAS_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
