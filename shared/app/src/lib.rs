@@ -14,4 +14,5 @@ pub mod http;
 pub mod ingest;
 pub mod orchestration;
 pub mod profiles;
+pub mod tombstones;
 pub mod writer;
