@@ -577,3 +577,168 @@ async fn a_profile_snapshot_never_counts_an_event_past_its_retention() {
     assert_eq!(later["profile"]["attributes"]["n"], 1, "{later}");
     assert_eq!(later["profile"]["stats"]["snapshot"], "refolded");
 }
+
+/// The `stream` function's router, followed from `position` with a real SSE client:
+/// CloudEvent ids until `until` is seen.
+async fn tail_until(stack: &Stack, token: &str, position: &str, until: &str) -> Vec<String> {
+    use eventsource_stream::Eventsource;
+    use futures::StreamExt;
+    use tower::ServiceExt;
+    let router = cjaas_aws::wiring::stream_router(
+        &stack.sdk,
+        cjaas_aws::wiring::TapeWriterSettings {
+            tape_table: &stack.tape_table,
+            config_table: &stack.config_table,
+            dead_letter_bucket: &stack.bucket,
+            keys: stack.keys.clone(),
+        },
+        &stack.stream,
+        std::time::Duration::from_millis(100),
+    );
+    let request = http::Request::get(format!("/v1/stream?access_token={token}"))
+        .header("last-event-id", position)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut events = response.into_body().into_data_stream().eventsource();
+    let mut seen: Vec<String> = Vec::new();
+    while seen.last().is_none_or(|id| id != until) {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(20), events.next())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .unwrap();
+        if event.event == "cloudevent" {
+            let body: Value = serde_json::from_str(&event.data).unwrap();
+            seen.push(body["id"].as_str().unwrap().to_owned());
+        }
+    }
+    seen
+}
+
+/// An archiver that knows nothing of erasures: one that ran behind the erasure.
+async fn archive_unaware(stack: &Stack, batch: Value) {
+    use aws_lambda_events::event::kinesis::KinesisEvent;
+    let s3 = cjaas_aws::settings::s3_client(&stack.sdk);
+    let objects = cjaas_aws::S3Objects::new(s3, stack.archive_bucket.clone());
+    let archiver = cjaas_app::archive::Archiver::new(
+        std::sync::Arc::new(stack.writer()),
+        std::sync::Arc::new(cjaas_aws::S3Archive(objects)),
+    );
+    let event: KinesisEvent = serde_json::from_value(batch).unwrap();
+    let context = lambda_runtime::Context::default();
+    let response = cjaas_aws::lambda::handle_archive(
+        &archiver,
+        lambda_runtime::LambdaEvent::new(event, context),
+    )
+    .await
+    .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+}
+
+#[tokio::test]
+async fn an_erasure_reaches_the_records_kinesis_still_holds() {
+    let stack = Stack::create().await;
+    let (tenant, token) = stack.create_tenant().await;
+    let (subject, alias, bystander) = ("kin-erase-5e1a", "kin-alias-0c7d", "kin-stays-2b9f");
+    let now = Utc::now();
+    let events = [
+        event("b0", bystander, now - Duration::hours(3)),
+        event("s1", subject, now - Duration::hours(2)),
+        event("s2", alias, now - Duration::hours(2)),
+        event("b1", bystander, now - Duration::hours(1)),
+    ];
+    assert_eq!(
+        stack.call(&token, post_batch(&events)).await.0,
+        StatusCode::ACCEPTED
+    );
+    let old = read_stream(&stack.sdk, &stack.stream).await;
+    assert!(stack.deliver(&stack.writer(), old.clone()).await.is_empty());
+    assert!(stack.archive(old.clone()).await.is_empty());
+    let link = json!({"aliases": [alias]});
+    let aliases = call(
+        "POST",
+        &format!("/v1/persons/{subject}/aliases"),
+        Some(link),
+    );
+    assert_eq!(stack.call(&token, aliases).await.0, StatusCode::OK);
+
+    let (_, _, job) = stack
+        .call(
+            &token,
+            call("DELETE", &format!("/v1/persons/{subject}"), None),
+        )
+        .await;
+    let mut requested = fixture("maintenance-erasure-requested.json");
+    requested["detail"] = json!({"tenant": tenant, "job": job["id"]});
+    let done = stack.maintain(requested).await.unwrap();
+    let removed = &done["erasure"]["removed"];
+    assert_eq!(
+        (
+            removed["tape_events"].clone(),
+            removed["local_log_records"].clone(),
+            removed["storage_rewritten"].clone()
+        ),
+        (json!(2), json!(0), json!(false)),
+        "{done}"
+    );
+    let until: DateTime<Utc> = removed["stream_skipped_until"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        until >= now + Duration::hours(47),
+        "the stream's retention and a day: {until}"
+    );
+    let tombstones = stack.dump_table(&stack.config_table).await;
+    assert!(
+        !tombstones.contains(subject) && tombstones.contains("#ERASED"),
+        "{tombstones}"
+    );
+
+    // An archiver that runs the old batch again leaves the person out.
+    assert!(stack.archive(old.clone()).await.is_empty());
+    let lines: Vec<String> = archived(&stack, &tenant)
+        .await
+        .into_iter()
+        .flat_map(|(_, ids)| ids)
+        .collect();
+    assert_eq!(lines, ["b0", "b1"]);
+    // One that knows nothing of erasures writes them back; a replay still leaves them out.
+    archive_unaware(&stack, old.clone()).await;
+    let mut replay = fixture("tenant-admin-replay.json");
+    replay["tenant"] = json!(tenant);
+    replay["from"] = json!(now - Duration::hours(4));
+    replay["to"] = json!(now);
+    assert_eq!(stack.command(replay).await.unwrap()["events_replayed"], 2);
+    // The Tape writer reads on from where it was, as its event source mapping does.
+    let mut replayed = read_stream(&stack.sdk, &stack.stream).await;
+    let seen = old["Records"].as_array().unwrap().len();
+    replayed["Records"].as_array_mut().unwrap().drain(..seen);
+    assert_eq!(replayed["Records"].as_array().unwrap().len(), 2);
+    assert!(stack.deliver(&stack.writer(), replayed).await.is_empty());
+    for person in [subject, alias] {
+        let (_, _, body) = stack.call(&token, journey(person, "")).await;
+        assert_eq!(ids(&body), Vec::<String>::new(), "{person} stays erased");
+    }
+
+    // After the erasure the id is a new person: the stream shows their new events.
+    let later = [event("s3", subject, now)];
+    assert_eq!(
+        stack.call(&token, post_batch(&later)).await.0,
+        StatusCode::ACCEPTED
+    );
+    // Resuming from before the erasure: the records Kinesis still holds are skipped.
+    use base64::Engine;
+    let first = old["Records"][0]["eventID"].as_str().unwrap();
+    let (shard, sequence) = first.split_once(':').unwrap();
+    let position = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({ shard: sequence }).to_string());
+    assert_eq!(
+        tail_until(&stack, &token, &position, "s3").await,
+        ["b1", "b0", "b1", "s3"],
+        "the bystander, the replay of their events, then the new person"
+    );
+}

@@ -122,3 +122,57 @@ async fn the_stream_function_tails_kinesis_for_the_callers_tenant() {
         ["d2", "d3"]
     );
 }
+
+#[tokio::test]
+async fn a_position_that_is_not_the_streams_starts_now_and_says_so() {
+    let stack = Stack::create().await;
+    let (_, token) = stack.create_tenant().await;
+    let router = wiring::stream_router(
+        &stack.sdk,
+        TapeWriterSettings {
+            tape_table: &stack.tape_table,
+            config_table: &stack.config_table,
+            dead_letter_bucket: &stack.bucket,
+            keys: stack.keys.clone(),
+        },
+        &stack.stream,
+        Duration::from_millis(100),
+    );
+    // A local server's numeric position, sent to AWS: not one of this stream's.
+    let request = http::Request::get(format!("/v1/stream?access_token={token}"))
+        .header("last-event-id", "999999")
+        .body(Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let raw = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let tap = raw.clone();
+    let mut events = Box::pin(
+        response
+            .into_body()
+            .into_data_stream()
+            .inspect(move |chunk| {
+                if let Ok(chunk) = chunk {
+                    tap.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(chunk));
+                }
+            })
+            .eventsource()
+            .map(|e| e.expect("well-formed SSE")),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        stack
+            .call(&token, post_batch(&[event("n1", "ana")]))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(next(&mut events, 1).await[0].1, "n1", "new events arrive");
+    let text = raw.lock().unwrap().clone();
+    assert!(
+        text.starts_with(": Last-Event-ID is not a position of this stream: following from now\n"),
+        "{text}"
+    );
+}

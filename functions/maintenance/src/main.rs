@@ -20,7 +20,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             archive_bucket: &archive_bucket,
             bus_name: &settings::required("EVENT_BUS")?,
         },
-    );
+    )
+    .with_tombstone_ttl(settings::tombstone_ttl()?);
     let retention = wiring::archive_retention(&sdk, &config_table, &archive_bucket);
     let forwarding = wiring::forwarding(
         &sdk,

@@ -5,15 +5,18 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use cjaas_core::archive::{self, date_of_key, tenant_prefix, DATA_PREFIX, PERSONS_PREFIX};
 use cjaas_core::event::revalidate;
-use cjaas_core::ids::TenantId;
+use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{Archive, ConfigStore, StoreError};
+use cjaas_core::tape::TapeEntry;
 
 use crate::forwarding::Forwarding;
 use crate::ingest::Ingestor;
+use crate::tombstones::Tombstones;
 use crate::writer::{InputRecord, TapeWriter};
 
 /// Objects written or read at once.
@@ -41,6 +44,7 @@ pub struct Archiver {
     writer: Arc<TapeWriter>,
     archive: Arc<dyn Archive>,
     forwarding: Option<Arc<Forwarding>>,
+    tombstones: Option<Tombstones>,
 }
 
 impl Archiver {
@@ -50,7 +54,15 @@ impl Archiver {
             writer,
             archive,
             forwarding: None,
+            tombstones: None,
         }
+    }
+
+    /// Leaves out erased persons' records that the stream still holds (a batch
+    /// archived, or archived again, after the erasure ran).
+    pub fn with_tombstones(mut self, tombstones: Tombstones) -> Self {
+        self.tombstones = Some(tombstones);
+        self
     }
 
     /// Forwards each archived object to its tenant's destinations.
@@ -72,6 +84,7 @@ impl Archiver {
             .decode_batch(records)
             .await
             .map_err(ArchiveError::Retry)?;
+        let entries = self.without_erased(entries).await?;
         let objects = archive::objects(batch, &entries);
         let report = ArchiveReport {
             objects: objects.len(),
@@ -100,6 +113,32 @@ impl Archiver {
 }
 
 impl Archiver {
+    /// The entries whose person no tombstone of their tenant covers.
+    async fn without_erased(&self, entries: Vec<TapeEntry>) -> Result<Vec<TapeEntry>, StoreError> {
+        let Some(tombstones) = &self.tombstones else {
+            return Ok(entries);
+        };
+        let tenants: BTreeSet<&TenantId> = entries.iter().map(|e| &e.tenant).collect();
+        let mut erased = BTreeMap::new();
+        for tenant in tenants {
+            let loaded = tombstones.load(tenant, Utc::now()).await?;
+            if !loaded.is_empty() {
+                erased.insert(tenant.clone(), loaded);
+            }
+        }
+        if erased.is_empty() {
+            return Ok(entries);
+        }
+        Ok(entries
+            .into_iter()
+            .filter(|e| {
+                erased
+                    .get(&e.tenant)
+                    .is_none_or(|t| !t.hides(&e.person, e.received_at))
+            })
+            .collect())
+    }
+
     /// Data first: a person list never names a missing object.
     async fn write(&self, object: &archive::ArchiveObject) -> Result<(), StoreError> {
         self.archive
@@ -118,15 +157,22 @@ pub struct ReplayReport {
 }
 
 /// Replays archived events back through ingest. The Tape keeps one copy per (source,
-/// id), so replaying what is already there adds nothing.
+/// id), so replaying what is already there adds nothing. An erased person's events
+/// that an object still holds (one archived from the stream after the erasure ran)
+/// are left out while their tombstone lasts.
 pub struct Replayer {
     archive: Arc<dyn Archive>,
     ingestor: Arc<Ingestor>,
+    tombstones: Tombstones,
 }
 
 impl Replayer {
-    pub fn new(archive: Arc<dyn Archive>, ingestor: Arc<Ingestor>) -> Self {
-        Self { archive, ingestor }
+    pub fn new(archive: Arc<dyn Archive>, ingestor: Arc<Ingestor>, tombstones: Tombstones) -> Self {
+        Self {
+            archive,
+            ingestor,
+            tombstones,
+        }
     }
 
     /// Every archived event of `tenant` with `from <= time < to`, in archive order.
@@ -146,6 +192,7 @@ impl Replayer {
             .into_iter()
             .filter(|key| hour_overlaps(key, from, to))
             .collect();
+        let erased = self.tombstones.load(tenant, Utc::now()).await?;
         let mut report = ReplayReport::default();
         for key in keys {
             let Some(bytes) = self.archive.get(&key).await? else {
@@ -156,6 +203,9 @@ impl Replayer {
             let batch: Vec<_> = events
                 .iter()
                 .filter(|e| e.tenant == tenant.as_str() && e.time >= from && e.time < to)
+                .filter(|e| {
+                    PersonId::parse(&e.person).is_ok_and(|p| !erased.hides(&p, e.received_at))
+                })
                 .filter_map(|e| {
                     let valid = revalidate(0, e.event.get(), e.received_at).ok()?;
                     Some((e.received_at, valid))

@@ -1,7 +1,9 @@
 //! Erasure (GDPR): `DELETE /v1/persons/{person}` makes a job; a worker (the
 //! `maintenance` function in AWS, a task locally) removes the person and every alias
 //! of theirs from the Tape, the alias links, profile snapshots, analytics digests,
-//! dead letters and the archive, then keeps an audit record with no personal data.
+//! rules' state, dead letters, the archive and the embedded default's local log,
+//! tombstones them for the stream's readers, then keeps a receipt with no personal
+//! data.
 //!
 //! Every step is idempotent, so a job that fails halfway is simply run again.
 
@@ -14,16 +16,20 @@ use std::sync::Arc;
 use cjaas_core::analytics;
 use cjaas_core::archive::{self, tenant_prefix, PERSONS_PREFIX};
 use cjaas_core::envelope::RecordEnvelope;
-use cjaas_core::erasure::{jobs, new_job_id, valid_job_id, ErasureJob, JobStatus, Removed};
+use cjaas_core::erasure::{
+    jobs, new_job_id, subjects, valid_job_id, ErasureJob, JobStatus, Removed, Subject,
+};
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{
-    Archive, BusEvent, DeadLetter, DeadLetterSink, DocumentStore, EventBus, Expect, StoreError,
-    TapeStore,
+    Archive, BusEvent, DeadLetter, DeadLetterSink, DocumentStore, EventBus, EventLog, Expect,
+    StoreError, TapeStore,
 };
 use cjaas_core::profile::keys;
+use cjaas_core::rules;
 
 use crate::documents::{decode, encode};
 use crate::profiles::Aliases;
+use crate::tombstones::Tombstones;
 
 pub const BUS_SOURCE: &str = "cjaas.erasure";
 pub const ERASURE_REQUESTED: &str = "ErasureRequested";
@@ -55,20 +61,37 @@ pub struct Stores {
     pub dead_letters: Arc<dyn DeadLetterSink>,
     pub archive: Arc<dyn Archive>,
     pub bus: Arc<dyn EventBus>,
+    /// The embedded default's local stream and live log; `None` in AWS, where Kinesis
+    /// cannot be rewritten and tombstones make its readers skip the person instead.
+    pub log: Option<Arc<dyn EventLog>>,
 }
 
 pub struct Erasures {
     stores: Stores,
     aliases: Aliases,
+    tombstones: Tombstones,
 }
 
 impl Erasures {
     pub fn new(stores: Stores) -> Self {
         let aliases = Aliases::new(stores.docs.clone());
-        Self { stores, aliases }
+        let tombstones = Tombstones::new(stores.docs.clone());
+        Self {
+            stores,
+            aliases,
+            tombstones,
+        }
     }
 
-    /// Records the job and asks a worker to run it.
+    /// How long the stream's readers skip an erased person: at least the stream's
+    /// retention.
+    pub fn with_tombstone_ttl(mut self, ttl: chrono::Duration) -> Self {
+        self.tombstones = self.tombstones.with_ttl(ttl);
+        self
+    }
+
+    /// Records the job (the person in a subject document of its own) and asks a
+    /// worker to run it.
     pub async fn request(
         &self,
         tenant: &TenantId,
@@ -82,12 +105,28 @@ impl Erasures {
             requested_by: requested_by.to_owned(),
             completed_at: None,
             removed: Removed::default(),
-            subject: Some(person.to_string()),
+            erased: false,
+            subject: None,
         };
-        self.stores
-            .docs
+        let docs = &self.stores.docs;
+        let subject = Subject {
+            person: person.to_string(),
+        };
+        // The subject first: a job document never exists without its subject.
+        docs.put(
+            &subjects(tenant),
+            &job.id,
+            &encode(&subject),
+            Expect::Absent,
+        )
+        .await?;
+        if let Err(e) = docs
             .put(&jobs(tenant), &job.id, &encode(&job), Expect::Absent)
-            .await?;
+            .await
+        {
+            let _ = docs.delete(&subjects(tenant), &job.id).await;
+            return Err(e.into());
+        }
         let event = BusEvent {
             source: BUS_SOURCE.into(),
             detail_type: ERASURE_REQUESTED.into(),
@@ -118,8 +157,13 @@ impl Erasures {
         Ok((decode(&document.body)?, document.revision))
     }
 
-    /// The ids of jobs still pending, for the sweep.
+    /// The ids of jobs still pending, for the daily sweep, which also drops the
+    /// tenant's expired tombstones.
     pub async fn pending(&self, tenant: &TenantId) -> Result<Vec<String>, ErasureError> {
+        let pruned = self.tombstones.prune(tenant, Utc::now()).await?;
+        if pruned > 0 {
+            tracing::info!(tenant = %tenant, pruned, "expired erasure tombstones removed");
+        }
         let mut ids = Vec::new();
         for (id, document) in self.stores.docs.list(&jobs(tenant)).await? {
             let job: ErasureJob = decode(&document.body)?;
@@ -130,19 +174,90 @@ impl Erasures {
         Ok(ids)
     }
 
-    /// Runs a job to completion; running a completed job does nothing.
+    /// Runs a job to completion; running a completed job does nothing. Erases the
+    /// person, records the receipt and drops the subject, then has the storage forget
+    /// (the embedded store rewrites its file), and only then says `completed`.
     pub async fn run(&self, tenant: &TenantId, id: &str) -> Result<ErasureJob, ErasureError> {
-        let (mut job, revision) = self.stored(tenant, id).await?;
-        let Some(subject) = job.subject.clone() else {
+        let (mut job, mut revision) = self.stored(tenant, id).await?;
+        if job.status == JobStatus::Completed {
             return Ok(job.public());
+        }
+        if !job.erased {
+            let subject = self.subject(tenant, &job).await?;
+            job.removed = match subject {
+                Some(person) => self.erase(tenant, &person).await?,
+                None => {
+                    tracing::warn!(tenant = %tenant, job = %job.id, "erasure job without a subject");
+                    Removed::default()
+                }
+            };
+            job.erased = true;
+            job.subject = None;
+            if !self.save(tenant, &job, revision).await? {
+                // A concurrent run of the same job got there first; it finishes.
+                return Ok(self.stored(tenant, id).await?.0.public());
+            }
+            revision += 1;
+            self.stores.docs.delete(&subjects(tenant), &job.id).await?;
+        }
+        if let Some(log) = &self.stores.log {
+            job.removed.storage_rewritten = log.purge().await?;
+        }
+        job.status = JobStatus::Completed;
+        job.completed_at = Some(Utc::now());
+        self.save(tenant, &job, revision).await?;
+        tracing::info!(tenant = %tenant, job = %job.id, removed = ?job.removed, "erasure completed");
+        Ok(job.public())
+    }
+
+    async fn save(
+        &self,
+        tenant: &TenantId,
+        job: &ErasureJob,
+        revision: u64,
+    ) -> Result<bool, StoreError> {
+        self.stores
+            .docs
+            .put(
+                &jobs(tenant),
+                &job.id,
+                &encode(job),
+                Expect::Revision(revision),
+            )
+            .await
+    }
+
+    /// The person to erase: the subject document, or the job itself for jobs made
+    /// before subjects had documents of their own.
+    async fn subject(
+        &self,
+        tenant: &TenantId,
+        job: &ErasureJob,
+    ) -> Result<Option<PersonId>, StoreError> {
+        let raw = match self.stores.docs.get(&subjects(tenant), &job.id).await? {
+            Some(document) => Some(decode::<Subject>(&document.body)?.person),
+            None => job.subject.clone(),
         };
-        let person = PersonId::parse(&subject)
-            .map_err(|e| StoreError::Transient(format!("bad erasure subject: {e}")))?;
-        let ids = self.ids(tenant, &person).await?;
+        raw.map(|raw| {
+            PersonId::parse(&raw)
+                .map_err(|e| StoreError::Transient(format!("bad erasure subject: {e}")))
+        })
+        .transpose()
+    }
+
+    /// Removes the person and every alias of theirs from every store; then tombstones
+    /// them, so the stream's readers skip what reached the stream until now.
+    async fn erase(&self, tenant: &TenantId, person: &PersonId) -> Result<Removed, StoreError> {
+        let ids = self.ids(tenant, person).await?;
         let mut removed = Removed {
             ids: ids.len() as u64,
             ..Removed::default()
         };
+        // The local log first: it waits for the batch in flight, so none lands after.
+        if let Some(log) = &self.stores.log {
+            let listed: Vec<PersonId> = ids.iter().cloned().collect();
+            removed.local_log_records = log.erase(tenant, &listed).await?;
+        }
         for id in &ids {
             removed.tape_events += self.stores.tape.erase(tenant, id).await?;
             removed.alias_links += self.erase_links(tenant, id).await?;
@@ -153,25 +268,48 @@ impl Erasures {
                 removed.analytics_digests += 1;
             }
         }
+        removed.rule_state = self.erase_rule_state(tenant, &ids).await?;
         removed.dead_letters = self.erase_dead_letters(tenant, &ids).await?;
-        (removed.archive_objects_rewritten, removed.archive_events) =
-            self.erase_archive(tenant, &ids).await?;
-        job.status = JobStatus::Completed;
-        job.completed_at = Some(Utc::now());
-        job.removed = removed;
-        job.subject = None;
-        // A concurrent run of the same job may finish first; both did the same work.
-        self.stores
-            .docs
-            .put(
-                &jobs(tenant),
-                &job.id,
-                &encode(&job),
-                Expect::Revision(revision),
-            )
-            .await?;
-        tracing::info!(tenant = %tenant, job = %job.id, removed = ?job.removed, "erasure completed");
-        Ok(job)
+        let archive = self.erase_archive(tenant, &ids).await?;
+        removed.archive_objects_rewritten = archive.rewritten;
+        removed.archive_objects_deleted = archive.deleted;
+        removed.archive_events = archive.events;
+        removed.stream_skipped_until =
+            Some(self.tombstones.record(tenant, &ids, Utc::now()).await?);
+        Ok(removed)
+    }
+
+    /// Rules' cooldowns of the ids (one per rule) and their absence timers.
+    async fn erase_rule_state(
+        &self,
+        tenant: &TenantId,
+        ids: &BTreeSet<PersonId>,
+    ) -> Result<u64, StoreError> {
+        let docs = &self.stores.docs;
+        let mut removed = 0;
+        for (rule, _) in docs.list(&rules::keys::rules(tenant)).await? {
+            if rule == rules::keys::WEBHOOK_SECRET {
+                continue;
+            }
+            let pk = rules::keys::cooldowns(tenant, &rule);
+            for id in ids {
+                if docs.get(&pk, id.as_str()).await?.is_some() {
+                    docs.delete(&pk, id.as_str()).await?;
+                    removed += 1;
+                }
+            }
+        }
+        let timers = rules::keys::timers(tenant);
+        for (sk, document) in docs.list(&timers).await? {
+            let person = serde_json::from_str::<serde_json::Value>(&document.body)
+                .ok()
+                .and_then(|timer| timer.get("person")?.as_str().map(str::to_owned));
+            if person.is_some_and(|p| ids.iter().any(|id| id.as_str() == p)) {
+                docs.delete(&timers, &sk).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// The person and every id linked to them.
@@ -238,14 +376,14 @@ impl Erasures {
         &self,
         tenant: &TenantId,
         ids: &BTreeSet<PersonId>,
-    ) -> Result<(u64, u64), StoreError> {
+    ) -> Result<ArchiveErased, StoreError> {
         let names: BTreeSet<String> = ids.iter().map(|p| p.to_string()).collect();
         let lists = self
             .stores
             .archive
             .list(&tenant_prefix(PERSONS_PREFIX, tenant))
             .await?;
-        let results: Vec<(u64, u64)> = stream::iter(lists)
+        let results: Vec<ArchiveErased> = stream::iter(lists)
             .map(|key| {
                 let names = &names;
                 async move { self.rewrite_object(&key, names).await }
@@ -255,22 +393,26 @@ impl Erasures {
             .await?;
         Ok(results
             .into_iter()
-            .fold((0, 0), |(o, e), (o2, e2)| (o + o2, e + e2)))
+            .fold(ArchiveErased::default(), |a, b| ArchiveErased {
+                rewritten: a.rewritten + b.rewritten,
+                deleted: a.deleted + b.deleted,
+                events: a.events + b.events,
+            }))
     }
 
     async fn rewrite_object(
         &self,
         persons_key: &str,
         names: &BTreeSet<String>,
-    ) -> Result<(u64, u64), StoreError> {
+    ) -> Result<ArchiveErased, StoreError> {
         let archive = &self.stores.archive;
         let unreadable = |e: archive::DecodeError| StoreError::Transient(e.to_string());
         let Some(list) = archive.get(persons_key).await? else {
-            return Ok((0, 0));
+            return Ok(ArchiveErased::default());
         };
         let mut persons = archive::decode_persons(&list).map_err(unreadable)?;
         if persons.is_disjoint(names) {
-            return Ok((0, 0));
+            return Ok(ArchiveErased::default());
         }
         let data_key = archive::data_key_of_persons(persons_key)
             .ok_or_else(|| StoreError::Transient(format!("bad person list key {persons_key}")))?;
@@ -283,23 +425,39 @@ impl Erasures {
             .into_iter()
             .filter(|e| !names.contains(&e.person))
             .collect();
-        let erased = (before - kept.len()) as u64;
+        let events = (before - kept.len()) as u64;
         persons.retain(|p| !names.contains(p));
         if kept.is_empty() {
             archive.delete(&data_key).await?;
             archive.delete(persons_key).await?;
-        } else {
-            // Data first: until the list is rewritten, a rerun still finds this object.
-            archive.put(&data_key, archive::encode(&kept)).await?;
-            archive
-                .put(
-                    persons_key,
-                    serde_json::to_vec(&persons).expect("lists serialize"),
-                )
-                .await?;
+            return Ok(ArchiveErased {
+                deleted: 1,
+                events,
+                ..ArchiveErased::default()
+            });
         }
-        Ok((1, erased))
+        // Data first: until the list is rewritten, a rerun still finds this object.
+        archive.put(&data_key, archive::encode(&kept)).await?;
+        archive
+            .put(
+                persons_key,
+                serde_json::to_vec(&persons).expect("lists serialize"),
+            )
+            .await?;
+        Ok(ArchiveErased {
+            rewritten: 1,
+            events,
+            ..ArchiveErased::default()
+        })
     }
+}
+
+/// What an erasure did to the archive.
+#[derive(Debug, Default)]
+struct ArchiveErased {
+    rewritten: u64,
+    deleted: u64,
+    events: u64,
 }
 
 /// Whether a dead letter's record names one of `ids` as its person.

@@ -15,4 +15,5 @@ pub mod ingest;
 pub mod orchestration;
 pub mod profiles;
 pub mod targets;
+pub mod tombstones;
 pub mod writer;

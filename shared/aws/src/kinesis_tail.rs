@@ -1,7 +1,12 @@
 //! The live feed in AWS: tails the Kinesis stream, decoding records exactly as the
 //! Tape writer does, and keeps the caller's tenant's events. A position is every
 //! shard's last sequence number read (base64url JSON), so `Last-Event-ID` resumes
-//! exactly across shards; without one, the tail starts at the stream's end.
+//! exactly across shards; without one, the tail starts at the stream's end, and so it
+//! does, with a notice, for a position it cannot resume from (not one of its own, or
+//! not of this stream).
+//!
+//! Kinesis keeps records for its retention, erased persons' included: the tail skips
+//! the records that erasure tombstones cover (see `cjaas_app::tombstones`).
 //!
 //! Each follower polls each shard about once per `poll`. Kinesis allows 5 reads per
 //! second per shard, shared with the other consumers: many concurrent followers need
@@ -15,18 +20,22 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cjaas_app::tombstones::{Erased, Tombstones};
 use cjaas_app::writer::{InputRecord, TapeWriter};
 use cjaas_core::ids::TenantId;
-use cjaas_core::ports::{LiveEvent, LiveFeed, LiveStream, StoreError};
+use cjaas_core::ports::{Following, LiveEvent, LiveFeed, StoreError};
 
 use crate::store_error;
 
 const RECORDS_PER_READ: i32 = 1000;
+/// How often a follower rereads its tenant's erasure tombstones.
+const TOMBSTONES_EVERY: Duration = Duration::from_secs(10);
 
 pub struct KinesisTail {
     client: aws_sdk_kinesis::Client,
     stream: String,
     decoder: Arc<TapeWriter>,
+    tombstones: Tombstones,
     poll: Duration,
 }
 
@@ -53,6 +62,9 @@ struct Tail {
     iterators: Vec<(String, String)>,
     positions: Positions,
     ready: VecDeque<LiveEvent>,
+    tombstones: Tombstones,
+    erased: Erased,
+    erased_read_at: std::time::Instant,
 }
 
 impl KinesisTail {
@@ -60,14 +72,66 @@ impl KinesisTail {
         client: aws_sdk_kinesis::Client,
         stream: String,
         decoder: Arc<TapeWriter>,
+        tombstones: Tombstones,
         poll: Duration,
     ) -> Self {
         Self {
             client,
             stream,
             decoder,
+            tombstones,
             poll,
         }
+    }
+
+    /// A shard's iterator after `sequence`, or at the end (and a notice) if Kinesis
+    /// refuses the sequence: it is not of this shard.
+    async fn iterator(
+        &self,
+        shard: &str,
+        sequence: Option<&String>,
+        notice: &mut Option<String>,
+    ) -> Result<String, StoreError> {
+        let request = || {
+            self.client
+                .get_shard_iterator()
+                .stream_name(&self.stream)
+                .shard_id(shard)
+        };
+        let output = match sequence {
+            Some(sequence) => {
+                let after = request()
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .starting_sequence_number(sequence)
+                    .send()
+                    .await;
+                match after {
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_invalid_argument_exception()) =>
+                    {
+                        *notice = Some(format!(
+                            "Last-Event-ID holds a position that {shard} does not have: following from now"
+                        ));
+                        request()
+                            .shard_iterator_type(ShardIteratorType::Latest)
+                            .send()
+                            .await
+                    }
+                    other => other,
+                }
+            }
+            None => {
+                request()
+                    .shard_iterator_type(ShardIteratorType::Latest)
+                    .send()
+                    .await
+            }
+        };
+        Ok(output
+            .map_err(store_error)?
+            .shard_iterator
+            .unwrap_or_default())
     }
 }
 
@@ -77,6 +141,9 @@ impl Tail {
             if let Some(event) = self.ready.pop_front() {
                 return Some((Ok(event), self));
             }
+            if let Err(e) = self.refresh_tombstones().await {
+                return Some((Err(e), self));
+            }
             if let Err(e) = self.read_once().await {
                 return Some((Err(e), self));
             }
@@ -84,6 +151,17 @@ impl Tail {
                 tokio::time::sleep(self.poll).await;
             }
         }
+    }
+
+    async fn refresh_tombstones(&mut self) -> Result<(), StoreError> {
+        if self.erased_read_at.elapsed() >= TOMBSTONES_EVERY {
+            self.erased = self
+                .tombstones
+                .load(&self.tenant, chrono::Utc::now())
+                .await?;
+            self.erased_read_at = std::time::Instant::now();
+        }
+        Ok(())
     }
 
     /// One read of every shard.
@@ -116,7 +194,10 @@ impl Tail {
                     .decode_batch(std::slice::from_ref(&input))
                     .await
                     .unwrap_or_default();
-                for entry in entries.into_iter().filter(|e| e.tenant == self.tenant) {
+                let kept = entries.into_iter().filter(|e| {
+                    e.tenant == self.tenant && !self.erased.hides(&e.person, e.received_at)
+                });
+                for entry in kept {
                     self.ready.push_back(LiveEvent {
                         id: encode_position(&self.positions),
                         person: entry.person,
@@ -140,11 +221,18 @@ impl LiveFeed for KinesisTail {
         &self,
         tenant: &TenantId,
         after: Option<String>,
-    ) -> Result<LiveStream, StoreError> {
-        let positions = after
-            .as_deref()
-            .and_then(decode_position)
-            .unwrap_or_default();
+    ) -> Result<Following, StoreError> {
+        let mut notice = None;
+        let positions = match after.as_deref() {
+            None => Positions::new(),
+            Some(raw) => decode_position(raw).unwrap_or_else(|| {
+                notice = Some(
+                    "Last-Event-ID is not a position of this stream: following from now".into(),
+                );
+                Positions::new()
+            }),
+        };
+        let erased = self.tombstones.load(tenant, chrono::Utc::now()).await?;
         let shards = self
             .client
             .list_shards()
@@ -154,24 +242,17 @@ impl LiveFeed for KinesisTail {
             .map_err(store_error)?;
         let mut iterators = Vec::new();
         for shard in shards.shards() {
-            let mut request = self
-                .client
-                .get_shard_iterator()
-                .stream_name(&self.stream)
-                .shard_id(shard.shard_id());
-            request = match positions.get(shard.shard_id()) {
-                Some(sequence) => request
-                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                    .starting_sequence_number(sequence),
-                None => request.shard_iterator_type(ShardIteratorType::Latest),
-            };
-            let iterator = request
-                .send()
-                .await
-                .map_err(store_error)?
-                .shard_iterator
-                .unwrap_or_default();
+            let iterator = self
+                .iterator(
+                    shard.shard_id(),
+                    positions.get(shard.shard_id()),
+                    &mut notice,
+                )
+                .await?;
             iterators.push((shard.shard_id().to_owned(), iterator));
+        }
+        if let Some(notice) = &notice {
+            tracing::info!(tenant = %tenant, notice, "live follower starts now");
         }
         let tail = Tail {
             client: self.client.clone(),
@@ -181,8 +262,14 @@ impl LiveFeed for KinesisTail {
             iterators,
             positions,
             ready: VecDeque::new(),
+            tombstones: self.tombstones.clone(),
+            erased,
+            erased_read_at: std::time::Instant::now(),
         };
-        Ok(stream::unfold(tail, Tail::next).boxed())
+        Ok(Following {
+            events: stream::unfold(tail, Tail::next).boxed(),
+            notice,
+        })
     }
 }
 

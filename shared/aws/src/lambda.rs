@@ -362,8 +362,9 @@ pub async fn handle_analytics(
 }
 
 /// The `archiver` function on a Kinesis batch. The batch is archived whole or not at
-/// all: on failure it is handed back from its first record, so the retry starts at
-/// the same position and rewrites the same objects.
+/// all: on failure it is handed back from its first record. Objects are named after
+/// the batch's shard and first sequence number, which no other batch has, so the
+/// retry (which starts at the same record) rewrites the same objects.
 pub async fn handle_archive(
     archiver: &Archiver,
     event: LambdaEvent<KinesisEvent>,
@@ -373,11 +374,13 @@ pub async fn handle_archive(
     let Some(first) = event.payload.records.first() else {
         return Ok(response);
     };
-    let batch = first
+    // `eventID` is `{shard}:{sequence}`; sequence numbers are never reused on a shard.
+    let shard = first
         .event_id
-        .clone()
-        .unwrap_or_else(|| first.kinesis.sequence_number.clone())
-        .replace(':', "-");
+        .as_deref()
+        .and_then(|id| id.split(':').next())
+        .unwrap_or("shard");
+    let batch = cjaas_core::archive::batch_of(shard, &first.kinesis.sequence_number);
     if let Err(e) = archiver.archive_batch(&batch, &records).await {
         tracing::warn!(batch, error = %e, "archive batch failed; it will be retried");
         let mut failure = KinesisBatchItemFailure::default();

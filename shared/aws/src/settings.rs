@@ -20,6 +20,24 @@ pub fn required(name: &'static str) -> Result<String, SettingsError> {
         .ok_or(SettingsError::Missing(name))
 }
 
+/// How long erasure tombstones last: the stream's retention
+/// (`STREAM_RETENTION_HOURS`, 24 when unset) and a day more, so a record the stream
+/// still holds never outlives its tombstone.
+pub fn tombstone_ttl() -> Result<chrono::Duration, SettingsError> {
+    const NAME: &str = "STREAM_RETENTION_HOURS";
+    let hours = match std::env::var(NAME).ok().filter(|v| !v.is_empty()) {
+        None => 24,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|h| (24..=8760).contains(h))
+            .ok_or_else(|| {
+                SettingsError::Invalid(NAME, format!("{raw:?}: hours from 24 to 8760"))
+            })?,
+    };
+    Ok(chrono::Duration::hours(hours + 24))
+}
+
 /// The token and stamp signing keyset, from `CJAAS_SIGNING_KEYS`.
 pub fn signing_keys() -> Result<SigningKeys, SettingsError> {
     const NAME: &str = "CJAAS_SIGNING_KEYS";

@@ -20,6 +20,7 @@ use cjaas_app::http::{
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
+use cjaas_app::tombstones::Tombstones;
 use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::target::TargetPolicy;
@@ -81,11 +82,13 @@ pub fn archiver(sdk: &SdkConfig, writer: TapeWriterSettings<'_>, archive_bucket:
             dead_letter_bucket: writer.dead_letter_bucket,
         },
     );
+    let tombstones = Tombstones::new(document_store(sdk, writer.config_table));
     Archiver::new(
         Arc::new(tape_writer(sdk, writer)),
         archive_store(sdk, archive_bucket),
     )
     .with_forwarding(forwarding)
+    .with_tombstones(tombstones)
 }
 
 /// Forwarding reads the archive; the deployment's own buckets are never destinations.
@@ -134,6 +137,7 @@ pub fn erasures(sdk: &SdkConfig, settings: &ErasureSettings<'_>) -> Erasures {
         )),
         archive: archive_store(sdk, settings.archive_bucket),
         bus: bus(sdk, settings.bus_name),
+        log: None,
     })
 }
 
@@ -166,6 +170,7 @@ pub fn operations(sdk: &SdkConfig, settings: OperationsSettings<'_>) -> Operatio
         replayer: Replayer::new(
             archive_store(sdk, settings.archive_bucket),
             ingestor(sdk, settings.stream, settings.keys),
+            Tombstones::new(document_store(sdk, settings.config_table)),
         ),
     }
 }
@@ -309,10 +314,12 @@ pub fn stream_router(
     poll: std::time::Duration,
 ) -> Router {
     let auth = Arc::new(authenticator(sdk, writer.config_table, writer.keys.clone()));
+    let tombstones = Tombstones::new(document_store(sdk, writer.config_table));
     let tail = KinesisTail::new(
         aws_sdk_kinesis::Client::new(sdk),
         stream.to_owned(),
         Arc::new(tape_writer(sdk, writer)),
+        tombstones,
         poll,
     );
     with_edge_headers(with_problem_fallback(require_bearer(

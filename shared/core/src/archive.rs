@@ -8,7 +8,8 @@
 //!
 //! The date and hour are the events' own (event time, UTC), so a replay of a time range
 //! reads only its partitions. `{batch}` is the stream position of the batch's first
-//! record: a retried batch starts at the same record and overwrites the same objects.
+//! record ([`batch_of`]): positions are never reused, so no two batches share a name,
+//! and a retried batch starts at the same record and overwrites the same objects.
 //! Each line is an [`ArchivedEvent`]; the format is a stable export format (see
 //! `docs/ARCHIVE.md`). The person list beside each object lets an erasure find the
 //! objects to rewrite without reading every event.
@@ -66,6 +67,14 @@ pub fn partition(tenant: &str, time: DateTime<Utc>) -> String {
         time.day(),
         time.hour()
     )
+}
+
+/// The `{batch}` of a batch of stream records: its shard and the position of its first
+/// record (`{shard}-{first}`). Positions are never reused on a shard, so no other batch
+/// has the name; a retry starts at the same record, and rewrites the same objects with
+/// the same records (and any that joined the batch since).
+pub fn batch_of(shard: &str, first: &str) -> String {
+    format!("{shard}-{first}")
 }
 
 /// `{batch}` made safe for a key: letters, digits and `-`.

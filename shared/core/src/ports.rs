@@ -242,17 +242,37 @@ pub struct LiveEvent {
 
 pub type LiveStream = futures::stream::BoxStream<'static, Result<LiveEvent, StoreError>>;
 
+/// A follower's stream, and why it does not start where it was asked to, if it does
+/// not (e.g. a `Last-Event-ID` beyond the newest position: it starts now).
+pub struct Following {
+    pub events: LiveStream,
+    pub notice: Option<String>,
+}
+
 /// A tenant's events as they arrive (in AWS, tailing the stream; locally, pushed by
 /// the Tape writer).
 #[async_trait]
 pub trait LiveFeed: Send + Sync {
     /// The tenant's events after position `after` (as far back as the feed keeps
-    /// them), then each new one as it arrives.
+    /// them), then each new one as it arrives. A position the feed cannot resume from
+    /// starts now, with a notice saying so.
     async fn follow(
         &self,
         tenant: &TenantId,
         after: Option<String>,
-    ) -> Result<LiveStream, StoreError>;
+    ) -> Result<Following, StoreError>;
+}
+
+/// Copies of recent events that a deployment keeps beside the Tape and can rewrite:
+/// the embedded default's local stream and live log. (Kinesis cannot be rewritten;
+/// erasure tombstones make its readers skip an erased person instead.)
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Removes every record of the tenant's `ids`; returns how many went.
+    async fn erase(&self, tenant: &TenantId, ids: &[PersonId]) -> Result<u64, StoreError>;
+    /// Makes what was removed unrecoverable from the storage itself (the embedded store
+    /// rewrites its file, so no freed page keeps a copy). Returns whether it did.
+    async fn purge(&self) -> Result<bool, StoreError>;
 }
 
 /// An event for the CJaaS event bus (EventBridge in AWS, in-process locally).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, watch};
 
 use cjaas_core::ids::{PersonId, TenantId};
-use cjaas_core::ports::{LiveEvent, LiveFeed, LiveStream, StoreError};
+use cjaas_core::ports::{Following, LiveEvent, LiveFeed, StoreError};
 use cjaas_core::tape::TapeEntry;
 
 use crate::EmbeddedStore;
@@ -112,17 +112,33 @@ impl Follow {
 
 #[async_trait]
 impl LiveFeed for LocalLive {
-    /// Without a position (or with one the log no longer has), follows from now.
+    /// Without a position, follows from now. A position this feed never gave out (not
+    /// a number, or beyond the newest) also follows from now, and says so: waiting for
+    /// the feed to reach it would hide every new event until then.
     async fn follow(
         &self,
         tenant: &TenantId,
         after: Option<String>,
-    ) -> Result<LiveStream, StoreError> {
+    ) -> Result<Following, StoreError> {
         let wake = self.wake.subscribe();
-        let cursor = match after.and_then(|id| id.parse::<u64>().ok()) {
-            Some(seq) => seq,
-            None => self.store.live_last().await?,
+        let newest = self.store.live_last().await?;
+        let (cursor, notice) = match after.map(|id| id.parse::<u64>()) {
+            None => (newest, None),
+            Some(Ok(seq)) if seq <= newest => (seq, None),
+            Some(Ok(seq)) => (
+                newest,
+                Some(format!(
+                    "Last-Event-ID {seq} is beyond the newest position {newest}: following from now"
+                )),
+            ),
+            Some(Err(_)) => (
+                newest,
+                Some("Last-Event-ID is not a position of this stream: following from now".into()),
+            ),
         };
+        if let Some(notice) = &notice {
+            tracing::info!(tenant = %tenant, notice, "live follower starts now");
+        }
         let follow = Follow {
             store: self.store.clone(),
             tenant: tenant.clone(),
@@ -131,6 +147,9 @@ impl LiveFeed for LocalLive {
             wake,
             closed: self.closed.subscribe(),
         };
-        Ok(stream::unfold(follow, Follow::next).boxed())
+        Ok(Following {
+            events: stream::unfold(follow, Follow::next).boxed(),
+            notice,
+        })
     }
 }

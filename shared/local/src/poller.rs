@@ -18,6 +18,11 @@ use crate::live::LocalLive;
 use crate::EmbeddedStore;
 
 const BATCH: usize = 500;
+
+/// `local-{first}`, zero-padded so that names sort in stream order.
+pub fn archive_name(first: u64) -> String {
+    cjaas_core::archive::batch_of("local", &format!("{first:020}"))
+}
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -72,6 +77,8 @@ impl LocalPoller {
 
     /// Writes one batch. `Ok(n)`: n records done; `Err`: some must be retried later.
     pub async fn drain_once(&self) -> Result<usize, ()> {
+        // An erasure of the local log waits for the batch in flight.
+        let _in_flight = self.store.drain_guard().await;
         let batch = self.store.read_stream(BATCH).await.map_err(|e| {
             tracing::error!(error = %e, "cannot read the local stream");
         })?;
@@ -90,8 +97,9 @@ impl LocalPoller {
         let report = self.writer.write_batch(&records).await;
         let done = report.retry_indices().next().unwrap_or(records.len());
         // The archive sees what the Tape saw; a batch that fails to archive is read
-        // again (the Tape ignores the repeats) and rewrites the same objects.
-        let batch_name = format!("local-{}", batch[0].0);
+        // again (the Tape ignores the repeats) and rewrites the same objects. Positions
+        // are never reused, so no other batch has this name.
+        let batch_name = archive_name(batch[0].0);
         if let Err(e) = self
             .archiver
             .archive_batch(&batch_name, &records[..done])

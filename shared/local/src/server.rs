@@ -23,6 +23,7 @@ use cjaas_app::http::{
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
+use cjaas_app::tombstones::Tombstones;
 use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::ids::TenantId;
@@ -102,8 +103,13 @@ impl LocalApp {
             dead_letters: shared.clone(),
             archive: archive.clone(),
             bus: Arc::new(bus.clone()),
+            log: Some(shared.clone()),
         }));
-        let replayer = Arc::new(Replayer::new(archive.clone(), ingestor.clone()));
+        let replayer = Arc::new(Replayer::new(
+            archive.clone(),
+            ingestor.clone(),
+            Tombstones::new(shared.clone()),
+        ));
         let orchestrator = Arc::new(Orchestrator::new(
             shared.clone(),
             shared.clone(),
@@ -121,7 +127,9 @@ impl LocalApp {
             Arc::new(LocalForwarder),
         ));
         let archiver = Arc::new(
-            Archiver::new(writer.clone(), archive.clone()).with_forwarding(forwarding.clone()),
+            Archiver::new(writer.clone(), archive.clone())
+                .with_forwarding(forwarding.clone())
+                .with_tombstones(Tombstones::new(shared.clone())),
         );
         let api = Router::new()
             .merge(ingest_routes(ingestor))

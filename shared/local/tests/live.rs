@@ -157,3 +157,69 @@ async fn the_live_stream_shows_only_the_tenants_events_and_resumes() {
     };
     assert_eq!(heartbeat.event, "heartbeat");
 }
+
+#[tokio::test]
+async fn a_position_beyond_the_newest_starts_now_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    post(
+        &server,
+        &server.token,
+        json!([event("p1", "ana", "page.viewed")]),
+    )
+    .await;
+    let mut all = open(&server, &server.token, "/v1/stream", Some("0")).await;
+    assert_eq!(next(&mut all, 1).await[0].1, "p1");
+
+    // What a real SSE client parses, and the raw text beside it (comments are not events).
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/stream?access_token={}",
+            server.base, server.token
+        ))
+        .header("last-event-id", "999999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let raw = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let tap = raw.clone();
+    let mut beyond = Box::pin(
+        response
+            .bytes_stream()
+            .inspect(move |chunk| {
+                if let Ok(chunk) = chunk {
+                    tap.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(chunk));
+                }
+            })
+            .eventsource()
+            .map(|e| e.expect("well-formed SSE")),
+    );
+    post(
+        &server,
+        &server.token,
+        json!([event("p2", "ana", "page.viewed")]),
+    )
+    .await;
+    let (id, cloud_event) = next(&mut beyond, 1).await.remove(0);
+    assert_eq!(cloud_event, "p2", "new events arrive");
+    assert!(id.parse::<u64>().unwrap() < 999_999);
+    let text = raw.lock().unwrap().clone();
+    assert!(
+        text.starts_with(
+            ": Last-Event-ID 999999 is beyond the newest position 1: following from now\n"
+        ),
+        "{text}"
+    );
+    // A position that is no number starts now too.
+    let mut odd = open(&server, &server.token, "/v1/stream", Some("not-a-position")).await;
+    post(
+        &server,
+        &server.token,
+        json!([event("p3", "ana", "page.viewed")]),
+    )
+    .await;
+    assert_eq!(next(&mut odd, 1).await[0].1, "p3");
+}

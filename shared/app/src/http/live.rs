@@ -7,7 +7,9 @@
 //!
 //! Each event is an SSE `event: cloudevent` whose `data` is the CloudEvent and whose
 //! `id` is its position: send it back as `Last-Event-ID` (or `last_event_id=`) to
-//! resume after it. An `event: heartbeat` is sent every 15 s of silence. Browsers'
+//! resume after it; an id the feed never gave out (e.g. beyond the newest position)
+//! starts now, after an SSE comment saying so. An `event: heartbeat` is sent every 15 s
+//! of silence. Browsers'
 //! `EventSource` cannot set headers, so these routes also take the token as
 //! `access_token=`.
 
@@ -120,8 +122,12 @@ async fn stream(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or(query.last_event_id.take());
-    let events = feed.follow(&caller.tenant, resume).await?;
-    let events = events.filter_map(move |event| {
+    let following = feed.follow(&caller.tenant, resume).await?;
+    // A position the feed cannot resume from starts now; an SSE comment says why.
+    let notice = following
+        .notice
+        .map(|notice| Ok(Event::default().comment(notice.replace(['\r', '\n'], " "))));
+    let events = following.events.filter_map(move |event| {
         let kept = match event {
             Ok(event) if query.keeps(&event, person.as_ref()) => Some(Ok::<_, std::convert::Infallible>(
                 Event::default().id(event.id).event("cloudevent").data(event.event),
@@ -137,5 +143,6 @@ async fn stream(
     // The heartbeat is an event of its own type: an EventSource listening for
     // `cloudevent` ignores it, and proxies and clients see the connection is alive.
     let heartbeat = Event::default().event("heartbeat").data("{}");
+    let events = futures::stream::iter(notice).chain(events);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).event(heartbeat)))
 }

@@ -1,0 +1,177 @@
+//! The embedded store: every port on one redb database, with the Tape's key design
+//! unchanged (see `cjaas_core::tape`).
+//!
+//! - `tape`: the Tape (`TapeStore`) and its expiry sweep.
+//! - `log`: the local stream (`EventStream`), the live log, and their erasure.
+//! - `config`: tenants and keys (`ConfigStore`), dead letters (`DeadLetterSink`).
+//! - `docs`: documents (`DocumentStore`).
+//! - `rewrite`: rewriting the database into a fresh file (after an erasure).
+
+mod config;
+mod docs;
+mod log;
+mod rewrite;
+mod tape;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use tokio::sync::Notify;
+
+use cjaas_core::auth::SigningKeys;
+use cjaas_core::ports::StoreError;
+use cjaas_core::tape::TapeEntry;
+
+/// (partition key, sort key) → TapeEntry JSON.
+const TAPE: TableDefinition<(&str, &str), &str> = TableDefinition::new("tape");
+/// dedup key → sort key of the entry it guards.
+const DEDUP: TableDefinition<&str, &str> = TableDefinition::new("dedup");
+/// sequence number → stream record data. The durable local stream.
+const STREAM: TableDefinition<u64, &[u8]> = TableDefinition::new("stream");
+/// origin → DeadLetter JSON.
+const DEAD_LETTERS: TableDefinition<&str, &str> = TableDefinition::new("dead_letters");
+const TENANTS: TableDefinition<&str, &str> = TableDefinition::new("tenants");
+/// (tenant, key id) → ApiKeyRecord JSON.
+const KEYS: TableDefinition<(&str, &str), &str> = TableDefinition::new("keys");
+/// Settings and counters: the signing keys, the next stream and live positions.
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+/// person partition key → entries on that person's Tape.
+const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("counts");
+/// (tenant, person) → when the person's Tape was last appended to (µs): the change feed.
+const CHANGES: TableDefinition<(&str, &str), i64> = TableDefinition::new("changes");
+/// sequence → (tenant, person, type, source, CloudEvent JSON): the recent live feed.
+const LIVE: TableDefinition<u64, (&str, &str, &str, &str, &str)> = TableDefinition::new("live");
+/// (pk, sk) → (revision, JSON body): views, aliases, snapshots.
+pub(crate) const DOCS: TableDefinition<(&str, &str), (u64, &str)> = TableDefinition::new("docs");
+
+const SIGNING_KEYS_META: &str = "signing_keys";
+
+/// redb's page cache (its default is 1 GiB): most of the server's memory.
+const CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+const FILE: &str = "cjaas.redb";
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    /// Every operation holds the read side for its duration; rewriting the file into a
+    /// fresh one holds the write side, so no operation runs on the old file meanwhile.
+    db: Arc<RwLock<Database>>,
+    stream_signal: Arc<Notify>,
+    dir: PathBuf,
+    /// Held by the poller for each batch and by an erasure of the local log, so an
+    /// erasure never races a batch in flight.
+    drain: Arc<tokio::sync::Mutex<()>>,
+}
+
+fn transient(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Transient(e.to_string())
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("store records serialize")
+}
+
+/// Past its tenant's retention (the embedded store's TTL, applied on read and by
+/// [`EmbeddedStore::sweep_expired`]).
+fn expired(entry: &TapeEntry, now: i64) -> bool {
+    entry.expires_at.is_some_and(|at| at <= now)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, redb::Error> {
+    serde_json::from_str(raw).map_err(|e| redb::Error::Corrupted(e.to_string()))
+}
+
+fn open_file(path: &Path) -> Result<Database, redb::Error> {
+    Ok(Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)?)
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, redb::Error> {
+        std::fs::create_dir_all(dir).map_err(redb::Error::Io)?;
+        rewrite::remove_leftover(dir).map_err(redb::Error::Io)?;
+        let db = open_file(&dir.join(FILE))?;
+        let txn = db.begin_write()?;
+        txn.open_table(TAPE)?;
+        txn.open_table(DEDUP)?;
+        txn.open_table(STREAM)?;
+        txn.open_table(DEAD_LETTERS)?;
+        txn.open_table(TENANTS)?;
+        txn.open_table(KEYS)?;
+        txn.open_table(META)?;
+        txn.open_table(COUNTS)?;
+        txn.open_table(DOCS)?;
+        txn.open_table(CHANGES)?;
+        txn.open_table(LIVE)?;
+        txn.commit()?;
+        Ok(Self {
+            db: Arc::new(RwLock::new(db)),
+            stream_signal: Arc::new(Notify::new()),
+            dir: dir.to_owned(),
+            drain: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// Runs blocking redb work off the async runtime.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, redb::Error> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let db = db.read().unwrap_or_else(PoisonError::into_inner);
+            work(&db)
+        })
+        .await
+        .map_err(transient)?
+        .map_err(transient)
+    }
+
+    /// The signing keyset of this installation, made on first use.
+    pub fn signing_keys(&self) -> Result<SigningKeys, redb::Error> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let txn = db.begin_write()?;
+        let keys = {
+            let mut meta = txn.open_table(META)?;
+            let existing = meta.get(SIGNING_KEYS_META)?.map(|v| v.value().to_owned());
+            match existing {
+                Some(config) => SigningKeys::parse(&config)
+                    .map_err(|e| redb::Error::Corrupted(e.to_string()))?,
+                None => {
+                    let keys = SigningKeys::generate("local-1");
+                    meta.insert(SIGNING_KEYS_META, keys.to_config().as_str())?;
+                    keys
+                }
+            }
+        };
+        txn.commit()?;
+        Ok(keys)
+    }
+
+    /// The data directory (the archive lives beside the database, in `archive/`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Wakes when records are put on the local stream.
+    pub fn stream_signal(&self) -> Arc<Notify> {
+        self.stream_signal.clone()
+    }
+
+    /// Held while a batch of the local stream is in flight (see the poller).
+    pub async fn drain_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.drain.lock().await
+    }
+
+    pub async fn tenant_records(&self) -> Result<Vec<cjaas_core::ports::TenantRecord>, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(TENANTS)?;
+            table.iter()?.map(|row| from_json(row?.1.value())).collect()
+        })
+        .await
+    }
+}

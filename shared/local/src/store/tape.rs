@@ -1,0 +1,245 @@
+//! The Tape on redb: entries, dedup marks, counters and the change feed.
+
+use async_trait::async_trait;
+use redb::{ReadableDatabase, ReadableTable};
+use std::ops::Bound;
+
+use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::ports::{AppendOutcome, StoreError, TapeStore};
+use cjaas_core::tape::{
+    person_partition, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
+};
+
+use super::{expired, from_json, to_json, EmbeddedStore, CHANGES, COUNTS, DEDUP, TAPE};
+
+impl EmbeddedStore {
+    /// Deletes Tape entries (and their dedup marks) past their retention, as
+    /// DynamoDB's TTL does in AWS. Returns how many went.
+    pub async fn sweep_expired(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        let now = now.timestamp();
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            let swept = {
+                let mut tape = txn.open_table(TAPE)?;
+                let mut marks = txn.open_table(DEDUP)?;
+                let mut gone = Vec::new();
+                for row in tape.iter()? {
+                    let (key, value) = row?;
+                    let entry: TapeEntry = from_json(value.value())?;
+                    if expired(&entry, now) {
+                        let (pk, sk) = key.value();
+                        gone.push((pk.to_owned(), sk.to_owned(), entry.dedup_key()));
+                    }
+                }
+                for (pk, sk, mark) in &gone {
+                    tape.remove((pk.as_str(), sk.as_str()))?;
+                    marks.remove(mark.as_str())?;
+                }
+                gone.len() as u64
+            };
+            txn.commit()?;
+            Ok(swept)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TapeStore for EmbeddedStore {
+    /// One write transaction (and one fsync) for the whole batch.
+    async fn append_batch(&self, entries: &[TapeEntry]) -> Vec<Result<AppendOutcome, StoreError>> {
+        let rows: Vec<(String, String, String, String, String, String)> = entries
+            .iter()
+            .map(|e| {
+                let keys = (e.partition_key(), e.sort_key(), e.dedup_key(), to_json(e));
+                (
+                    keys.0,
+                    keys.1,
+                    keys.2,
+                    keys.3,
+                    e.tenant.to_string(),
+                    e.person.to_string(),
+                )
+            })
+            .collect();
+        let count = rows.len();
+        let result = self
+            .run(move |db| {
+                let txn = db.begin_write()?;
+                let mut outcomes = Vec::with_capacity(rows.len());
+                {
+                    let mut marks = txn.open_table(DEDUP)?;
+                    let mut tape = txn.open_table(TAPE)?;
+                    let mut counts = txn.open_table(COUNTS)?;
+                    let mut changes = txn.open_table(CHANGES)?;
+                    let written = chrono::Utc::now().timestamp_micros();
+                    for (pk, sk, dedup, json, tenant, person) in &rows {
+                        if marks.get(dedup.as_str())?.is_some() {
+                            outcomes.push(AppendOutcome::Duplicate);
+                            continue;
+                        }
+                        marks.insert(dedup.as_str(), sk.as_str())?;
+                        tape.insert((pk.as_str(), sk.as_str()), json.as_str())?;
+                        let count = counts.get(pk.as_str())?.map_or(0, |c| c.value());
+                        counts.insert(pk.as_str(), count + 1)?;
+                        changes.insert((tenant.as_str(), person.as_str()), written)?;
+                        outcomes.push(AppendOutcome::Appended);
+                    }
+                }
+                txn.commit()?;
+                Ok(outcomes)
+            })
+            .await;
+        match result {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e); count],
+        }
+    }
+
+    async fn count(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError> {
+        let pk = person_partition(tenant, person);
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let counts = txn.open_table(COUNTS)?;
+            let count = counts.get(pk.as_str())?.map_or(0, |c| c.value());
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn query(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        query: &JourneyQuery,
+    ) -> Result<JourneyPage, StoreError> {
+        let pk = person_partition(tenant, person);
+        let query = query.clone();
+        let now = chrono::Utc::now().timestamp();
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(TAPE)?;
+            let Some(range) = query.key_range() else {
+                return Ok(JourneyPage::default());
+            };
+            let after = range.resume_after.as_deref();
+            let low = match (after, query.order) {
+                (Some(a), Order::Asc) => Bound::Excluded((pk.as_str(), a)),
+                _ => Bound::Included((pk.as_str(), range.lower.as_str())),
+            };
+            let high = match (after, query.order) {
+                (Some(a), Order::Desc) => Bound::Excluded((pk.as_str(), a)),
+                _ => Bound::Excluded((pk.as_str(), range.upper.as_str())),
+            };
+            let range = table.range::<(&str, &str)>((low, high))?;
+            let rows: Box<dyn Iterator<Item = _>> = match query.order {
+                Order::Asc => Box::new(range),
+                Order::Desc => Box::new(range.rev()),
+            };
+            let mut events = Vec::new();
+            for row in rows {
+                let (key, value) = row?;
+                let entry: TapeEntry = from_json(value.value())?;
+                if !query.matches(&entry.ty, &entry.source) || expired(&entry, now) {
+                    continue;
+                }
+                if events.len() == query.limit {
+                    let last: &StoredEvent = events.last().expect("limit is at least 1");
+                    return Ok(JourneyPage {
+                        next: Some(Cursor {
+                            after: last.sort_key.clone(),
+                            order: query.order,
+                        }),
+                        events,
+                    });
+                }
+                events.push(StoredEvent {
+                    sort_key: key.value().1.to_owned(),
+                    ty: entry.ty,
+                    expires_at: entry.expires_at,
+                    event: entry.event,
+                });
+            }
+            Ok(JourneyPage { events, next: None })
+        })
+        .await
+    }
+
+    async fn holds(&self, entry: &TapeEntry) -> Result<bool, StoreError> {
+        let mark = entry.dedup_key();
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let held = txn.open_table(DEDUP)?.get(mark.as_str())?.is_some();
+            Ok(held)
+        })
+        .await
+    }
+
+    /// One write transaction: the entries, their dedup marks, the counter and the
+    /// person's row of the change feed.
+    async fn erase(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError> {
+        let pk = person_partition(tenant, person);
+        let (tenant, person) = (tenant.to_string(), person.to_string());
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            let erased = {
+                let mut tape = txn.open_table(TAPE)?;
+                let mut marks = txn.open_table(DEDUP)?;
+                let rows: Vec<(String, TapeEntry)> = tape
+                    .range::<(&str, &str)>((pk.as_str(), "")..)?
+                    .map_while(|row| match row {
+                        Ok((key, value)) if key.value().0 == pk => {
+                            Some(from_json(value.value()).map(|e| (key.value().1.to_owned(), e)))
+                        }
+                        Ok(_) => None,
+                        Err(e) => Some(Err(e.into())),
+                    })
+                    .collect::<Result<_, redb::Error>>()?;
+                for (sk, entry) in &rows {
+                    tape.remove((pk.as_str(), sk.as_str()))?;
+                    marks.remove(entry.dedup_key().as_str())?;
+                }
+                txn.open_table(COUNTS)?.remove(pk.as_str())?;
+                txn.open_table(CHANGES)?
+                    .remove((tenant.as_str(), person.as_str()))?;
+                rows.len() as u64
+            };
+            txn.commit()?;
+            Ok(erased)
+        })
+        .await
+    }
+
+    /// Scans the tenant's rows of the change feed: one small row per person.
+    async fn changed_since(
+        &self,
+        tenant: &TenantId,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<PersonId>, StoreError> {
+        let tenant = tenant.to_string();
+        let since = since.map_or(i64::MIN, |t| t.timestamp_micros());
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            let changes = txn.open_table(CHANGES)?;
+            let mut persons = Vec::new();
+            for row in changes.range::<(&str, &str)>((tenant.as_str(), "")..)? {
+                let (key, written) = row?;
+                let (row_tenant, person) = key.value();
+                if row_tenant != tenant {
+                    break;
+                }
+                if written.value() >= since {
+                    persons.push(
+                        PersonId::parse(person)
+                            .map_err(|e| redb::Error::Corrupted(e.to_string()))?,
+                    );
+                }
+            }
+            Ok(persons)
+        })
+        .await
+    }
+}
