@@ -23,7 +23,6 @@ use cjaas_core::event::validate_raw;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{DeadLetter, DeadLetterSink, DocumentStore, StoreError};
 use cjaas_core::rules::ActionSpec;
-
 use cjaas_core::target::TargetPolicy;
 
 use crate::ingest::Ingestor;

@@ -130,7 +130,10 @@ impl Rules {
             problems.extend(targets.iter().cloned());
             RuleError::Invalid(problems)
         })?;
-        let mut problems = targets;
+        if !targets.is_empty() {
+            return Err(RuleError::Invalid(targets));
+        }
+        let mut problems = Vec::new();
         for view in &compiled.views {
             match self.views.get(tenant, view, None).await {
                 Ok(_) => {}

@@ -832,6 +832,7 @@ mod tests {
 /// | cooldown          | `T#{tenant}#RCOOL#{rule}`  | `{person}`                            |
 /// | absence timer     | `T#{tenant}#RTIMERS`       | `{due time}#{rule}#{event hash}`      |
 /// | webhook secret    | `T#{tenant}#RULES`         | `~SECRET` (sorts after every rule id) |
+/// | rule count (AWS)  | `T#{tenant}#RULES#COUNT`   | `rule-` (see `ports::Limit`)          |
 pub mod keys {
     use crate::ids::TenantId;
 
