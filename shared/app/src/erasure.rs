@@ -1,7 +1,7 @@
 //! Erasure (GDPR): `DELETE /v1/persons/{person}` makes a job; a worker (the
 //! `maintenance` function in AWS, a task locally) removes the person and every alias
 //! of theirs from the Tape, the alias links, profile snapshots, analytics digests,
-//! dead letters and the archive, then keeps an audit record with no personal data.
+//! dead letters, rules' delivery logs and the archive, then keeps an audit record with no personal data.
 //!
 //! Every step is idempotent, so a job that fails halfway is simply run again.
 
@@ -22,6 +22,7 @@ use cjaas_core::ports::{
 };
 use cjaas_core::profile::keys;
 
+use crate::deliveries::DeliveryLog;
 use crate::documents::{decode, encode};
 use crate::profiles::Aliases;
 
@@ -154,6 +155,9 @@ impl Erasures {
             }
         }
         removed.dead_letters = self.erase_dead_letters(tenant, &ids).await?;
+        removed.delivery_firings = DeliveryLog::new(self.stores.docs.clone())
+            .erase(tenant, &ids)
+            .await?;
         (removed.archive_objects_rewritten, removed.archive_events) =
             self.erase_archive(tenant, &ids).await?;
         job.status = JobStatus::Completed;

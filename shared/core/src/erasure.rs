@@ -41,6 +41,9 @@ pub struct Removed {
     pub profile_snapshots: u64,
     pub analytics_digests: u64,
     pub dead_letters: u64,
+    /// Firings in rules' delivery logs that named one of the ids.
+    #[serde(default)]
+    pub delivery_firings: u64,
     pub archive_events: u64,
     pub archive_objects_rewritten: u64,
 }

@@ -13,11 +13,15 @@
 //! - [`fold`]: folding a Tape into a profile, in event time.
 //! - [`profile`]: what profiles keep besides the Tape: views, aliases, snapshots.
 //! - [`rules`]: orchestration rules: conditions, absence timers, actions.
+//! - [`deliveries`], [`dead_letters`]: the per-rule delivery log and what tenants see of
+//!   dead letters.
 //! - [`ports`]: the small traits the adapters implement.
 
 pub mod analytics;
 pub mod archive;
 pub mod auth;
+pub mod dead_letters;
+pub mod deliveries;
 pub mod envelope;
 pub mod erasure;
 pub mod event;

@@ -26,7 +26,7 @@ const DEDUP: TableDefinition<&str, &str> = TableDefinition::new("dedup");
 /// sequence number → stream record data. The durable local stream.
 const STREAM: TableDefinition<u64, &[u8]> = TableDefinition::new("stream");
 /// origin → DeadLetter JSON.
-const DEAD_LETTERS: TableDefinition<&str, &str> = TableDefinition::new("dead_letters");
+pub(crate) const DEAD_LETTERS: TableDefinition<&str, &str> = TableDefinition::new("dead_letters");
 const TENANTS: TableDefinition<&str, &str> = TableDefinition::new("tenants");
 /// (tenant, key id) → ApiKeyRecord JSON.
 const KEYS: TableDefinition<(&str, &str), &str> = TableDefinition::new("keys");
@@ -548,6 +548,23 @@ impl DeadLetterSink for EmbeddedStore {
             .into_iter()
             .filter(|l| l.tenant.as_deref() == Some(tenant.as_str()))
             .collect())
+    }
+
+    async fn page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let (tenant, after) = (tenant.to_string(), after.map(str::to_owned));
+        self.run(move |db| crate::dead_letters::page(db, &tenant, after.as_deref(), limit))
+            .await
+    }
+
+    async fn get(&self, tenant: &TenantId, origin: &str) -> Result<Option<DeadLetter>, StoreError> {
+        let (tenant, origin) = (tenant.to_string(), origin.to_owned());
+        self.run(move |db| crate::dead_letters::get(db, &tenant, &origin))
+            .await
     }
 
     async fn remove(&self, letter: &DeadLetter) -> Result<(), StoreError> {
