@@ -22,12 +22,21 @@ pub fn letter_id(origin: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(origin)
 }
 
+/// The longest origin a letter has (a Kinesis shard id and sequence number, or an
+/// action id, are far shorter).
+pub const MAX_ORIGIN_BYTES: usize = 256;
+
+/// Whether `origin` could be a letter's: what ids and cursors may name.
+pub fn valid_origin(origin: &str) -> bool {
+    !origin.is_empty() && origin.len() <= MAX_ORIGIN_BYTES && !origin.chars().any(char::is_control)
+}
+
 /// The origin an id names, if it is one this API issued.
 pub fn origin_of(id: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(id)
         .ok()?;
-    String::from_utf8(bytes).ok().filter(|o| !o.is_empty())
+    String::from_utf8(bytes).ok().filter(|o| valid_origin(o))
 }
 
 /// What the letter holds: a stream record for the Tape, or an action.
@@ -114,6 +123,10 @@ mod tests {
         assert_eq!(origin_of(&id).as_deref(), Some("shardId-000000000000/4959"));
         assert_eq!(origin_of("not base64!"), None);
         assert_eq!(origin_of(""), None);
+        assert_eq!(
+            origin_of(&letter_id(&"x".repeat(MAX_ORIGIN_BYTES + 1))),
+            None
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 use cjaas_core::auth::Scope;
+use cjaas_core::dead_letters::valid_origin;
 
 use super::deliveries::page_query;
 use super::{path_param, Caller, Problem};
@@ -53,7 +54,7 @@ async fn list_letters(
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::Admin)?;
-    let query = page_query(raw.as_deref(), |c| !c.is_empty())?;
+    let query = page_query(raw.as_deref(), valid_origin)?;
     Ok(Json(api.page(&caller.tenant, &query).await?))
 }
 
