@@ -24,8 +24,9 @@ use cjaas_core::rules::ActionSpec;
 use crate::documents::{decode, encode};
 use crate::orchestration::{ActionEvent, RuleError};
 
-/// Conditional updates tried before giving up on a busy firing.
-const UPDATE_TRIES: usize = 8;
+/// Conditional updates tried before giving up on a busy firing: more than a rule's
+/// actions (at most 10), which may all finish at once.
+const UPDATE_TRIES: u32 = 20;
 /// Documents read at once when erasing or forgetting.
 const SCAN_PAGE: usize = 500;
 
@@ -182,7 +183,11 @@ impl DeliveryLog {
         change: impl Fn(&mut Firing) -> bool,
     ) -> Result<(), StoreError> {
         let pk = keys::deliveries(tenant);
-        for _ in 0..UPDATE_TRIES {
+        for tries in 0..UPDATE_TRIES {
+            if tries > 0 {
+                let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=5 * tries);
+                tokio::time::sleep(std::time::Duration::from_millis(jitter.into())).await;
+            }
             let Some(document) = self.docs.get(&pk, sk).await? else {
                 tracing::debug!(tenant = %tenant, sk, "no firing to update");
                 return Ok(());
