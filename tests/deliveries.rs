@@ -319,6 +319,38 @@ async fn records_are_redriven_onto_the_stream_once_unless_they_would_fail_again(
     assert_eq!(redriven.len(), 2, "the exact bytes, twice on the stream");
     let (_, _, body) = stack.call(&token, journey("ana", "")).await;
     assert_eq!(ids(&body), ["r1"], "once on the Tape");
+
+    // In bulk: an outcome per letter, in order.
+    let bulk = json!({"ids": [scoped["id"], rejected["id"], "bm9wZQ"]});
+    let (status, _, body) = stack
+        .call(&token, call("POST", "/v1/dead-letters/redrive", Some(bulk)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let outcomes: Vec<_> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["outcome"].as_str().unwrap(), r["code"].as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("not_redrivable", Some("insufficient_scope")),
+            ("not_found", None),
+            ("not_found", None)
+        ]
+    );
+    let empty = json!({"ids": []});
+    let (status, _, problem) = stack
+        .call(
+            &token,
+            call("POST", "/v1/dead-letters/redrive", Some(empty)),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request"))
+    );
     assert_eq!(
         stack.call(&token, call("POST", &path, None)).await.0,
         StatusCode::NOT_FOUND

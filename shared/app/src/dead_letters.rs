@@ -69,6 +69,27 @@ pub struct Redriven {
     pub to: &'static str,
 }
 
+/// One letter's outcome in a bulk redrive.
+#[derive(Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RedriveResult {
+    Redriven {
+        id: String,
+        to: &'static str,
+    },
+    NotFound {
+        id: String,
+    },
+    NotRedrivable {
+        id: String,
+        code: String,
+        detail: String,
+    },
+}
+
+/// The most letters one bulk redrive takes.
+pub const MAX_BULK_REDRIVE: usize = 100;
+
 pub struct DeadLetters {
     sink: Arc<dyn DeadLetterSink>,
     stream: Arc<dyn EventStream>,
@@ -142,6 +163,36 @@ impl DeadLetters {
             kind,
             to,
         })
+    }
+
+    /// Redrives each letter in turn, reporting each outcome in order. A store failure
+    /// stops the batch (`Err`); the letters redriven so far are gone, so asking again
+    /// reports them `not_found`.
+    pub async fn redrive_all(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<Vec<RedriveResult>, StoreError> {
+        let mut results = Vec::with_capacity(ids.len());
+        for id in ids {
+            let result = match self.redrive(tenant, id).await {
+                Ok(done) => RedriveResult::Redriven {
+                    id: done.id,
+                    to: done.to,
+                },
+                Err(DeadLetterError::NotFound(id)) => RedriveResult::NotFound { id },
+                Err(DeadLetterError::NotRedrivable { code, detail }) => {
+                    RedriveResult::NotRedrivable {
+                        id: id.clone(),
+                        code,
+                        detail,
+                    }
+                }
+                Err(DeadLetterError::Store(e)) => return Err(e),
+            };
+            results.push(result);
+        }
+        Ok(results)
     }
 
     async fn redrive_record(

@@ -225,6 +225,14 @@ async fn deliveries_and_dead_letters_are_visible_redrivable_and_tenant_scoped() 
             (404, Some("dead_letter_not_found"))
         );
     }
+    let ids = json!({"ids": [record["id"], action["id"]]});
+    let (status, bulk) = send(base, &other, "POST", "/v1/dead-letters/redrive", Some(ids)).await;
+    assert_eq!(status, 200, "{bulk}");
+    assert!(bulk["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["outcome"] == "not_found"));
     let (status, problem) = send(base, token, "GET", "/v1/dead-letters?limit=0&x=1", None).await;
     assert_eq!(
         (status, problem["code"].as_str()),
