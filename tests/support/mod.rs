@@ -353,8 +353,26 @@ impl Stack {
                     &self.sdk,
                     &self.config_table,
                     self.targets.clone(),
+                ))
+                .merge(wiring::dead_letter_router(
+                    &self.sdk,
+                    self.dead_letter_settings(),
                 )),
         )
+    }
+
+    /// The dead-letter routes' settings, as the `admin-api` function has them.
+    pub fn dead_letter_settings(&self) -> wiring::DeadLetterSettings<'_> {
+        wiring::DeadLetterSettings {
+            writer: TapeWriterSettings {
+                tape_table: &self.tape_table,
+                config_table: &self.config_table,
+                dead_letter_bucket: &self.bucket,
+                keys: self.keys.clone(),
+            },
+            stream: &self.stream,
+            bus_name: &self.bus,
+        }
     }
 
     /// Creates a tenant through the `tenant-admin` handler; returns its admin API key.

@@ -1,8 +1,10 @@
 //! `/v1/keys` and `/v1/tokens` (a tenant's API keys and short-lived tokens), and
-//! erasure (`DELETE /v1/persons/{person}`, `GET /v1/erasures/{id}`) and forwarding
-//! destinations (`/v1/forwarding`).
+//! erasure (`DELETE /v1/persons/{person}`, `GET /v1/erasures/{id}`), forwarding
+//! destinations (`/v1/forwarding`) and dead letters (`/v1/dead-letters`).
 use axum::Router;
-use cjaas_aws::wiring::{self, ErasureSettings, ForwardingSettings};
+use cjaas_aws::wiring::{
+    self, DeadLetterSettings, ErasureSettings, ForwardingSettings, TapeWriterSettings,
+};
 use cjaas_aws::{lambda, settings};
 
 #[tokio::main]
@@ -31,6 +33,19 @@ async fn main() -> Result<(), lambda_http::Error> {
                 config_table: &config_table,
                 archive_bucket: &archive_bucket,
                 dead_letter_bucket: erasure.dead_letter_bucket,
+            },
+        ))
+        .merge(wiring::dead_letter_router(
+            &sdk,
+            DeadLetterSettings {
+                writer: TapeWriterSettings {
+                    tape_table: erasure.tape_table,
+                    config_table: &config_table,
+                    dead_letter_bucket: erasure.dead_letter_bucket,
+                    keys: settings::signing_keys()?,
+                },
+                stream: &settings::required("EVENT_STREAM")?,
+                bus_name: erasure.bus_name,
             },
         ));
     lambda::serve_http(router).await

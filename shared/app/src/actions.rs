@@ -19,12 +19,15 @@ use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cjaas_core::dead_letters::ACTION_ORIGIN_PREFIX;
+use cjaas_core::deliveries::{Attempt, DeliveryStatus};
 use cjaas_core::event::validate_raw;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{DeadLetter, DeadLetterSink, DocumentStore, StoreError};
 use cjaas_core::rules::ActionSpec;
 use cjaas_core::target::TargetPolicy;
 
+use crate::deliveries::DeliveryLog;
 use crate::ingest::Ingestor;
 use crate::orchestration::{webhook_secret, ActionEvent, OWN_SOURCE_PREFIX};
 use crate::targets::{checked_url, guarded_client, refused};
@@ -122,7 +125,44 @@ impl ActionRunner {
         self
     }
 
+    /// Carries out the action and records what happened in the rule's delivery log.
     pub async fn run(&self, action: &ActionEvent) -> Result<ActionOutcome, StoreError> {
+        let started = std::time::Instant::now();
+        let mut attempts = Vec::new();
+        let result = self.carry_out(action, &mut attempts).await;
+        self.record(action, &result, attempts, started).await;
+        result
+    }
+
+    /// Best effort: the action's outcome stands whether or not the log took it.
+    async fn record(
+        &self,
+        action: &ActionEvent,
+        result: &Result<ActionOutcome, StoreError>,
+        attempts: Vec<Attempt>,
+        started: std::time::Instant,
+    ) {
+        let status = match result {
+            Ok(ActionOutcome::Delivered) => DeliveryStatus::Delivered,
+            Ok(ActionOutcome::Appended) => DeliveryStatus::Appended,
+            Ok(ActionOutcome::Published) => DeliveryStatus::Published,
+            Ok(ActionOutcome::DeadLettered) => DeliveryStatus::DeadLettered,
+            Err(_) => DeliveryStatus::Failed,
+        };
+        let latency = started.elapsed().as_millis() as u64;
+        if let Err(e) = DeliveryLog::new(self.docs.clone())
+            .record_action(action, status, attempts, latency)
+            .await
+        {
+            tracing::warn!(action = %action.action_id, error = %e, "delivery not recorded");
+        }
+    }
+
+    async fn carry_out(
+        &self,
+        action: &ActionEvent,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<ActionOutcome, StoreError> {
         let tenant =
             TenantId::parse(&action.tenant).map_err(|e| StoreError::Rejected(e.to_string()))?;
         match &action.action {
@@ -133,10 +173,10 @@ impl ActionRunner {
                     "fired_at": action.fired_at, "triggering_event": action.triggering_event,
                     "payload": payload,
                 });
-                match self.call(&tenant, action, url, &body).await? {
+                match self.call(&tenant, action, url, &body, attempts).await? {
                     Ok(_) => Ok(ActionOutcome::Delivered),
                     Err(reason) => {
-                        self.dead_letter(&tenant, action, "webhook_failed", reason, &body)
+                        self.dead_letter(&tenant, action, "webhook_failed", reason)
                             .await
                     }
                 }
@@ -160,7 +200,7 @@ impl ActionRunner {
                     "action_id": action.action_id, "person": action.person, "rule": action.rule,
                     "event": action.triggering_event,
                 });
-                match self.call(&tenant, action, url, &body).await? {
+                match self.call(&tenant, action, url, &body, attempts).await? {
                     Ok(Value::Object(fields)) if !fields.is_empty() => {
                         let data = json!({"fields": fields, "rule": action.rule,
                             "enriched_event": action.triggering_event.get("id")});
@@ -169,7 +209,7 @@ impl ActionRunner {
                     }
                     Ok(_) => Ok(ActionOutcome::Delivered),
                     Err(reason) => {
-                        self.dead_letter(&tenant, action, "enrichment_failed", reason, &body)
+                        self.dead_letter(&tenant, action, "enrichment_failed", reason)
                             .await
                     }
                 }
@@ -185,6 +225,7 @@ impl ActionRunner {
         action: &ActionEvent,
         url: &str,
         body: &Value,
+        attempts: &mut Vec<Attempt>,
     ) -> Result<Result<Value, String>, StoreError> {
         let secret = webhook_secret(self.docs.as_ref(), tenant).await?;
         let bytes = serde_json::to_vec(body).expect("JSON serializes");
@@ -193,7 +234,10 @@ impl ActionRunner {
             if attempt > 0 {
                 tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1)).await;
             }
-            match self.post(&secret, action, url, &bytes).await {
+            let (started_at, clock) = (Utc::now(), std::time::Instant::now());
+            let posted = self.post(&secret, action, url, &bytes).await;
+            attempts.push(attempt_of(attempt, started_at, clock, &posted));
+            match posted {
                 Ok(answer) => return Ok(Ok(answer)),
                 Err(CallFailure { retry, reason }) => {
                     tracing::warn!(action = %action.action_id, attempt, %reason, "action call failed");
@@ -271,27 +315,40 @@ impl ActionRunner {
         Ok(ActionOutcome::Appended)
     }
 
+    /// Keeps the whole action (as the bus carried it), so a redrive can publish it
+    /// again.
     async fn dead_letter(
         &self,
         tenant: &TenantId,
         action: &ActionEvent,
         code: &str,
         reason: String,
-        body: &Value,
     ) -> Result<ActionOutcome, StoreError> {
         let letter = DeadLetter {
-            origin: format!("action/{}", action.action_id),
+            origin: format!("{ACTION_ORIGIN_PREFIX}{}", action.action_id),
             tenant: Some(tenant.to_string()),
             code: code.to_owned(),
             reason,
             failed_at: Utc::now(),
             payload_base64: base64::engine::general_purpose::STANDARD
-                .encode(serde_json::to_vec(body).expect("JSON")),
+                .encode(serde_json::to_vec(action).expect("JSON")),
         };
         self.dead_letters.put(&letter).await?;
         tracing::warn!(action = %action.action_id, code, "action dead-lettered");
         Ok(ActionOutcome::DeadLettered)
     }
+}
+
+/// One call's record for the delivery log.
+fn attempt_of(
+    attempt: u32,
+    started_at: chrono::DateTime<Utc>,
+    clock: std::time::Instant,
+    posted: &Result<Value, CallFailure>,
+) -> Attempt {
+    let latency = clock.elapsed().as_millis() as u64;
+    let error = posted.as_ref().err().map(|f| f.reason.clone());
+    Attempt::new(attempt + 1, started_at, latency, error)
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! Erasure (GDPR): `DELETE /v1/persons/{person}` makes a job; a worker (the
 //! `maintenance` function in AWS, a task locally) removes the person and every alias
 //! of theirs from the Tape, the alias links, profile snapshots, analytics digests,
-//! rules' state, dead letters, the archive and the embedded default's local log,
-//! tombstones them for the stream's readers, then keeps a receipt with no personal
-//! data.
+//! rules' state and delivery logs, dead letters, the archive and the embedded
+//! default's local log, tombstones them for the stream's readers, then keeps a
+//! receipt with no personal data.
 //!
 //! Every step is idempotent, so a job that fails halfway is simply run again.
 
@@ -27,6 +27,7 @@ use cjaas_core::ports::{
 use cjaas_core::profile::keys;
 use cjaas_core::rules;
 
+use crate::deliveries::DeliveryLog;
 use crate::documents::{decode, encode};
 use crate::profiles::Aliases;
 use crate::tombstones::Tombstones;
@@ -270,6 +271,9 @@ impl Erasures {
         }
         removed.rule_state = self.erase_rule_state(tenant, &ids).await?;
         removed.dead_letters = self.erase_dead_letters(tenant, &ids).await?;
+        removed.delivery_firings = DeliveryLog::new(self.stores.docs.clone())
+            .erase(tenant, &ids)
+            .await?;
         let archive = self.erase_archive(tenant, &ids).await?;
         removed.archive_objects_rewritten = archive.rewritten;
         removed.archive_objects_deleted = archive.deleted;

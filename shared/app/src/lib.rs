@@ -7,6 +7,8 @@ pub mod admin;
 pub mod analytics;
 pub mod archive;
 pub mod auth;
+pub mod dead_letters;
+pub mod deliveries;
 mod documents;
 pub mod erasure;
 pub mod forwarding;

@@ -30,6 +30,7 @@ use cjaas_core::rules::{
 use cjaas_core::tape::{JourneyQuery, Order, TapeEntry, MAX_PAGE};
 use cjaas_core::target::TargetPolicy;
 
+use crate::deliveries::DeliveryLog;
 use crate::documents::{decode, encode};
 use crate::profiles::{ProfileError, Profiles, ViewKey, Views};
 
@@ -241,7 +242,12 @@ impl Rules {
             .await?
         {
             LimitedOutcome::Unchanged => Err(RuleError::NotFound(id.to_owned())),
-            _ => Ok(()),
+            _ => {
+                crate::deliveries::DeliveryLog::new(self.docs.clone())
+                    .forget_rule(tenant, id)
+                    .await?;
+                Ok(())
+            }
         }
     }
 
@@ -301,6 +307,19 @@ pub struct OrchestrationReport {
 #[derive(Serialize, Deserialize)]
 struct FiredMark {
     published: bool,
+    /// When it was claimed: a retried publish keeps the firing's time (and its
+    /// delivery-log record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fired_at: Option<DateTime<Utc>>,
+}
+
+impl FiredMark {
+    fn done() -> Self {
+        FiredMark {
+            published: true,
+            fired_at: None,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -323,6 +342,7 @@ pub struct Orchestrator {
     bus: Arc<dyn EventBus>,
     views: Views,
     profiles: Profiles,
+    deliveries: DeliveryLog,
 }
 
 impl Orchestrator {
@@ -335,6 +355,7 @@ impl Orchestrator {
         Self {
             views: Views::new(docs.clone()),
             profiles: Profiles::new(tape.clone(), docs.clone(), aliases),
+            deliveries: DeliveryLog::new(docs.clone()),
             tape,
             docs,
             bus,
@@ -666,7 +687,11 @@ impl Orchestrator {
         report: &mut OrchestrationReport,
     ) -> Result<(), StoreError> {
         let fired = keys::fired(tenant, &rule.stored.id);
-        let unpublished = FiredMark { published: false };
+        let mut fired_at = Utc::now();
+        let unpublished = FiredMark {
+            published: false,
+            fired_at: Some(fired_at),
+        };
         if !self
             .docs
             .put(&fired, hash, &encode(&unpublished), Expect::Absent)
@@ -674,24 +699,33 @@ impl Orchestrator {
         {
             let mark: FiredMark = match self.docs.get(&fired, hash).await? {
                 Some(document) => decode(&document.body)?,
-                None => FiredMark { published: true },
+                None => FiredMark::done(),
             };
             if mark.published {
                 report.skipped_replay += 1;
                 return Ok(());
             }
+            fired_at = mark.fired_at.unwrap_or(fired_at);
         } else if !self.claim_cooldown(tenant, person, rule, time).await? {
             self.docs
-                .put(
-                    &fired,
-                    hash,
-                    &encode(&FiredMark { published: true }),
-                    Expect::Anything,
-                )
+                .put(&fired, hash, &encode(&FiredMark::done()), Expect::Anything)
                 .await?;
             report.skipped_cooldown += 1;
             return Ok(());
         }
+        let actions = &rule.stored.definition.actions;
+        self.deliveries
+            .record_firing(
+                tenant,
+                &rule.stored.id,
+                hash,
+                person,
+                event,
+                time,
+                fired_at,
+                actions,
+            )
+            .await?;
         let events: Vec<BusEvent> = rule
             .stored
             .definition
@@ -707,7 +741,7 @@ impl Orchestrator {
                         id: rule.stored.id.clone(),
                         name: rule.stored.definition.name.clone(),
                     },
-                    fired_at: Utc::now(),
+                    fired_at,
                     triggering_event: event.clone(),
                     action: action.clone(),
                 };
@@ -719,16 +753,31 @@ impl Orchestrator {
             })
             .collect();
         self.bus.publish(&events).await?;
+        self.after_publish(tenant, &rule.stored.id, hash, fired_at)
+            .await?;
         self.docs
-            .put(
-                &fired,
-                hash,
-                &encode(&FiredMark { published: true }),
-                Expect::Anything,
-            )
+            .put(&fired, hash, &encode(&FiredMark::done()), Expect::Anything)
             .await?;
         report.fired += 1;
         tracing::info!(tenant = %tenant, rule = %rule.stored.id, actions = events.len(), "rule fired");
+        Ok(())
+    }
+
+    /// Marks the firing's actions published in the delivery log and prunes the
+    /// rule's expired firings (best effort: the next firing prunes again).
+    async fn after_publish(
+        &self,
+        tenant: &TenantId,
+        rule: &str,
+        hash: &str,
+        fired_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.deliveries
+            .published(tenant, rule, hash, fired_at)
+            .await?;
+        if let Err(e) = self.deliveries.prune(tenant, rule).await {
+            tracing::warn!(tenant = %tenant, rule, error = %e, "delivery log not pruned");
+        }
         Ok(())
     }
 

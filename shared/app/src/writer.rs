@@ -167,6 +167,23 @@ impl TapeWriter {
         Ok(entries)
     }
 
+    /// Whether `data` would be written now, decoded and authenticated exactly as
+    /// [`TapeWriter::write_batch`] does, without writing it (a dead letter's redrive):
+    /// the entry, or why it would be dead-lettered again; `Err` if that cannot be
+    /// told now.
+    pub async fn recheck(&self, data: &[u8]) -> Result<Result<TapeEntry, RecordProblem>, String> {
+        let record = InputRecord {
+            origin: "recheck".into(),
+            data: data.to_vec(),
+            arrived_at: Utc::now(),
+        };
+        match self.prepare(&record, &CredentialCache::default()).await {
+            Ok(entry) => Ok(Ok(entry)),
+            Err(Failure::Permanent(_, problem)) => Ok(Err(problem)),
+            Err(Failure::Transient(e)) => Err(e),
+        }
+    }
+
     pub async fn write_batch(&self, records: &[InputRecord]) -> BatchReport {
         let prepared = self.prepare_all(records).await;
         let prepared = self.with_retention(prepared).await;

@@ -10,12 +10,14 @@ use cjaas_app::admin::Admin;
 use cjaas_app::analytics::Analytics;
 use cjaas_app::archive::{ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::Authenticator;
+use cjaas_app::dead_letters::DeadLetters;
+use cjaas_app::deliveries::DeliveryLog;
 use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
-    admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes, live_routes,
-    profile_routes, query_routes, require_bearer, rule_routes, with_edge_headers,
-    with_problem_fallback, ProfileApi,
+    admin_routes, analytics_routes, dead_letter_routes, delivery_routes, erasure_routes,
+    forwarding_routes, ingest_routes, live_routes, profile_routes, query_routes, require_bearer,
+    rule_routes, with_edge_headers, with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
@@ -277,10 +279,42 @@ pub fn orchestrator(sdk: &SdkConfig, settings: &OrchestrationSettings<'_>) -> Or
     )
 }
 
-/// The rules routes; action URLs must pass `targets` (`settings::target_policy`).
+/// Rules and their delivery logs (documents in the config table).
+/// Action URLs must pass `targets` (`settings::target_policy`).
 pub fn rules_router(sdk: &SdkConfig, config_table: &str, targets: TargetPolicy) -> Router {
     let docs = document_store(sdk, config_table);
-    rule_routes(Arc::new(Rules::with_targets(docs, targets)))
+    rule_routes(Arc::new(Rules::with_targets(docs.clone(), targets)))
+        .merge(delivery_routes(Arc::new(DeliveryLog::new(docs))))
+}
+
+/// A tenant's dead letters (in the `admin-api` function): listed from S3, redriven
+/// onto the stream (records, rechecked by the Tape writer's own code) or the bus
+/// (actions).
+pub struct DeadLetterSettings<'a> {
+    pub writer: TapeWriterSettings<'a>,
+    pub stream: &'a str,
+    pub bus_name: &'a str,
+}
+
+pub fn dead_letters(sdk: &SdkConfig, settings: DeadLetterSettings<'_>) -> DeadLetters {
+    let sink = S3DeadLetters::new(
+        s3_client(sdk),
+        settings.writer.dead_letter_bucket.to_owned(),
+    );
+    let stream = KinesisEventStream::new(
+        aws_sdk_kinesis::Client::new(sdk),
+        settings.stream.to_owned(),
+    );
+    DeadLetters::new(
+        Arc::new(sink),
+        Arc::new(stream),
+        bus(sdk, settings.bus_name),
+        Arc::new(tape_writer(sdk, settings.writer)),
+    )
+}
+
+pub fn dead_letter_router(sdk: &SdkConfig, settings: DeadLetterSettings<'_>) -> Router {
+    dead_letter_routes(Arc::new(dead_letters(sdk, settings)))
 }
 
 /// The `actions` function: calls out, appends through ingest, dead-letters to S3.

@@ -91,6 +91,9 @@ pub struct Removed {
     /// Rules' per-person state: cooldowns and absence timers.
     pub rule_state: u64,
     pub dead_letters: u64,
+    /// Firings in rules' delivery logs that named one of the ids.
+    #[serde(default)]
+    pub delivery_firings: u64,
     /// Archive events removed, from how many objects rewritten or deleted.
     pub archive_events: u64,
     pub archive_objects_rewritten: u64,

@@ -14,11 +14,15 @@
 //! - [`profile`]: what profiles keep besides the Tape: views, aliases, snapshots.
 //! - [`rules`]: orchestration rules: conditions, absence timers, actions.
 //! - [`target`]: which webhook and enrichment URLs CJaaS may call (no SSRF).
+//! - [`deliveries`], [`dead_letters`]: the per-rule delivery log and what tenants see of
+//!   dead letters.
 //! - [`ports`]: the small traits the adapters implement.
 
 pub mod analytics;
 pub mod archive;
 pub mod auth;
+pub mod dead_letters;
+pub mod deliveries;
 pub mod envelope;
 pub mod erasure;
 pub mod event;

@@ -92,6 +92,16 @@ pub trait DeadLetterSink: Send + Sync {
     async fn put(&self, letter: &DeadLetter) -> Result<(), StoreError>;
     /// A tenant's dead letters (for erasure).
     async fn list(&self, tenant: &TenantId) -> Result<Vec<DeadLetter>, StoreError>;
+    /// Up to `limit` of the tenant's letters after the one from `after` (an origin),
+    /// in the store's own stable order.
+    async fn page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError>;
+    /// The tenant's letter from `origin`, if there is one.
+    async fn get(&self, tenant: &TenantId, origin: &str) -> Result<Option<DeadLetter>, StoreError>;
     async fn remove(&self, letter: &DeadLetter) -> Result<(), StoreError>;
 }
 

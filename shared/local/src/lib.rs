@@ -6,6 +6,7 @@
 //! [`scheduler`] runs the analytics job on a timer and on demand.
 
 pub mod archive_dir;
+mod dead_letters;
 mod limits;
 pub mod live;
 pub mod poller;

@@ -13,12 +13,14 @@ use cjaas_app::admin::{Admin, KeyView};
 use cjaas_app::analytics::Analytics;
 use cjaas_app::archive::{ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::Authenticator;
+use cjaas_app::dead_letters::DeadLetters;
+use cjaas_app::deliveries::DeliveryLog;
 use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
-    admin_routes, analytics_routes, erasure_routes, forwarding_routes, ingest_routes, live_routes,
-    profile_routes, query_routes, require_bearer, rule_routes, with_edge_headers,
-    with_problem_fallback, ProfileApi,
+    admin_routes, analytics_routes, dead_letter_routes, delivery_routes, erasure_routes,
+    forwarding_routes, ingest_routes, live_routes, profile_routes, query_routes, require_bearer,
+    rule_routes, with_edge_headers, with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
@@ -131,7 +133,15 @@ impl LocalApp {
                 .with_forwarding(forwarding.clone())
                 .with_tombstones(Tombstones::new(shared.clone())),
         );
+        let dead_letters = Arc::new(DeadLetters::new(
+            shared.clone(),
+            shared.clone(),
+            Arc::new(bus.clone()),
+            writer.clone(),
+        ));
         let api = Router::new()
+            .merge(delivery_routes(Arc::new(DeliveryLog::new(shared.clone()))))
+            .merge(dead_letter_routes(dead_letters))
             .merge(ingest_routes(ingestor))
             .merge(erasure_routes(erasures.clone()))
             .merge(forwarding_routes(forwarding.clone()))

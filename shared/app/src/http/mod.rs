@@ -5,6 +5,8 @@
 mod admin;
 mod analytics;
 mod body;
+mod dead_letters;
+mod deliveries;
 mod erasure;
 mod forwarding;
 mod ingest;
@@ -28,6 +30,8 @@ use cjaas_core::event::MAX_REQUEST_BYTES;
 
 pub use admin::admin_routes;
 pub use analytics::analytics_routes;
+pub use dead_letters::dead_letter_routes;
+pub use deliveries::delivery_routes;
 pub use erasure::erasure_routes;
 pub use forwarding::forwarding_routes;
 pub use ingest::ingest_routes;

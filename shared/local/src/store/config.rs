@@ -43,6 +43,23 @@ impl DeadLetterSink for EmbeddedStore {
             .collect())
     }
 
+    async fn page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let (tenant, after) = (tenant.to_string(), after.map(str::to_owned));
+        self.run(move |db| crate::dead_letters::page(db, &tenant, after.as_deref(), limit))
+            .await
+    }
+
+    async fn get(&self, tenant: &TenantId, origin: &str) -> Result<Option<DeadLetter>, StoreError> {
+        let (tenant, origin) = (tenant.to_string(), origin.to_owned());
+        self.run(move |db| crate::dead_letters::get(db, &tenant, &origin))
+            .await
+    }
+
     async fn remove(&self, letter: &DeadLetter) -> Result<(), StoreError> {
         let origin = letter.origin.clone();
         self.run(move |db| {

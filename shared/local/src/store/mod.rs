@@ -29,7 +29,7 @@ const DEDUP: TableDefinition<&str, &str> = TableDefinition::new("dedup");
 /// sequence number → stream record data. The durable local stream.
 const STREAM: TableDefinition<u64, &[u8]> = TableDefinition::new("stream");
 /// origin → DeadLetter JSON.
-const DEAD_LETTERS: TableDefinition<&str, &str> = TableDefinition::new("dead_letters");
+pub(crate) const DEAD_LETTERS: TableDefinition<&str, &str> = TableDefinition::new("dead_letters");
 const TENANTS: TableDefinition<&str, &str> = TableDefinition::new("tenants");
 /// (tenant, key id) → ApiKeyRecord JSON.
 const KEYS: TableDefinition<(&str, &str), &str> = TableDefinition::new("keys");
