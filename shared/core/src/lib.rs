@@ -13,6 +13,7 @@
 //! - [`fold`]: folding a Tape into a profile, in event time.
 //! - [`profile`]: what profiles keep besides the Tape: views, aliases, snapshots.
 //! - [`rules`]: orchestration rules: conditions, absence timers, actions.
+//! - [`segment`]: the Segment HTTP Tracking API mapped onto CloudEvents.
 //! - [`ports`]: the small traits the adapters implement.
 
 pub mod analytics;
@@ -27,5 +28,6 @@ pub mod ids;
 pub mod ports;
 pub mod profile;
 pub mod rules;
+pub mod segment;
 pub mod tape;
 pub mod view;
