@@ -8,6 +8,7 @@
 //! - [`erasure`]: erasure jobs (GDPR) and their audit records.
 //! - [`forwarding`]: copying archived events on to destinations a tenant owns.
 //! - [`auth`]: scopes, API keys, signed short-lived tokens and record stamps.
+//! - [`browser`]: publishable keys: allowed origins and rate-limit windows.
 //! - [`envelope`]: what travels on the event stream between ingest and the Tape.
 //! - [`view`]: view definitions, validated and compiled (CEL for computed attributes).
 //! - [`fold`]: folding a Tape into a profile, in event time.
@@ -19,6 +20,7 @@
 pub mod analytics;
 pub mod archive;
 pub mod auth;
+pub mod browser;
 pub mod envelope;
 pub mod erasure;
 pub mod event;

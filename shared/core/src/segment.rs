@@ -101,6 +101,34 @@ impl SegmentError {
     }
 }
 
+/// What `GET /v1/projects/{writeKey}/settings` answers: the part of Segment's CDN
+/// settings that analytics.js reads before it sends, pointing it at `api_host`
+/// (`host[:port]/v1`, without the scheme, as analytics.js expects).
+pub fn project_settings(write_key: &str, api_host: &str, protocol: &str) -> Value {
+    let enabled = json!({"__default": {"enabled": true, "integrations": {}}});
+    json!({
+        "integrations": {
+            "Segment.io": {
+                "apiKey": write_key,
+                "apiHost": api_host,
+                "protocol": protocol,
+                "addBundledMetadata": false,
+                "unbundledIntegrations": [],
+                "maybeBundledConfigIds": {},
+                "versionSettings": {"version": "4.4.7", "componentTypes": ["browser"]}
+            }
+        },
+        "plan": {"track": enabled, "identify": enabled, "group": enabled},
+        "edgeFunction": {},
+        "analyticsNextEnabled": true,
+        "middlewareSettings": {},
+        "enabledMiddleware": {},
+        "metrics": {"sampleRate": 0},
+        "legacyVideoPluginsEnabled": false,
+        "remotePlugins": []
+    })
+}
+
 /// Inflates a gzip body, refusing anything that inflates past [`MAX_BATCH_BYTES`].
 pub fn gunzip(body: &[u8]) -> Result<Vec<u8>, SegmentError> {
     let mut out = Vec::new();
@@ -429,19 +457,23 @@ fn event_time(
     })
 }
 
+/// A corrected time outside what chrono can represent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfRange;
+
 /// `receivedAt − (sentAt − timestamp)`, or the timestamp as is without `sentAt`.
 pub fn corrected_time(
     received_at: DateTime<Utc>,
     sent_at: Option<DateTime<Utc>>,
     timestamp: Option<DateTime<Utc>>,
-) -> Result<Option<DateTime<Utc>>, ()> {
+) -> Result<Option<DateTime<Utc>>, OutOfRange> {
     match (timestamp, sent_at) {
         (None, _) => Ok(None),
         (Some(timestamp), None) => Ok(Some(timestamp)),
         (Some(timestamp), Some(sent_at)) => received_at
             .checked_sub_signed(sent_at.signed_duration_since(timestamp))
             .map(Some)
-            .ok_or(()),
+            .ok_or(OutOfRange),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod admin;
 mod analytics;
+mod browser;
 mod erasure;
 mod forwarding;
 mod ingest;
@@ -12,6 +13,7 @@ mod problem;
 mod profiles;
 mod query;
 mod rules;
+mod tracking;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request, State};
@@ -28,6 +30,7 @@ use cjaas_core::event::MAX_REQUEST_BYTES;
 
 pub use admin::admin_routes;
 pub use analytics::analytics_routes;
+pub use browser::{browser_paths, browser_routes};
 pub use erasure::erasure_routes;
 pub use forwarding::forwarding_routes;
 pub use ingest::ingest_routes;
@@ -36,6 +39,7 @@ pub use problem::{Problem, PROBLEM_JSON};
 pub use profiles::{profile_routes, ProfileApi};
 pub use query::query_routes;
 pub use rules::rule_routes;
+pub use tracking::{tracking_paths, tracking_routes};
 
 use crate::auth::Authenticator;
 
