@@ -50,6 +50,12 @@ pub async fn serve_http(router: Router) -> Result<(), lambda_http::Error> {
     lambda_http::run(behind_gateway(router)).await
 }
 
+/// Serves a router whose routes add their own principal layer where they need one
+/// (the `ingest` function: some of its routes have no authorizer).
+pub async fn serve_public(router: Router) -> Result<(), lambda_http::Error> {
+    lambda_http::run(with_problem_fallback(router)).await
+}
+
 /// Puts the authorizer's verdict into the request as a [`Principal`], or answers with
 /// the problem it found. The authorizer lets every request through with either a
 /// principal or a denial code, so a bad credential gets a problem+json body instead
