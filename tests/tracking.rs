@@ -183,6 +183,27 @@ async fn the_tracking_protocol_on_the_ingest_function() {
         assert_eq!(problem["message"], problem["detail"]);
     }
     assert_eq!(records_on_stream(&stack).await, before);
+
+    // The settings analytics.js reads, without an authorizer: they point it here.
+    let settings = reqwest::Client::new()
+        .get(format!("{}/v1/projects/{key}/settings", gateway.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settings.status().as_u16(), 200);
+    let settings: Value = settings.json().await.unwrap();
+    let host = gateway.base.trim_start_matches("http://");
+    assert_eq!(
+        settings["integrations"]["Segment.io"]["apiHost"],
+        format!("{host}/v1")
+    );
+    let (status, _, problem) =
+        send(reqwest::Client::new().get(format!("{}/v1/projects/{reader}/settings", gateway.base)))
+            .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("insufficient_scope"))
+    );
 }
 
 #[tokio::test]
