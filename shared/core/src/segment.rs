@@ -15,10 +15,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use std::io::Read;
 
 use crate::event::EventProblem;
 use crate::ids::PersonId;
+
+mod transport;
+pub use transport::{gunzip, project_settings};
 
 /// The CloudEvents `source` of every event that came through the tracking API.
 pub const SOURCE: &str = "segment";
@@ -99,47 +101,6 @@ impl SegmentError {
             SegmentError::InvalidMessages(_) => "invalid_messages",
         }
     }
-}
-
-/// What `GET /v1/projects/{writeKey}/settings` answers: the part of Segment's CDN
-/// settings that analytics.js reads before it sends, pointing it at `api_host`
-/// (`host[:port]/v1`, without the scheme, as analytics.js expects).
-pub fn project_settings(write_key: &str, api_host: &str, protocol: &str) -> Value {
-    let enabled = json!({"__default": {"enabled": true, "integrations": {}}});
-    json!({
-        "integrations": {
-            "Segment.io": {
-                "apiKey": write_key,
-                "apiHost": api_host,
-                "protocol": protocol,
-                "addBundledMetadata": false,
-                "unbundledIntegrations": [],
-                "maybeBundledConfigIds": {},
-                "versionSettings": {"version": "4.4.7", "componentTypes": ["browser"]}
-            }
-        },
-        "plan": {"track": enabled, "identify": enabled, "group": enabled},
-        "edgeFunction": {},
-        "analyticsNextEnabled": true,
-        "middlewareSettings": {},
-        "enabledMiddleware": {},
-        "metrics": {"sampleRate": 0},
-        "legacyVideoPluginsEnabled": false,
-        "remotePlugins": []
-    })
-}
-
-/// Inflates a gzip body, refusing anything that inflates past [`MAX_BATCH_BYTES`].
-pub fn gunzip(body: &[u8]) -> Result<Vec<u8>, SegmentError> {
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(body)
-        .take(MAX_BATCH_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| SegmentError::BadGzip(e.to_string()))?;
-    if out.len() > MAX_BATCH_BYTES {
-        return Err(SegmentError::BatchTooLarge);
-    }
-    Ok(out)
 }
 
 /// A decoded request: its messages (still unchecked) and what the batch sets for all.
