@@ -294,6 +294,7 @@ async fn an_unreachable_stream_is_a_503_with_retry_after() {
     let router = cjaas_aws::lambda::behind_gateway(cjaas_aws::wiring::ingest_router(
         &stack.sdk,
         "no-such-stream",
+        &stack.config_table,
         stack.keys.clone(),
     ));
     let context = json!({"tenant": tenant, "scopes": "events:write", "credential": "k"});

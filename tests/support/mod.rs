@@ -20,15 +20,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tower::ServiceExt;
 
+use cjaas_app::http::{with_edge_headers, with_problem_fallback};
 use cjaas_app::writer::TapeWriter;
 use cjaas_aws::lambda::Operations;
-use cjaas_aws::lambda::{behind_gateway, handle_authorizer, handle_kinesis, handle_tenant_command};
+use cjaas_aws::lambda::{
+    handle_authorizer, handle_kinesis, handle_tenant_command, with_authorizer_principal,
+};
 use cjaas_aws::wiring::{
     self, AnalyticsSettings, ErasureSettings, ForwardingSettings, OperationsSettings,
     TapeWriterSettings,
 };
 use cjaas_core::auth::SigningKeys;
 pub use cjaas_core::target::TargetPolicy;
+
+pub mod gateway;
 
 /// The SDK configuration for the emulator. Tests need `AWS_ENDPOINT_URL`: they must
 /// never reach a real account by accident.
@@ -318,46 +323,53 @@ impl Stack {
 
     /// Every API route, as the Lambdas mount them behind API Gateway.
     pub fn api(&self) -> Router {
-        behind_gateway(
-            Router::new()
-                .merge(wiring::ingest_router(
-                    &self.sdk,
-                    &self.stream,
-                    self.keys.clone(),
-                ))
-                .merge(wiring::query_router(
-                    &self.sdk,
-                    &self.tape_table,
-                    &self.config_table,
-                ))
-                .merge(wiring::profile_router(
-                    &self.sdk,
-                    &self.tape_table,
-                    &self.config_table,
-                ))
-                .merge(wiring::admin_router(
-                    &self.sdk,
-                    &self.config_table,
-                    self.keys.clone(),
-                ))
-                .merge(wiring::analytics_router(
-                    &self.sdk,
-                    &self.analytics_settings(),
-                ))
-                .merge(wiring::erasure_router(&self.sdk, &self.erasure_settings()))
-                .merge(wiring::forwarding_router(
-                    &self.sdk,
-                    &self.forwarding_settings(),
-                ))
-                .merge(wiring::rules_router(
-                    &self.sdk,
-                    &self.config_table,
-                    self.targets.clone(),
-                ))
-                .merge(wiring::dead_letter_router(
-                    &self.sdk,
-                    self.dead_letter_settings(),
-                )),
+        let behind_authorizer = Router::new()
+            .merge(wiring::query_router(
+                &self.sdk,
+                &self.tape_table,
+                &self.config_table,
+            ))
+            .merge(wiring::profile_router(
+                &self.sdk,
+                &self.tape_table,
+                &self.config_table,
+            ))
+            .merge(wiring::admin_router(
+                &self.sdk,
+                &self.config_table,
+                self.keys.clone(),
+            ))
+            .merge(wiring::analytics_router(
+                &self.sdk,
+                &self.analytics_settings(),
+            ))
+            .merge(wiring::erasure_router(&self.sdk, &self.erasure_settings()))
+            .merge(wiring::forwarding_router(
+                &self.sdk,
+                &self.forwarding_settings(),
+            ))
+            .merge(wiring::rules_router(
+                &self.sdk,
+                &self.config_table,
+                self.targets.clone(),
+            ))
+            .merge(wiring::dead_letter_router(
+                &self.sdk,
+                self.dead_letter_settings(),
+            ));
+        with_edge_headers(with_problem_fallback(
+            self.ingest_api()
+                .merge(with_authorizer_principal(behind_authorizer)),
+        ))
+    }
+
+    /// The `ingest` function's routes (`POST /v1/events` and the tracking API).
+    pub fn ingest_api(&self) -> Router {
+        wiring::ingest_router(
+            &self.sdk,
+            &self.stream,
+            &self.config_table,
+            self.keys.clone(),
         )
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use cjaas_core::auth::{
     ApiKeyRecord, NewApiKey, Principal, Scope, SigningKeys, TokenClaims, MAX_TOKEN_TTL,
 };
+use cjaas_core::browser::BrowserBinding;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{ConfigStore, StoreError, TenantRecord};
 
@@ -29,6 +30,8 @@ pub enum AdminError {
     ScopeNotHeld(Scope),
     #[error("this needs an API key: a short-lived token cannot mint credentials")]
     ApiKeyRequired,
+    #[error("a publishable key cannot mint tokens: mint them with a secret key on your backend")]
+    PublishableKey,
     #[error("{0}")]
     InvalidRequest(String),
     #[error(transparent)]
@@ -43,6 +46,7 @@ impl AdminError {
             AdminError::KeyNotFound(_) => "key_not_found",
             AdminError::ScopeNotHeld(_) => "scope_not_held",
             AdminError::ApiKeyRequired => "api_key_required",
+            AdminError::PublishableKey => "publishable_key",
             AdminError::InvalidRequest(_) => "invalid_request",
             AdminError::Store(_) => "store_unavailable",
         }
@@ -50,14 +54,33 @@ impl AdminError {
 }
 
 /// A request for a new API key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRequest {
+    /// Required for a secret key; a publishable key holds `events:write` only.
+    #[serde(default)]
     pub scopes: Vec<Scope>,
     #[serde(default)]
     pub label: String,
     #[serde(default)]
     pub expires_in_days: Option<i64>,
+    #[serde(default)]
+    pub kind: KeyKind,
+    /// Publishable keys only: the origins browsers may use the key from.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Publishable keys only: requests per minute.
+    #[serde(default)]
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+/// A secret key (servers) or a publishable key (web pages).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    #[default]
+    Secret,
+    Publishable,
 }
 
 /// A request for a short-lived signed token.
@@ -78,7 +101,12 @@ fn default_token_ttl() -> i64 {
 pub struct KeyView {
     pub id: String,
     pub tenant: String,
+    pub kind: KeyKind,
     pub scopes: Vec<Scope>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_minute: Option<u32>,
     pub label: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -92,7 +120,13 @@ impl From<&ApiKeyRecord> for KeyView {
         Self {
             id: r.key_id.clone(),
             tenant: r.tenant.to_string(),
+            kind: match r.publishable {
+                Some(_) => KeyKind::Publishable,
+                None => KeyKind::Secret,
+            },
             scopes: r.scopes.clone(),
+            allowed_origins: r.publishable.as_ref().map(|b| b.allowed_origins.clone()),
+            rate_limit_per_minute: r.publishable.as_ref().and_then(|b| b.rate_limit_per_minute),
             label: r.label.clone(),
             created_at: r.created_at,
             expires_at: r.expires_at,
@@ -142,7 +176,7 @@ impl Admin {
         let request = KeyRequest {
             scopes: Scope::ALL.to_vec(),
             label: "created with the tenant".into(),
-            expires_in_days: None,
+            ..KeyRequest::default()
         };
         self.create_key(tenant, request).await
     }
@@ -155,7 +189,7 @@ impl Admin {
         if self.config.get_tenant(tenant).await?.is_none() {
             return Err(AdminError::UnknownTenant(tenant.clone()));
         }
-        let scopes = checked_scopes(request.scopes)?;
+        let (scopes, binding) = checked_kind(&request)?;
         if request.label.len() > MAX_LABEL_BYTES || request.label.chars().any(char::is_control) {
             return Err(AdminError::InvalidRequest(format!(
                 "label must be at most {MAX_LABEL_BYTES} bytes of printable text"
@@ -171,7 +205,10 @@ impl Admin {
                 )))
             }
         };
-        let key = NewApiKey::generate(tenant.clone(), scopes, request.label, expires_at, now);
+        let mut key = NewApiKey::generate(tenant.clone(), scopes, request.label, expires_at, now);
+        if let Some(binding) = binding {
+            key = key.publishable(binding);
+        }
         self.config.put_key(&key.record).await?;
         tracing::info!(tenant = %tenant, key_id = %key.record.key_id, "api key created");
         Ok(key.into())
@@ -232,6 +269,10 @@ impl Admin {
         if caller.via_signed_token() {
             return Err(AdminError::ApiKeyRequired);
         }
+        // A token carries no origin binding: a publishable key must not shed its own.
+        if caller.browser.is_some() {
+            return Err(AdminError::PublishableKey);
+        }
         let scopes = checked_scopes(request.scopes)?;
         if let Some(missing) = scopes.iter().find(|s| !caller.scopes.contains(s)) {
             return Err(AdminError::ScopeNotHeld(*missing));
@@ -252,6 +293,31 @@ impl Admin {
             scopes,
             expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
         })
+    }
+}
+
+/// A secret key's scopes; or a publishable key's (`events:write`) and its binding.
+fn checked_kind(request: &KeyRequest) -> Result<(Vec<Scope>, Option<BrowserBinding>), AdminError> {
+    match request.kind {
+        KeyKind::Secret => {
+            if !request.allowed_origins.is_empty() || request.rate_limit_per_minute.is_some() {
+                return Err(AdminError::InvalidRequest(
+                    "allowed_origins and rate_limit_per_minute are for publishable keys".into(),
+                ));
+            }
+            Ok((checked_scopes(request.scopes.clone())?, None))
+        }
+        KeyKind::Publishable => {
+            if request.scopes.iter().any(|s| *s != Scope::EventsWrite) {
+                return Err(AdminError::InvalidRequest(
+                    "a publishable key holds events:write only".into(),
+                ));
+            }
+            let binding =
+                BrowserBinding::new(&request.allowed_origins, request.rate_limit_per_minute)
+                    .map_err(AdminError::InvalidRequest)?;
+            Ok((vec![Scope::EventsWrite], Some(binding)))
+        }
     }
 }
 

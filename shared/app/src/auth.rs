@@ -51,13 +51,14 @@ impl Authenticator {
                 tenant,
                 key_id,
                 secret,
+                publishable,
             } => {
                 let record = self
                     .config
                     .get_key(&tenant, key_id)
                     .await?
                     .ok_or(AuthError::Invalid)?;
-                Ok(record.verify(secret, now)?)
+                Ok(record.verify_as(publishable, secret, now)?)
             }
         }
     }

@@ -27,6 +27,7 @@ use cjaas_app::http::{with_edge_headers, with_problem_fallback, Problem};
 use cjaas_app::orchestration::{ActionEvent, Orchestrator, ACTION_SOURCE, ACTION_TRIGGERED};
 use cjaas_app::writer::{InputRecord, TapeWriter};
 use cjaas_core::auth::{AuthError, Principal, Scope};
+use cjaas_core::browser::BrowserBinding;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::ConfigStore;
 
@@ -49,14 +50,24 @@ pub async fn serve_http(router: Router) -> Result<(), lambda_http::Error> {
     lambda_http::run(behind_gateway(router)).await
 }
 
+/// Serves a router whose routes add their own principal layer where they need one
+/// (the `ingest` function: some of its routes have no authorizer).
+pub async fn serve_public(router: Router) -> Result<(), lambda_http::Error> {
+    lambda_http::run(with_edge_headers(with_problem_fallback(router))).await
+}
+
 /// Puts the authorizer's verdict into the request as a [`Principal`], or answers with
 /// the problem it found. The authorizer lets every request through with either a
 /// principal or a denial code, so a bad credential gets a problem+json body instead
 /// of API Gateway's bare 403.
 pub fn behind_gateway(router: Router) -> Router {
-    with_edge_headers(
-        with_problem_fallback(router).layer(middleware::from_fn(principal_from_authorizer)),
-    )
+    with_edge_headers(with_authorizer_principal(with_problem_fallback(router)))
+}
+
+/// [`behind_gateway`]'s principal layer alone, for routes that are merged with routes
+/// without an authorizer (the browser routes of the `ingest` function).
+pub fn with_authorizer_principal(router: Router) -> Router {
+    router.layer(middleware::from_fn(principal_from_authorizer))
 }
 
 async fn principal_from_authorizer(mut request: Request, next: Next) -> Response {
@@ -97,11 +108,17 @@ fn verdict_from_context(
     }
     let tenant = text("tenant").and_then(|t| TenantId::parse(t).ok());
     let scopes = text("scopes").and_then(Scope::parse_list);
+    // A publishable key's binding: space-separated origins and an optional limit.
+    let browser = text("origins").map(|origins| BrowserBinding {
+        allowed_origins: origins.split(' ').map(str::to_owned).collect(),
+        rate_limit_per_minute: text("rate_limit").and_then(|r| r.parse().ok()),
+    });
     match (tenant, scopes) {
         (Some(tenant), Some(scopes)) => Ok(Principal {
             tenant,
             scopes,
             credential: text("credential").unwrap_or_default().to_owned(),
+            browser,
         }),
         _ => Err(AuthError::Invalid.into()),
     }
@@ -129,11 +146,7 @@ pub async fn handle_authorizer(
         return Ok(response);
     }
     let context = match auth.authenticate_header(header).await {
-        Ok(principal) => json!({
-            "tenant": principal.tenant,
-            "scopes": Scope::join(&principal.scopes),
-            "credential": principal.credential,
-        }),
+        Ok(principal) => authorizer_context(&principal),
         Err(AuthFailure::Denied(e)) => {
             tracing::info!(code = e.code(), "credential refused");
             json!({ "denied": e.code() })
@@ -149,6 +162,22 @@ pub async fn handle_authorizer(
     response.is_authorized = true;
     response.context = context;
     Ok(response)
+}
+
+/// The principal as the authorizer's context (strings only).
+fn authorizer_context(principal: &Principal) -> Value {
+    let mut context = json!({
+        "tenant": principal.tenant,
+        "scopes": Scope::join(&principal.scopes),
+        "credential": principal.credential,
+    });
+    if let Some(binding) = &principal.browser {
+        context["origins"] = json!(binding.allowed_origins.join(" "));
+        if let Some(limit) = binding.rate_limit_per_minute {
+            context["rate_limit"] = json!(limit.to_string());
+        }
+    }
+    context
 }
 
 /// The Tape writer on a Kinesis batch: failed records go back by sequence number.
@@ -289,6 +318,7 @@ pub async fn handle_tenant_command(
                 scopes,
                 label,
                 expires_in_days,
+                ..KeyRequest::default()
             };
             view(admin.create_key(&tenant(&t)?, request).await?)
         }

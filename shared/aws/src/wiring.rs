@@ -10,24 +10,26 @@ use cjaas_app::admin::Admin;
 use cjaas_app::analytics::Analytics;
 use cjaas_app::archive::{ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::Authenticator;
+use cjaas_app::browser::BrowserGuard;
 use cjaas_app::dead_letters::DeadLetters;
 use cjaas_app::deliveries::DeliveryLog;
 use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
-    admin_routes, analytics_routes, dead_letter_routes, delivery_routes, erasure_routes,
-    forwarding_routes, ingest_routes, live_routes, profile_routes, query_routes, require_bearer,
-    rule_routes, with_edge_headers, with_problem_fallback, ProfileApi,
+    admin_routes, analytics_routes, browser_routes, dead_letter_routes, delivery_routes,
+    erasure_routes, forwarding_routes, ingest_routes, live_routes, profile_routes, query_routes,
+    require_bearer, rule_routes, with_edge_headers, with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
 use cjaas_app::tombstones::Tombstones;
+use cjaas_app::tracking::Tracking;
 use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::target::TargetPolicy;
 
-use crate::lambda::Operations;
+use crate::lambda::{with_authorizer_principal, Operations};
 use crate::settings::s3_client;
 use crate::{
     AwsForwarder, DynamoConfigStore, DynamoDocumentStore, DynamoTapeStore, EventBridgeBus,
@@ -58,8 +60,27 @@ fn ingestor(sdk: &SdkConfig, stream: &str, keys: SigningKeys) -> Arc<Ingestor> {
     ))
 }
 
-pub fn ingest_router(sdk: &SdkConfig, stream: &str, keys: SigningKeys) -> Router {
-    ingest_routes(ingestor(sdk, stream, keys))
+/// The `ingest` function: `POST /v1/events` behind the authorizer, and the tracking
+/// API and the CORS preflights, which have no authorizer (the function verifies write
+/// keys itself, from HTTP Basic or the body). Without a fallback: the caller adds it.
+pub fn ingest_router(
+    sdk: &SdkConfig,
+    stream: &str,
+    config_table: &str,
+    keys: SigningKeys,
+) -> Router {
+    let ingestor = ingestor(sdk, stream, keys.clone());
+    let tracking = Tracking::new(
+        Arc::new(authenticator(sdk, config_table, keys)),
+        ingestor.clone(),
+        aliases(sdk, config_table),
+        Arc::new(BrowserGuard::new(document_store(sdk, config_table))),
+    );
+    browser_routes(
+        ingest_routes(ingestor),
+        with_authorizer_principal,
+        Arc::new(tracking),
+    )
 }
 
 fn archive_store(sdk: &SdkConfig, bucket: &str) -> Arc<S3Archive> {

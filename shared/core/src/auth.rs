@@ -20,9 +20,12 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use subtle::ConstantTimeEq;
 
+use crate::browser::BrowserBinding;
 use crate::ids::TenantId;
 
 const API_KEY_PREFIX: &str = "cjk";
+/// Publishable keys: safe to ship in a web page (see [`crate::browser`]).
+const PUBLISHABLE_PREFIX: &str = "cjp";
 const ISSUER: &str = "cjaas";
 /// Longest lifetime of a signed token.
 pub const MAX_TOKEN_TTL: Duration = Duration::hours(24);
@@ -87,6 +90,9 @@ pub struct Principal {
     pub scopes: Vec<Scope>,
     /// The API key id, or `jwt:{jti}` for a signed token. Safe to log.
     pub credential: String,
+    /// Set for a publishable key: where browsers may use it from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<BrowserBinding>,
 }
 
 impl Principal {
@@ -137,13 +143,19 @@ pub enum Bearer<'a> {
         tenant: TenantId,
         key_id: &'a str,
         secret: &'a str,
+        /// Presented with the publishable prefix `cjp_`.
+        publishable: bool,
     },
     Signed(&'a str),
 }
 
 impl<'a> Bearer<'a> {
     pub fn parse(token: &'a str) -> Result<Self, AuthError> {
-        if let Some(rest) = token.strip_prefix("cjk_") {
+        let api_key = token
+            .strip_prefix("cjk_")
+            .map(|rest| (rest, false))
+            .or_else(|| token.strip_prefix("cjp_").map(|rest| (rest, true)));
+        if let Some((rest, publishable)) = api_key {
             let mut parts = rest.splitn(3, '_');
             let (Some(tenant), Some(key_id), Some(secret)) =
                 (parts.next(), parts.next(), parts.next())
@@ -155,6 +167,7 @@ impl<'a> Bearer<'a> {
                 tenant,
                 key_id,
                 secret,
+                publishable,
             });
         }
         if token.starts_with("eyJ") && token.matches('.').count() == 2 {
@@ -185,9 +198,26 @@ pub struct ApiKeyRecord {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Set for a publishable key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishable: Option<BrowserBinding>,
 }
 
 impl ApiKeyRecord {
+    /// Checks a presented secret in constant time, and that a publishable key was
+    /// presented as one (and a secret key not as one).
+    pub fn verify_as(
+        &self,
+        publishable: bool,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, AuthError> {
+        if publishable != self.publishable.is_some() {
+            return Err(AuthError::Invalid);
+        }
+        self.verify(secret, now)
+    }
+
     /// Checks a presented secret in constant time.
     pub fn verify(&self, secret: &str, now: DateTime<Utc>) -> Result<Principal, AuthError> {
         let presented = sha256_hex(secret.as_bytes());
@@ -205,6 +235,7 @@ impl ApiKeyRecord {
             tenant: self.tenant.clone(),
             scopes: self.scopes.clone(),
             credential: self.key_id.clone(),
+            browser: self.publishable.clone(),
         })
     }
 }
@@ -236,8 +267,19 @@ impl NewApiKey {
             created_at: now,
             expires_at,
             revoked_at: None,
+            publishable: None,
         };
         Self { record, token }
+    }
+
+    /// Makes this a publishable key bound to `binding` (its token starts with `cjp_`).
+    pub fn publishable(mut self, binding: BrowserBinding) -> Self {
+        self.record.publishable = Some(binding);
+        self.token = format!(
+            "{PUBLISHABLE_PREFIX}{}",
+            &self.token[API_KEY_PREFIX.len()..]
+        );
+        self
     }
 }
 
@@ -407,6 +449,7 @@ impl SigningKeys {
             tenant: TenantId::parse(&claims.sub).map_err(|_| AuthError::Invalid)?,
             scopes: Scope::parse_list(&claims.scope).ok_or(AuthError::Invalid)?,
             credential: format!("jwt:{}", claims.jti),
+            browser: None,
         })
     }
 
@@ -458,6 +501,7 @@ mod tests {
             tenant,
             key_id,
             secret,
+            publishable: false,
         } = Bearer::parse(&key.token).unwrap()
         else {
             panic!("an API key parses as one");
@@ -481,6 +525,37 @@ mod tests {
         let mut expired = key.record;
         expired.expires_at = Some(now());
         assert_eq!(expired.verify(secret, now()), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn publishable_keys_verify_only_as_publishable_and_carry_their_binding() {
+        let binding = BrowserBinding::new(&["https://shop.example.com".into()], Some(60)).unwrap();
+        let key = NewApiKey::generate(acme(), vec![Scope::EventsWrite], "web".into(), None, now())
+            .publishable(binding.clone());
+        assert!(key.token.starts_with("cjp_acme_"));
+        let Bearer::ApiKey {
+            secret,
+            publishable: true,
+            ..
+        } = Bearer::parse(&key.token).unwrap()
+        else {
+            panic!("a publishable key parses as one");
+        };
+        let principal = key.record.verify_as(true, secret, now()).unwrap();
+        assert_eq!(principal.browser, Some(binding));
+        assert_eq!(
+            key.record.verify_as(false, secret, now()),
+            Err(AuthError::Invalid),
+            "relabelled as a secret key, it is refused"
+        );
+        let secret_key = NewApiKey::generate(acme(), vec![Scope::Admin], "ci".into(), None, now());
+        let Bearer::ApiKey { secret, .. } = Bearer::parse(&secret_key.token).unwrap() else {
+            panic!("an API key");
+        };
+        assert_eq!(
+            secret_key.record.verify_as(true, secret, now()),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]

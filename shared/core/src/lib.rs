@@ -8,6 +8,7 @@
 //! - [`erasure`]: erasure jobs (GDPR) and their audit records.
 //! - [`forwarding`]: copying archived events on to destinations a tenant owns.
 //! - [`auth`]: scopes, API keys, signed short-lived tokens and record stamps.
+//! - [`browser`]: publishable keys: allowed origins and rate-limit windows.
 //! - [`envelope`]: what travels on the event stream between ingest and the Tape.
 //! - [`view`]: view definitions, validated and compiled (CEL for computed attributes).
 //! - [`fold`]: folding a Tape into a profile, in event time.
@@ -16,11 +17,13 @@
 //! - [`target`]: which webhook and enrichment URLs CJaaS may call (no SSRF).
 //! - [`deliveries`], [`dead_letters`]: the per-rule delivery log and what tenants see of
 //!   dead letters.
+//! - [`segment`]: the Segment HTTP Tracking API mapped onto CloudEvents.
 //! - [`ports`]: the small traits the adapters implement.
 
 pub mod analytics;
 pub mod archive;
 pub mod auth;
+pub mod browser;
 pub mod dead_letters;
 pub mod deliveries;
 pub mod envelope;
@@ -32,6 +35,7 @@ pub mod ids;
 pub mod ports;
 pub mod profile;
 pub mod rules;
+pub mod segment;
 pub mod tape;
 pub mod target;
 pub mod view;

@@ -165,6 +165,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 scopes: parse_scopes(&scopes)?,
                 label,
                 expires_in_days,
+                ..KeyRequest::default()
             };
             print_key(app.admin.create_key(&tenant(&t)?, request).await?)
         }

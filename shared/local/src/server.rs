@@ -13,19 +13,21 @@ use cjaas_app::admin::{Admin, KeyView};
 use cjaas_app::analytics::Analytics;
 use cjaas_app::archive::{ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::Authenticator;
+use cjaas_app::browser::BrowserGuard;
 use cjaas_app::dead_letters::DeadLetters;
 use cjaas_app::deliveries::DeliveryLog;
 use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
-    admin_routes, analytics_routes, dead_letter_routes, delivery_routes, erasure_routes,
-    forwarding_routes, ingest_routes, live_routes, profile_routes, query_routes, require_bearer,
-    rule_routes, with_edge_headers, with_problem_fallback, ProfileApi,
+    admin_routes, analytics_routes, browser_routes, dead_letter_routes, delivery_routes,
+    erasure_routes, forwarding_routes, ingest_routes, live_routes, profile_routes, query_routes,
+    require_bearer, rule_routes, with_edge_headers, with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
 use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
 use cjaas_app::tombstones::Tombstones;
+use cjaas_app::tracking::Tracking;
 use cjaas_app::writer::TapeWriter;
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::ids::TenantId;
@@ -139,10 +141,20 @@ impl LocalApp {
             Arc::new(bus.clone()),
             writer.clone(),
         ));
+        let tracking = Arc::new(Tracking::new(
+            auth.clone(),
+            ingestor.clone(),
+            aliases.clone(),
+            Arc::new(BrowserGuard::new(shared.clone())),
+        ));
+        let browser = browser_routes(
+            ingest_routes(ingestor),
+            |events| require_bearer(events, auth.clone()),
+            tracking,
+        );
         let api = Router::new()
             .merge(delivery_routes(Arc::new(DeliveryLog::new(shared.clone()))))
             .merge(dead_letter_routes(dead_letters))
-            .merge(ingest_routes(ingestor))
             .merge(erasure_routes(erasures.clone()))
             .merge(forwarding_routes(forwarding.clone()))
             .merge(rule_routes(rules))
@@ -154,6 +166,7 @@ impl LocalApp {
         let router = with_edge_headers(with_problem_fallback(
             Router::new()
                 .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+                .merge(browser)
                 .merge(require_bearer(api, auth)),
         ));
         Ok(Self {

@@ -4,6 +4,7 @@
 
 mod admin;
 mod analytics;
+mod browser;
 mod body;
 mod dead_letters;
 mod deliveries;
@@ -15,6 +16,7 @@ mod problem;
 mod profiles;
 mod query;
 mod rules;
+mod tracking;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request, State};
@@ -30,6 +32,7 @@ use cjaas_core::event::MAX_REQUEST_BYTES;
 
 pub use admin::admin_routes;
 pub use analytics::analytics_routes;
+pub use browser::{browser_paths, browser_routes};
 pub use dead_letters::dead_letter_routes;
 pub use deliveries::delivery_routes;
 pub use erasure::erasure_routes;
@@ -40,6 +43,7 @@ pub use problem::{Problem, PROBLEM_JSON};
 pub use profiles::{profile_routes, ProfileApi};
 pub use query::query_routes;
 pub use rules::rule_routes;
+pub use tracking::{tracking_paths, tracking_routes};
 
 use crate::auth::Authenticator;
 pub(crate) use body::read_json;

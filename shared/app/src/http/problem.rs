@@ -22,6 +22,8 @@ pub struct Problem {
     /// Per-item problems, e.g. every bad event of a batch.
     pub errors: Option<Box<serde_json::Value>>,
     pub retry_after_secs: Option<u64>,
+    /// Also carry the detail as `message`, as Segment's API does.
+    pub with_message: bool,
 }
 
 /// The wire form (RFC 9457 members plus `code` and `errors`).
@@ -35,6 +37,8 @@ struct ProblemBody<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
 }
 
 impl Problem {
@@ -45,7 +49,14 @@ impl Problem {
             detail: detail.into(),
             errors: None,
             retry_after_secs: None,
+            with_message: false,
         }
+    }
+
+    /// Adds Segment's `message` member (the detail) beside `code`.
+    pub fn segment_compatible(mut self) -> Self {
+        self.with_message = true;
+        self
     }
 
     pub fn with_errors(mut self, errors: impl Serialize) -> Self {
@@ -86,6 +97,7 @@ impl IntoResponse for Problem {
             code: self.code,
             detail: &self.detail,
             errors: self.errors.as_deref(),
+            message: self.with_message.then_some(self.detail.as_str()),
         })
         .expect("a problem serializes");
         let mut response = (self.status, body).into_response();
@@ -144,7 +156,9 @@ impl From<AdminError> for Problem {
         let status = match &e {
             AdminError::TenantExists(_) => StatusCode::CONFLICT,
             AdminError::UnknownTenant(_) | AdminError::KeyNotFound(_) => StatusCode::NOT_FOUND,
-            AdminError::ScopeNotHeld(_) | AdminError::ApiKeyRequired => StatusCode::FORBIDDEN,
+            AdminError::ScopeNotHeld(_)
+            | AdminError::ApiKeyRequired
+            | AdminError::PublishableKey => StatusCode::FORBIDDEN,
             AdminError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::Store(e) => return e.clone().into(),
         };

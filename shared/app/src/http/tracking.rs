@@ -1,0 +1,278 @@
+//! The Segment HTTP Tracking API, so that Segment's and RudderStack's libraries post to
+//! CJaaS unchanged once their host is set to it.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/batch` (`/v1/b`) | a batch of calls |
+//! | `POST /v1/track`, `/v1/identify`, `/v1/page`, `/v1/screen`, `/v1/group`, `/v1/alias` (`/v1/t`, `/v1/i`, `/v1/p`, `/v1/s`, `/v1/g`, `/v1/a`) | one call |
+//! | `GET /v1/projects/{writeKey}/settings` | the settings analytics.js reads first |
+//!
+//! The write key is any credential with `events:write`: HTTP Basic (the key as the user
+//! name), `writeKey` in the body, or `Authorization: Bearer`. These routes verify it
+//! themselves: in AWS they have no authorizer, which cannot read a body.
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::Utc;
+use serde_json::json;
+use std::sync::Arc;
+
+use cjaas_core::auth::{AuthError, Principal, Scope};
+use cjaas_core::event::MAX_REQUEST_BYTES;
+use cjaas_core::segment::{gunzip, parse_payload, project_settings, Call, Route, SegmentError};
+
+use super::{path_param, Problem};
+use crate::browser::BrowserRefusal;
+use crate::ingest::StreamUnavailable;
+use crate::tracking::{Tracking, TrackingError};
+
+/// The short paths analytics.js uses, by call.
+fn short_path(call: Call) -> &'static str {
+    match call {
+        Call::Track => "/v1/t",
+        Call::Identify => "/v1/i",
+        Call::Page => "/v1/p",
+        Call::Screen => "/v1/s",
+        Call::Group => "/v1/g",
+        Call::Alias => "/v1/a",
+    }
+}
+
+pub const SETTINGS_PATH: &str = "/v1/projects/{write_key}/settings";
+
+/// Every path of the tracking API.
+pub fn tracking_paths() -> Vec<String> {
+    let mut paths = vec!["/v1/batch".to_owned(), "/v1/b".to_owned()];
+    for call in Call::ALL {
+        paths.push(format!("/v1/{}", call.as_str()));
+        paths.push(short_path(call).to_owned());
+    }
+    paths.push(SETTINGS_PATH.to_owned());
+    paths
+}
+
+pub fn tracking_routes(tracking: Arc<Tracking>) -> Router {
+    let mut router = Router::new()
+        .route("/v1/batch", call(Route::Batch))
+        .route("/v1/b", call(Route::Batch));
+    for c in Call::ALL {
+        router = router
+            .route(&format!("/v1/{}", c.as_str()), call(Route::Single(c)))
+            .route(short_path(c), call(Route::Single(c)));
+    }
+    router
+        .route(SETTINGS_PATH, get(settings))
+        .with_state(tracking)
+}
+
+fn call(route: Route) -> MethodRouter<Arc<Tracking>> {
+    post(
+        move |State(tracking): State<Arc<Tracking>>, headers: HeaderMap, body: Body| async move {
+            match accept(&tracking, route, &headers, body).await {
+                Ok(()) => (StatusCode::OK, Json(json!({ "success": true }))).into_response(),
+                Err(problem) => problem.segment_compatible().into_response(),
+            }
+        },
+    )
+}
+
+async fn accept(
+    tracking: &Tracking,
+    route: Route,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(), Problem> {
+    let received_at = Utc::now();
+    // A credential in a header is checked before the body is even read.
+    let early = match header_credential(headers)? {
+        Some(token) => Some(authenticate(tracking, &token).await?),
+        None => None,
+    };
+    check_media_type(headers)?;
+    let body = read_decoded(headers, body).await?;
+    let payload = parse_payload(&body, route).map_err(segment_problem)?;
+    let principal = match early {
+        Some(principal) => principal,
+        None => {
+            let key = payload.write_key.as_deref().ok_or(AuthError::Missing)?;
+            authenticate(tracking, key).await?
+        }
+    };
+    principal.require(Scope::EventsWrite)?;
+    tracking
+        .guard()
+        .admit(&principal, origin(headers), true)
+        .await?;
+    let accepted = tracking
+        .accept(&principal.tenant, payload, received_at)
+        .await?;
+    tracing::info!(tenant = %principal.tenant, credential = %principal.credential, accepted, "tracking calls accepted");
+    Ok(())
+}
+
+/// `GET /v1/projects/{writeKey}/settings`: where analytics.js should send, i.e. here.
+async fn settings(
+    State(tracking): State<Arc<Tracking>>,
+    write_key: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = async {
+        let key = path_param(write_key, "malformed_credential")?;
+        let principal = authenticate(&tracking, &key).await?;
+        principal.require(Scope::EventsWrite)?;
+        tracking
+            .guard()
+            .admit(&principal, origin(&headers), false)
+            .await?;
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let protocol = match headers.get("x-forwarded-proto").map(|p| p.as_bytes()) {
+            Some(b"https") => "https",
+            _ => "http",
+        };
+        Ok::<_, Problem>(Json(project_settings(
+            &key,
+            &format!("{host}/v1"),
+            protocol,
+        )))
+    };
+    match answer.await {
+        Ok(body) => body.into_response(),
+        Err(problem) => problem.segment_compatible().into_response(),
+    }
+}
+
+async fn authenticate(tracking: &Tracking, token: &str) -> Result<Principal, Problem> {
+    Ok(tracking.auth().authenticate(token.trim()).await?)
+}
+
+/// `Authorization: Basic base64(key:)` (the key is the user name; any password is
+/// ignored) or `Authorization: Bearer key`.
+fn header_credential(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let (scheme, rest) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+    let token = match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => rest.trim().to_owned(),
+        "basic" => {
+            let decoded = STANDARD
+                .decode(rest.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or(AuthError::Malformed)?;
+            match decoded.split_once(':') {
+                Some((user, _password)) => user.to_owned(),
+                None => decoded,
+            }
+        }
+        _ => return Err(AuthError::Malformed.into()),
+    };
+    if token.is_empty() {
+        return Err(AuthError::Malformed.into());
+    }
+    Ok(Some(token))
+}
+
+fn origin(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
+}
+
+/// JSON, or `text/plain` (which analytics.js sends to avoid a preflight).
+fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if media_type.eq_ignore_ascii_case("application/json")
+        || media_type.eq_ignore_ascii_case("text/plain")
+    {
+        return Ok(());
+    }
+    Err(Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("unsupported content type {content_type:?}: send application/json or text/plain"),
+    ))
+}
+
+/// The body, inflated if it came with `Content-Encoding: gzip`.
+async fn read_decoded(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Problem> {
+    let bytes = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|_| segment_problem(SegmentError::BatchTooLarge))?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "gzip" | "x-gzip" => gunzip(&bytes).map_err(segment_problem),
+        "identity" | "" => Ok(bytes.to_vec()),
+        other => Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            format!("unsupported content encoding {other:?}: send gzip or none"),
+        )),
+    }
+}
+
+/// Every request problem is a 400 (Segment's libraries drop a 400 and retry a 5xx).
+fn segment_problem(error: SegmentError) -> Problem {
+    let mut detail = error.to_string();
+    if let SegmentError::InvalidMessages(problems) = &error {
+        if let Some(first) = problems.first() {
+            detail = format!("{detail}; message {}: {}", first.index, first.detail);
+        }
+        return Problem::new(StatusCode::BAD_REQUEST, error.code(), detail).with_errors(problems);
+    }
+    Problem::new(StatusCode::BAD_REQUEST, error.code(), detail)
+}
+
+impl From<TrackingError> for Problem {
+    fn from(error: TrackingError) -> Self {
+        match error {
+            TrackingError::Request(e) => segment_problem(e),
+            TrackingError::Stream(e) => stream_problem(e),
+            TrackingError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn stream_problem(error: StreamUnavailable) -> Problem {
+    tracing::error!(error = %error, "tracking could not reach the stream");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "stream_unavailable",
+        error.to_string(),
+    )
+    .retry_after(1)
+}
+
+impl From<BrowserRefusal> for Problem {
+    fn from(refusal: BrowserRefusal) -> Self {
+        let detail = refusal.to_string();
+        match refusal {
+            BrowserRefusal::OriginNotAllowed(_) => {
+                Problem::new(StatusCode::FORBIDDEN, "origin_not_allowed", detail)
+            }
+            BrowserRefusal::RateLimited { retry_after_secs } => {
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
+                    .retry_after(retry_after_secs)
+            }
+            BrowserRefusal::Store(e) => e.into(),
+        }
+    }
+}

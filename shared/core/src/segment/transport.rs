@@ -1,0 +1,47 @@
+//! What surrounds the messages: gzip bodies, and the settings analytics.js reads.
+
+use serde_json::{json, Value};
+use std::io::Read;
+
+use super::{SegmentError, MAX_BATCH_BYTES};
+
+/// What `GET /v1/projects/{writeKey}/settings` answers: the part of Segment's CDN
+/// settings that analytics.js reads before it sends, pointing it at `api_host`
+/// (`host[:port]/v1`, without the scheme, as analytics.js expects).
+pub fn project_settings(write_key: &str, api_host: &str, protocol: &str) -> Value {
+    let enabled = json!({"__default": {"enabled": true, "integrations": {}}});
+    json!({
+        "integrations": {
+            "Segment.io": {
+                "apiKey": write_key,
+                "apiHost": api_host,
+                "protocol": protocol,
+                "addBundledMetadata": false,
+                "unbundledIntegrations": [],
+                "maybeBundledConfigIds": {},
+                "versionSettings": {"version": "4.4.7", "componentTypes": ["browser"]}
+            }
+        },
+        "plan": {"track": enabled, "identify": enabled, "group": enabled},
+        "edgeFunction": {},
+        "analyticsNextEnabled": true,
+        "middlewareSettings": {},
+        "enabledMiddleware": {},
+        "metrics": {"sampleRate": 0},
+        "legacyVideoPluginsEnabled": false,
+        "remotePlugins": []
+    })
+}
+
+/// Inflates a gzip body, refusing anything that inflates past [`MAX_BATCH_BYTES`].
+pub fn gunzip(body: &[u8]) -> Result<Vec<u8>, SegmentError> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(body)
+        .take(MAX_BATCH_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| SegmentError::BadGzip(e.to_string()))?;
+    if out.len() > MAX_BATCH_BYTES {
+        return Err(SegmentError::BatchTooLarge);
+    }
+    Ok(out)
+}

@@ -1,0 +1,37 @@
+// Sends one journey through the real @segment/analytics-node client, as a customer's
+// backend would, to a CJaaS host. The Rust tests run it and then read the Tape.
+//
+//   node tests/node/send.mjs <host, e.g. http://127.0.0.1:8080> <write key> <run id>
+//
+// Exits 1 if the client reports any delivery failure.
+import { Analytics } from '@segment/analytics-node'
+
+const [host, writeKey, run] = process.argv.slice(2)
+if (!host || !writeKey || !run) {
+  console.error('usage: node send.mjs <host> <write key> <run id>')
+  process.exit(2)
+}
+
+const analytics = new Analytics({ writeKey, host, flushAt: 50, flushInterval: 200, maxRetries: 2 })
+let failures = 0
+analytics.on('error', (error) => {
+  failures += 1
+  console.error('delivery failed:', error?.reason?.message ?? error)
+})
+
+const anonymousId = `anon-${run}`
+const userId = `user-${run}`
+const start = Date.now() - 60_000
+const at = (second) => new Date(start + second * 1000)
+
+analytics.page({ anonymousId, name: 'Pricing', properties: { path: '/pricing' }, timestamp: at(0) })
+analytics.track({ anonymousId, event: 'Product Viewed', properties: { sku: 'PRO' }, timestamp: at(1) })
+analytics.identify({ userId, anonymousId, traits: { email: `${run}@example.com` }, timestamp: at(2) })
+analytics.track({ userId, event: 'Order Completed', properties: { total: 49 }, timestamp: at(3) })
+analytics.screen({ userId, name: 'Home', timestamp: at(4) })
+analytics.group({ userId, groupId: 'acme-co', traits: { plan: 'pro' }, timestamp: at(5) })
+analytics.alias({ userId, previousId: `legacy-${run}`, timestamp: at(6) })
+
+await analytics.closeAndFlush({ timeout: 15_000 })
+console.log(JSON.stringify({ sent: 7, failures }))
+process.exit(failures > 0 ? 1 : 0)

@@ -1,0 +1,162 @@
+//! A stand-in for the HTTP API in front of the `ingest` function, on a loopback port,
+//! so that real HTTP clients (the Segment library, reqwest) reach the real handler
+//! with real API Gateway v2 payloads.
+//!
+//! As infra/template.yaml configures it: `POST /v1/events` runs the authorizer (and a
+//! request without `Authorization` gets API Gateway's own 401); the tracking API and
+//! every browser route's `OPTIONS` have no authorizer.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use base64::Engine;
+use http::StatusCode;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+use cjaas_app::auth::Authenticator;
+use cjaas_app::http::{browser_paths, tracking_paths, with_problem_fallback};
+use cjaas_aws::lambda::handle_authorizer;
+use cjaas_aws::wiring;
+
+use crate::{fixture, Stack};
+
+/// The running stand-in; `base` is `http://127.0.0.1:{port}`.
+pub struct Gateway {
+    pub base: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct Front {
+    function: Router,
+    authorizer: Authenticator,
+}
+
+impl Gateway {
+    /// Serves the stack's `ingest` function.
+    pub async fn start(stack: &Stack) -> Self {
+        let front = Arc::new(Front {
+            function: with_problem_fallback(stack.ingest_api()),
+            authorizer: wiring::authenticator(&stack.sdk, &stack.config_table, stack.keys.clone()),
+        });
+        let app = Router::new().fallback(forward).with_state(front);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { base, server }
+    }
+}
+
+/// Whether the template puts the authorizer in front of this route.
+fn has_authorizer(method: &str, path: &str) -> bool {
+    let browser = browser_paths().iter().any(|p| matches(p, path));
+    let tracking = tracking_paths().iter().any(|p| matches(p, path));
+    !(method == "OPTIONS" && browser || tracking)
+}
+
+/// Matches a route template (`{param}` segments) against a path.
+fn matches(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+}
+
+async fn forward(State(front): State<Arc<Front>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap();
+    let (method, path) = (parts.method.as_str(), parts.uri.path());
+    let mut headers = Map::new();
+    for name in parts.headers.keys() {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        headers.insert(name.as_str().to_owned(), json!(values.join(",")));
+    }
+    headers.insert("x-forwarded-proto".into(), json!("http"));
+    let mut payload = fixture("ingest-batch.json");
+    payload["routeKey"] = json!(format!("{method} {path}"));
+    payload["rawPath"] = json!(path);
+    payload["rawQueryString"] = json!(parts.uri.query().unwrap_or_default());
+    payload["headers"] = Value::Object(headers);
+    payload["requestContext"]["http"]["method"] = json!(method);
+    payload["requestContext"]["http"]["path"] = json!(path);
+    payload["requestContext"]["routeKey"] = payload["routeKey"].clone();
+    let context = payload["requestContext"].as_object_mut().unwrap();
+    context.remove("authorizer");
+    if has_authorizer(method, path) {
+        let Some(authorization) = parts.headers.get("authorization") else {
+            let body = json!({"message": "Unauthorized"}).to_string();
+            return (StatusCode::UNAUTHORIZED, body).into_response();
+        };
+        let verdict = authorize(&front.authorizer, authorization.to_str().unwrap()).await;
+        payload["requestContext"]["authorizer"] = json!({ "lambda": verdict });
+    }
+    match std::str::from_utf8(&body) {
+        Ok(text) => {
+            payload["body"] = json!(text);
+            payload["isBase64Encoded"] = json!(false);
+        }
+        Err(_) => {
+            payload["body"] = json!(base64::engine::general_purpose::STANDARD.encode(&body));
+            payload["isBase64Encoded"] = json!(true);
+        }
+    }
+    let request = lambda_http::request::from_str(&payload.to_string()).expect("a v2 payload");
+    let (parts, body) = request.into_parts();
+    let request = http::Request::from_parts(parts, Body::from(body.to_vec()));
+    front.function.clone().oneshot(request).await.unwrap()
+}
+
+/// The authorizer Lambda on a real authorizer payload; its context.
+async fn authorize(auth: &Authenticator, authorization: &str) -> Value {
+    let mut payload = fixture("authorizer-request.json");
+    payload["headers"]["authorization"] = json!(authorization);
+    payload["identitySource"] = json!([authorization]);
+    let event = serde_json::from_value(payload).expect("an authorizer request");
+    let response = handle_authorizer(auth, LambdaEvent::new(event, Context::default()))
+        .await
+        .expect("the authorizer answers");
+    response.context
+}
+
+/// Runs tests/node/send.mjs: one journey through the real `@segment/analytics-node`
+/// (on a blocking thread, so that this runtime keeps serving the gateway).
+pub async fn run_segment_client(host: &str, write_key: &str, run: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
+    assert!(
+        dir.join("node_modules/@segment/analytics-node").exists(),
+        "the Segment client is not installed: run `npm ci --prefix tests/node` (scripts/test does)"
+    );
+    let args = [host.to_owned(), write_key.to_owned(), run.to_owned()];
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(dir.join("send.mjs"))
+            .args(args)
+            .output()
+            .expect("node 20 is installed")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the Segment client failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
