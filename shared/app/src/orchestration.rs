@@ -235,6 +235,10 @@ impl Rules {
 
     pub async fn delete(&self, tenant: &TenantId, id: &str) -> Result<(), RuleError> {
         self.stored(tenant, id).await?;
+        // The log first: if that fails, the rule is still there to delete again.
+        DeliveryLog::new(self.docs.clone())
+            .forget_rule(tenant, id)
+            .await?;
         let delete = LimitedWrite::Delete { sk: id };
         match self
             .docs
@@ -242,12 +246,7 @@ impl Rules {
             .await?
         {
             LimitedOutcome::Unchanged => Err(RuleError::NotFound(id.to_owned())),
-            _ => {
-                crate::deliveries::DeliveryLog::new(self.docs.clone())
-                    .forget_rule(tenant, id)
-                    .await?;
-                Ok(())
-            }
+            _ => Ok(()),
         }
     }
 
@@ -754,7 +753,7 @@ impl Orchestrator {
             .collect();
         self.bus.publish(&events).await?;
         self.after_publish(tenant, &rule.stored.id, hash, fired_at)
-            .await?;
+            .await;
         self.docs
             .put(&fired, hash, &encode(&FiredMark::done()), Expect::Anything)
             .await?;
@@ -764,21 +763,26 @@ impl Orchestrator {
     }
 
     /// Marks the firing's actions published in the delivery log and prunes the
-    /// rule's expired firings (best effort: the next firing prunes again).
+    /// rule's expired firings. Best effort: failing here must not publish the actions
+    /// again, the runner records each action's outcome anyway, and the next firing
+    /// prunes again.
     async fn after_publish(
         &self,
         tenant: &TenantId,
         rule: &str,
         hash: &str,
         fired_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.deliveries
+    ) {
+        if let Err(e) = self
+            .deliveries
             .published(tenant, rule, hash, fired_at)
-            .await?;
+            .await
+        {
+            tracing::warn!(tenant = %tenant, rule, error = %e, "firing not marked published");
+        }
         if let Err(e) = self.deliveries.prune(tenant, rule).await {
             tracing::warn!(tenant = %tenant, rule, error = %e, "delivery log not pruned");
         }
-        Ok(())
     }
 
     /// `true` if this firing may go ahead: the person's last firing of the rule is a
