@@ -8,6 +8,8 @@
 //! enhanced fan-out (a documented limit).
 
 use async_trait::async_trait;
+use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorError;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use base64::Engine;
 use futures::stream::{self, StreamExt};
@@ -134,6 +136,31 @@ impl Tail {
     }
 }
 
+/// What GetShardIterator answers for a sequence number that is not on the shard.
+const STALE_POSITION: &[&str] = &["InvalidArgumentException", "ResourceNotFoundException"];
+
+impl KinesisTail {
+    /// An iterator just after `after` on `shard`, or at its end.
+    async fn iterator(
+        &self,
+        shard: &str,
+        after: Option<&String>,
+    ) -> Result<String, SdkError<GetShardIteratorError>> {
+        let request = self
+            .client
+            .get_shard_iterator()
+            .stream_name(&self.stream)
+            .shard_id(shard);
+        let request = match after {
+            Some(sequence) => request
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .starting_sequence_number(sequence),
+            None => request.shard_iterator_type(ShardIteratorType::Latest),
+        };
+        Ok(request.send().await?.shard_iterator.unwrap_or_default())
+    }
+}
+
 #[async_trait]
 impl LiveFeed for KinesisTail {
     async fn follow(
@@ -141,7 +168,7 @@ impl LiveFeed for KinesisTail {
         tenant: &TenantId,
         after: Option<String>,
     ) -> Result<LiveStream, StoreError> {
-        let positions = after
+        let mut positions = after
             .as_deref()
             .and_then(decode_position)
             .unwrap_or_default();
@@ -154,24 +181,24 @@ impl LiveFeed for KinesisTail {
             .map_err(store_error)?;
         let mut iterators = Vec::new();
         for shard in shards.shards() {
-            let mut request = self
-                .client
-                .get_shard_iterator()
-                .stream_name(&self.stream)
-                .shard_id(shard.shard_id());
-            request = match positions.get(shard.shard_id()) {
-                Some(sequence) => request
-                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                    .starting_sequence_number(sequence),
-                None => request.shard_iterator_type(ShardIteratorType::Latest),
+            let shard = shard.shard_id();
+            let resumed = match positions.get(shard) {
+                Some(sequence) => self.iterator(shard, Some(sequence)).await,
+                None => self.iterator(shard, None).await,
             };
-            let iterator = request
-                .send()
-                .await
-                .map_err(store_error)?
-                .shard_iterator
-                .unwrap_or_default();
-            iterators.push((shard.shard_id().to_owned(), iterator));
+            let iterator = match resumed {
+                // Kinesis refuses a position this shard never issued (AWS and
+                // kinesis-mock do; moto accepts anything): e.g. a Last-Event-ID from a
+                // re-created stream. Like an unreadable id, it starts at the end.
+                Err(e) if positions.contains_key(shard) && STALE_POSITION.contains(&e.code().unwrap_or_default()) => {
+                    tracing::warn!(shard, error = %DisplayErrorContext(&e), "unknown live position; starting at the end");
+                    positions.remove(shard);
+                    self.iterator(shard, None).await
+                }
+                other => other,
+            }
+            .map_err(store_error)?;
+            iterators.push((shard.to_owned(), iterator));
         }
         let tail = Tail {
             client: self.client.clone(),
