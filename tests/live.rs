@@ -176,3 +176,36 @@ async fn a_position_that_is_not_the_streams_starts_now_and_says_so() {
         "{text}"
     );
 }
+
+/// A `Last-Event-ID` from another stream (e.g. before the stream was re-created) is a
+/// position Kinesis never issued on this one: the stream still opens and delivers new
+/// events. (LocalStack's kinesis-mock refuses such a position, as AWS does; moto does
+/// not check it, and so may also skip the first records.)
+#[tokio::test]
+async fn a_last_event_id_from_another_stream_starts_at_the_end() {
+    let elsewhere = Stack::create().await;
+    let (_, their_token) = elsewhere.create_tenant().await;
+    let (_, mut theirs) = open(&elsewhere, &their_token, "/v1/stream", None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    elsewhere
+        .call(&their_token, post_batch(&[event("x1", "ana")]))
+        .await;
+    let foreign_id = next(&mut theirs, 1).await.remove(0).0;
+
+    let stack = Stack::create().await;
+    let (_, token) = stack.create_tenant().await;
+    let earlier = post_batch(&[event("n0", "ben")]);
+    assert_eq!(stack.call(&token, earlier).await.0, StatusCode::ACCEPTED);
+    let (status, mut resumed) = open(&stack, &token, "/v1/stream", Some(&foreign_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let batch: Vec<Value> = (1..=3).map(|i| event(&format!("n{i}"), "ben")).collect();
+    assert_eq!(
+        stack.call(&token, post_batch(&batch)).await.0,
+        StatusCode::ACCEPTED
+    );
+    let mut last = String::new();
+    while last != "n3" {
+        last = next(&mut resumed, 1).await.remove(0).1;
+    }
+}

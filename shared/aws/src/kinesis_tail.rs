@@ -13,6 +13,7 @@
 //! enhanced fan-out (a documented limit).
 
 use async_trait::async_trait;
+use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use base64::Engine;
 use futures::stream::{self, StreamExt};
@@ -67,6 +68,9 @@ struct Tail {
     erased_read_at: std::time::Instant,
 }
 
+/// What GetShardIterator answers for a sequence number that is not on the shard.
+const STALE_POSITION: &[&str] = &["InvalidArgumentException", "ResourceNotFoundException"];
+
 impl KinesisTail {
     pub fn new(
         client: aws_sdk_kinesis::Client,
@@ -86,6 +90,8 @@ impl KinesisTail {
 
     /// A shard's iterator after `sequence`, or at the end (and a notice) if Kinesis
     /// refuses the sequence: it is not of this shard.
+    /// An iterator just after `sequence` on `shard`, or at its end; a position the
+    /// shard refuses sets `notice`.
     async fn iterator(
         &self,
         shard: &str,
@@ -106,10 +112,10 @@ impl KinesisTail {
                     .send()
                     .await;
                 match after {
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_invalid_argument_exception()) =>
-                    {
+                    // Kinesis refuses a position this shard never issued (AWS and
+                    // kinesis-mock do; moto accepts anything): e.g. a Last-Event-ID
+                    // from a re-created stream. Like an unreadable id, it starts now.
+                    Err(e) if e.code().is_some_and(|code| STALE_POSITION.contains(&code)) => {
                         *notice = Some(format!(
                             "Last-Event-ID holds a position that {shard} does not have: following from now"
                         ));
@@ -223,7 +229,7 @@ impl LiveFeed for KinesisTail {
         after: Option<String>,
     ) -> Result<Following, StoreError> {
         let mut notice = None;
-        let positions = match after.as_deref() {
+        let mut positions = match after.as_deref() {
             None => Positions::new(),
             Some(raw) => decode_position(raw).unwrap_or_else(|| {
                 notice = Some(
@@ -242,14 +248,16 @@ impl LiveFeed for KinesisTail {
             .map_err(store_error)?;
         let mut iterators = Vec::new();
         for shard in shards.shards() {
+            let shard = shard.shard_id();
+            let mut refused = None;
             let iterator = self
-                .iterator(
-                    shard.shard_id(),
-                    positions.get(shard.shard_id()),
-                    &mut notice,
-                )
+                .iterator(shard, positions.get(shard), &mut refused)
                 .await?;
-            iterators.push((shard.shard_id().to_owned(), iterator));
+            if refused.is_some() {
+                positions.remove(shard);
+                notice = refused;
+            }
+            iterators.push((shard.to_owned(), iterator));
         }
         if let Some(notice) = &notice {
             tracing::info!(tenant = %tenant, notice, "live follower starts now");
