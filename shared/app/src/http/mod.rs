@@ -4,8 +4,8 @@
 
 mod admin;
 mod analytics;
-mod browser;
 mod body;
+mod browser;
 mod dead_letters;
 mod deliveries;
 mod erasure;
