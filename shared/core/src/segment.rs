@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::event::EventProblem;
 use crate::ids::PersonId;
 
+mod members;
 mod transport;
 pub use transport::{gunzip, project_settings};
 
@@ -250,6 +251,7 @@ fn map_message(
     received_at: DateTime<Utc>,
 ) -> Result<Mapped, EventProblem> {
     message.remove("writeKey");
+    members::check(index, &message)?;
     let call = match payload.route {
         Route::Single(call) => call,
         Route::Batch => message

@@ -157,6 +157,26 @@ async fn repeated_headers_and_bad_sources_are_refused_before_anything_is_written
         .header("content-type", "application/cloudevents+json")
         .body(event("s-2", "/web").to_string());
     duplicate(twice).await;
+    // Binary-mode headers beside a structured or batch body would be ignored: refused.
+    for (content_type, body) in [
+        ("application/cloudevents+json", event("s-3", "/web")),
+        (
+            "application/cloudevents-batch+json",
+            json!([event("s-4", "/web")]),
+        ),
+    ] {
+        let (status, problem) = send(
+            request(&server, Method::POST, "/v1/events", &server.token)
+                .header("content-type", content_type)
+                .header("ce-type", "")
+                .body(body.to_string()),
+        )
+        .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (400, Some("unexpected_header"))
+        );
+    }
 
     let batch = json!([event("ok-1", "/web"), event("bad-1", "×ø\u{9b}")]);
     let (status, problem) = send(

@@ -65,6 +65,10 @@ fn parse_request(
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
+    let structured = media_type == BATCH_CONTENT_TYPE || media_type == STRUCTURED_CONTENT_TYPE;
+    if let Some(name) = structured.then(|| binary_header(headers)).flatten() {
+        return Err(RequestError::UnexpectedHeader(name));
+    }
     if media_type == BATCH_CONTENT_TYPE {
         parse_batch(body, received_at)
     } else if media_type == STRUCTURED_CONTENT_TYPE {
@@ -74,6 +78,16 @@ fn parse_request(
     } else {
         Err(RequestError::UnsupportedMediaType(content_type.to_owned()))
     }
+}
+
+/// The first `ce-*` header, which only binary mode reads: in the other modes it would
+/// be silently ignored, so it is refused.
+fn binary_header(headers: &HeaderMap) -> Option<String> {
+    headers
+        .keys()
+        .map(|name| name.as_str())
+        .find(|name| name.starts_with("ce-"))
+        .map(str::to_owned)
 }
 
 fn request_problem(error: RequestError) -> Problem {
@@ -87,6 +101,9 @@ fn request_problem(error: RequestError) -> Problem {
         }
         RequestError::EmptyBatch => Problem::new(StatusCode::BAD_REQUEST, "empty_batch", detail),
         RequestError::DuplicateHeader(name) => Problem::duplicate_header(&name),
+        RequestError::UnexpectedHeader(_) => {
+            Problem::new(StatusCode::BAD_REQUEST, "unexpected_header", detail)
+        }
         RequestError::MalformedJson(_) => {
             Problem::new(StatusCode::BAD_REQUEST, "malformed_json", detail)
         }

@@ -212,15 +212,16 @@ async fn read_decoded(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Proble
     let bytes = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
         .await
         .map_err(|_| segment_problem(SegmentError::BatchTooLarge))?;
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity")
-        .trim()
-        .to_ascii_lowercase();
+    // Absent means identity; an empty or unreadable value is no coding at all.
+    let encoding = match headers.get(header::CONTENT_ENCODING) {
+        None => "identity".to_owned(),
+        Some(value) => String::from_utf8_lossy(value.as_bytes())
+            .trim()
+            .to_ascii_lowercase(),
+    };
     match encoding.as_str() {
         "gzip" | "x-gzip" => gunzip(&bytes).map_err(segment_problem),
-        "identity" | "" => Ok(bytes.to_vec()),
+        "identity" => Ok(bytes.to_vec()),
         other => Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_encoding",
