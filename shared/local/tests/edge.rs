@@ -157,6 +157,15 @@ async fn repeated_headers_and_bad_sources_are_refused_before_anything_is_written
         .header("content-type", "application/cloudevents+json")
         .body(event("s-2", "/web").to_string());
     duplicate(twice).await;
+    let joined = Client::new()
+        .post(format!("{}/v1/events", server.base))
+        .header(
+            "authorization",
+            format!("Bearer {}, Bearer {}", server.token, server.token),
+        )
+        .header("content-type", "application/cloudevents+json")
+        .body(event("s-3", "/web").to_string());
+    duplicate(joined).await;
 
     let batch = json!([event("ok-1", "/web"), event("bad-1", "×ø\u{9b}")]);
     let (status, problem) = send(
