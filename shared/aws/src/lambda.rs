@@ -23,7 +23,7 @@ use cjaas_app::archive::{ArchiveError, ArchiveRetention, Archiver, Replayer};
 use cjaas_app::auth::{AuthFailure, Authenticator};
 use cjaas_app::erasure::{Erasures, ERASURE_REQUESTED};
 use cjaas_app::forwarding::Forwarding;
-use cjaas_app::http::{with_edge_headers, with_problem_fallback, Problem};
+use cjaas_app::http::{repeated_authorization, with_edge_headers, with_problem_fallback, Problem};
 use cjaas_app::orchestration::{ActionEvent, Orchestrator, ACTION_SOURCE, ACTION_TRIGGERED};
 use cjaas_app::writer::{InputRecord, TapeWriter};
 use cjaas_core::auth::{AuthError, Principal, Scope};
@@ -137,8 +137,7 @@ pub async fn handle_authorizer(
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    // API Gateway joins a repeated header's values with commas; no credential has one.
-    if header.is_some_and(|h| h.contains(',')) {
+    if repeated_authorization(&event.payload.headers) {
         tracing::info!(code = DUPLICATE_HEADER, "credential refused");
         let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
         response.is_authorized = true;

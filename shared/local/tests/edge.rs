@@ -157,12 +157,21 @@ async fn repeated_headers_and_bad_sources_are_refused_before_anything_is_written
         .header("content-type", "application/cloudevents+json")
         .body(event("s-2", "/web").to_string());
     duplicate(twice).await;
+    let joined = Client::new()
+        .post(format!("{}/v1/events", server.base))
+        .header(
+            "authorization",
+            format!("Bearer {}, Bearer {}", server.token, server.token),
+        )
+        .header("content-type", "application/cloudevents+json")
+        .body(event("s-3", "/web").to_string());
+    duplicate(joined).await;
     // Binary-mode headers beside a structured or batch body would be ignored: refused.
     for (content_type, body) in [
-        ("application/cloudevents+json", event("s-3", "/web")),
+        ("application/cloudevents+json", event("s-5", "/web")),
         (
             "application/cloudevents-batch+json",
-            json!([event("s-4", "/web")]),
+            json!([event("s-6", "/web")]),
         ),
     ] {
         let (status, problem) = send(

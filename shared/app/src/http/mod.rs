@@ -76,13 +76,7 @@ async fn verify_bearer(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if request
-        .headers()
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .nth(1)
-        .is_some()
-    {
+    if repeated_authorization(request.headers()) {
         return Problem::duplicate_header(header::AUTHORIZATION.as_str()).into_response();
     }
     let header = request
@@ -98,6 +92,15 @@ async fn verify_bearer(
         }
         Err(failure) => Problem::from(failure).into_response(),
     }
+}
+
+/// Whether `Authorization` is given more than once: as two headers, or as one whose
+/// values a proxy joined with a comma (API Gateway and function URLs do; no credential
+/// holds a comma).
+pub fn repeated_authorization(headers: &axum::http::HeaderMap) -> bool {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next();
+    values.next().is_some() || first.is_some_and(|v| v.as_bytes().contains(&b','))
 }
 
 /// `access_token=` of a live stream route, as `Bearer …`: browsers' `EventSource`
