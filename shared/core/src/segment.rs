@@ -223,16 +223,14 @@ pub struct Mapped {
 
 /// Maps every message, or reports every problem, by index.
 pub fn map_payload(
-    payload: Payload,
+    mut payload: Payload,
     received_at: DateTime<Utc>,
 ) -> Result<Vec<Mapped>, SegmentError> {
-    let mut mapped = Vec::new();
+    let messages = std::mem::take(&mut payload.messages);
+    let mut mapped = Vec::with_capacity(messages.len());
     let mut problems = Vec::new();
-    for (index, message) in payload.messages.iter().enumerate() {
-        match message
-            .clone()
-            .and_then(|m| map_message(index, m, &payload, received_at))
-        {
+    for (index, message) in messages.into_iter().enumerate() {
+        match message.and_then(|m| map_message(index, m, &payload, received_at)) {
             Ok(m) => mapped.push(m),
             Err(p) => problems.push(p),
         }
