@@ -203,7 +203,11 @@ async fn a_position_beyond_the_newest_starts_now_and_says_so() {
         json!([event("p2", "ana", "page.viewed")]),
     )
     .await;
-    let (id, cloud_event) = next(&mut beyond, 1).await.remove(0);
+    // Heartbeats keep `next` waiting: bound the whole wait.
+    let (id, cloud_event) = tokio::time::timeout(Duration::from_secs(30), next(&mut beyond, 1))
+        .await
+        .expect("new events arrive, not only heartbeats")
+        .remove(0);
     assert_eq!(cloud_event, "p2", "new events arrive");
     assert!(id.parse::<u64>().unwrap() < 999_999);
     let text = raw.lock().unwrap().clone();
