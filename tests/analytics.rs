@@ -5,7 +5,7 @@
 //! the on-demand run travels API → EventBridge bus → rule → SQS → handler.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use cjaas_tests::{fixture, post_batch, receive, request, rule_to_queue, Stack};
+use cjaas_tests::{call, fixture, post_batch, receive, rule_to_queue, Stack};
 use http::StatusCode;
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
@@ -25,17 +25,6 @@ const TYPES: [&str; 6] = [
     "support.chat",
     "email.opened",
 ];
-
-fn call(method: &str, path: &str, body: Option<Value>) -> Value {
-    let headers = json!({"content-type": "application/json"});
-    request(
-        "admin-create-key.json",
-        method,
-        path,
-        headers,
-        body.map(|b| b.to_string()),
-    )
-}
 
 /// A small deterministic generator, so failures reproduce.
 struct Lcg(u64);

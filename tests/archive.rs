@@ -5,8 +5,7 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use cjaas_core::archive;
 use cjaas_tests::{
-    fixture, ids, journey, post_batch, put_direct, read_stream, receive, request, rule_to_queue,
-    Stack,
+    call, fixture, ids, journey, post_batch, put_direct, read_stream, receive, rule_to_queue, Stack,
 };
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -14,17 +13,6 @@ use serde_json::{json, Value};
 fn event(id: &str, person: &str, time: DateTime<Utc>) -> Value {
     json!({"specversion": "1.0", "id": id, "source": "/web", "type": "page.viewed",
            "person": person, "time": time, "data": {"path": "/pricing"}})
-}
-
-fn call(method: &str, path: &str, body: Option<Value>) -> Value {
-    let headers = json!({"content-type": "application/json"});
-    request(
-        "admin-create-key.json",
-        method,
-        path,
-        headers,
-        body.map(|b| b.to_string()),
-    )
 }
 
 fn hour() -> DateTime<Utc> {

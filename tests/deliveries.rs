@@ -14,24 +14,12 @@ use cjaas_core::envelope::stamped_record;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{DeadLetter, DeadLetterSink};
 use cjaas_tests::{
-    fixture, ids, journey, post_batch, put_direct, read_stream, receive, request, rule_to_queue,
-    Stack,
+    call, fixture, ids, journey, post_batch, put_direct, read_stream, receive, rule_to_queue, Stack,
 };
 use http::StatusCode;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-fn call(method: &str, path: &str, body: Option<Value>) -> Value {
-    let headers = json!({"content-type": "application/json"});
-    request(
-        "admin-create-key.json",
-        method,
-        path,
-        headers,
-        body.map(|b| b.to_string()),
-    )
-}
 
 fn event(id: &str, ty: &str) -> Value {
     json!({"specversion": "1.0", "id": id, "source": "/web", "type": ty, "person": "ana",

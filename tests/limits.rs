@@ -6,21 +6,10 @@
 use cjaas_aws::DynamoDocumentStore;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{DocumentStore, Expect};
-use cjaas_tests::{request, Stack};
+use cjaas_tests::{call, Stack};
 use futures::future::join_all;
 use http::StatusCode;
 use serde_json::{json, Value};
-
-fn call(method: &str, path: &str, body: Option<Value>) -> Value {
-    let headers = json!({"content-type": "application/json"});
-    request(
-        "admin-create-key.json",
-        method,
-        path,
-        headers,
-        body.map(|b| b.to_string()),
-    )
-}
 
 /// Sends `n` creates at once; returns (created ids, status and code of the others).
 async fn create_at_once(

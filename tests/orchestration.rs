@@ -9,7 +9,7 @@ use axum::routing::post;
 use axum::Router;
 use chrono::{Duration, Utc};
 use cjaas_tests::{
-    fixture, post_batch, read_stream, receive, receive_briefly, request, rule_to_queue, Stack,
+    call, fixture, post_batch, read_stream, receive, receive_briefly, rule_to_queue, Stack,
     TargetPolicy,
 };
 use http::StatusCode;
@@ -35,17 +35,6 @@ async fn receiver() -> (String, Calls) {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, calls)
-}
-
-fn call(method: &str, path: &str, body: Option<Value>) -> Value {
-    let headers = json!({"content-type": "application/json"});
-    request(
-        "admin-create-key.json",
-        method,
-        path,
-        headers,
-        body.map(|b| b.to_string()),
-    )
 }
 
 fn event(id: &str, ty: &str, minutes_ago: i64) -> Value {

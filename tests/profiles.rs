@@ -1,19 +1,8 @@
 //! Views, profiles and aliases on the emulator, through the real API handlers.
 
-use cjaas_tests::{ids, journey, post_batch, request, Stack};
+use cjaas_tests::{call, ids, journey, post_batch, Stack};
 use http::StatusCode;
 use serde_json::{json, Value};
-
-fn call(method: &str, path: &str, body: Option<Value>) -> Value {
-    let headers = json!({"content-type": "application/json"});
-    request(
-        "admin-create-key.json",
-        method,
-        path,
-        headers,
-        body.map(|b| b.to_string()),
-    )
-}
 
 fn checkout_view() -> Value {
     json!({"name": "checkout", "attributes": [

@@ -4,22 +4,11 @@
 //! names one anyway (stored earlier) is refused at delivery and dead-lettered to S3.
 
 use chrono::Utc;
-use cjaas_tests::{fixture, request, Stack, TargetPolicy};
+use cjaas_tests::{call, fixture, Stack, TargetPolicy};
 use http::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-fn call(method: &str, path: &str, body: Option<Value>) -> Value {
-    let headers = json!({"content-type": "application/json"});
-    request(
-        "admin-create-key.json",
-        method,
-        path,
-        headers,
-        body.map(|b| b.to_string()),
-    )
-}
 
 async fn receiver() -> (String, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));

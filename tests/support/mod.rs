@@ -513,6 +513,18 @@ pub fn request(
     payload
 }
 
+/// An API Gateway v2 request with a JSON body (or none), from the admin fixture.
+pub fn call(method: &str, path: &str, body: Option<Value>) -> Value {
+    let headers = json!({"content-type": "application/json"});
+    request(
+        "admin-create-key.json",
+        method,
+        path,
+        headers,
+        body.map(|b| b.to_string()),
+    )
+}
+
 /// `POST /v1/events` with a batch of events.
 pub fn post_batch(events: &[Value]) -> Value {
     request(
