@@ -537,8 +537,10 @@ async fn a_profile_snapshot_never_counts_an_event_past_its_retention() {
     retention["days"] = json!(1);
     stack.command(retention).await.unwrap();
     let now = Utc::now();
-    // Leaves the 1-day retention three seconds from now.
-    let soon = now - Duration::days(1) + Duration::seconds(3);
+    // Leaves the 1-day retention 15 seconds from now: room for the first two reads
+    // even on a loaded machine.
+    let leaves_at = now + Duration::seconds(15);
+    let soon = leaves_at - Duration::days(1);
     let events = [event("soon", "ana", soon), event("stays", "ana", now)];
     assert_eq!(
         stack.call(&token, post_batch(&events)).await.0,
@@ -560,7 +562,11 @@ async fn a_profile_snapshot_never_counts_an_event_past_its_retention() {
         again["profile"]["stats"]["snapshot"], "incremental",
         "{again}"
     );
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert!(Utc::now() < leaves_at, "the first reads took too long");
+    let wait = (leaves_at - Utc::now() + Duration::seconds(1))
+        .to_std()
+        .unwrap();
+    tokio::time::sleep(wait).await;
     let (_, _, later) = stack.call(&token, call("GET", &path, None)).await;
     assert_eq!(later["profile"]["attributes"]["n"], 1, "{later}");
     assert_eq!(later["profile"]["stats"]["snapshot"], "refolded");
