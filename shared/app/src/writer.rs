@@ -18,6 +18,7 @@ use cjaas_core::ports::{AppendOutcome, DeadLetter, DeadLetterSink, StoreError, T
 use cjaas_core::tape::TapeEntry;
 
 use crate::auth::{AuthFailure, Authenticator};
+use crate::tombstones::Tombstones;
 
 /// How many records of a batch are prepared at once (a direct producer's credential
 /// may need a config lookup).
@@ -42,6 +43,9 @@ pub enum RecordOutcome {
     Appended,
     Duplicate,
     DeadLettered,
+    /// The person was erased after the record reached the stream: acknowledged, not
+    /// written (see [`crate::tombstones`]).
+    Erased,
     Retry,
 }
 
@@ -74,6 +78,7 @@ pub struct TapeWriter {
     dead_letters: Arc<dyn DeadLetterSink>,
     auth: Arc<Authenticator>,
     keys: cjaas_core::auth::SigningKeys,
+    tombstones: Option<Tombstones>,
 }
 
 /// Verdicts on direct producers' credentials, kept for one batch: a producer usually
@@ -113,6 +118,8 @@ enum Failure {
     Permanent(Option<TenantId>, RecordProblem),
     /// Try again later.
     Transient(String),
+    /// Its person was erased after it reached the stream.
+    Erased,
 }
 
 impl From<StoreError> for Failure {
@@ -133,7 +140,15 @@ impl TapeWriter {
             dead_letters,
             auth,
             keys,
+            tombstones: None,
         }
+    }
+
+    /// Records of persons erased after they reached the stream are not written (a
+    /// record in flight during an erasure, or a stream read again from before it).
+    pub fn with_tombstones(mut self, tombstones: Tombstones) -> Self {
+        self.tombstones = Some(tombstones);
+        self
     }
 
     /// Decodes and authenticates every record, in order.
@@ -160,7 +175,7 @@ impl TapeWriter {
         for prepared in self.prepare_all(records).await {
             match prepared {
                 Ok(entry) => entries.push(entry),
-                Err(Failure::Permanent(..)) => {}
+                Err(Failure::Permanent(..) | Failure::Erased) => {}
                 Err(Failure::Transient(e)) => return Err(e),
             }
         }
@@ -181,12 +196,14 @@ impl TapeWriter {
             Ok(entry) => Ok(Ok(entry)),
             Err(Failure::Permanent(_, problem)) => Ok(Err(problem)),
             Err(Failure::Transient(e)) => Err(e),
+            Err(Failure::Erased) => Err("the person was erased".into()),
         }
     }
 
     pub async fn write_batch(&self, records: &[InputRecord]) -> BatchReport {
         let prepared = self.prepare_all(records).await;
         let prepared = self.with_retention(prepared).await;
+        let prepared = self.without_erased(prepared).await;
         // Entries go to the store by value; failures wait in their place in `prepared`.
         let mut entries = Vec::with_capacity(prepared.len());
         let prepared: Vec<Result<(), Failure>> = prepared
@@ -276,7 +293,44 @@ impl TapeWriter {
             Err(Failure::Permanent(tenant, problem)) => {
                 self.dead_letter(record, tenant, problem).await
             }
+            Err(Failure::Erased) => {
+                tracing::info!(origin = %record.origin, "record of an erased person skipped");
+                RecordOutcome::Erased
+            }
         }
+    }
+
+    /// Leaves out the entries of erased persons, reading each tenant's tombstones once
+    /// per batch. A tenant whose tombstones cannot be read makes its records retry.
+    async fn without_erased(
+        &self,
+        prepared: Vec<Result<TapeEntry, Failure>>,
+    ) -> Vec<Result<TapeEntry, Failure>> {
+        let Some(tombstones) = &self.tombstones else {
+            return prepared;
+        };
+        let tenants: BTreeSet<TenantId> = prepared
+            .iter()
+            .filter_map(|p| p.as_ref().ok().map(|e| e.tenant.clone()))
+            .collect();
+        let mut erased = HashMap::new();
+        for tenant in tenants {
+            let loaded = tombstones.load(&tenant, Utc::now()).await;
+            erased.insert(tenant, loaded.map_err(|e| e.to_string()));
+        }
+        prepared
+            .into_iter()
+            .map(|p| {
+                let entry = p?;
+                match &erased[&entry.tenant] {
+                    Ok(erased) if erased.hides(&entry.person, entry.received_at) => {
+                        Err(Failure::Erased)
+                    }
+                    Ok(_) => Ok(entry),
+                    Err(e) => Err(Failure::Transient(e.clone())),
+                }
+            })
+            .collect()
     }
 
     /// Decodes a record and finds its tenant: everything short of writing it.

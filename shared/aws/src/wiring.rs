@@ -283,6 +283,7 @@ pub fn tape_writer(sdk: &SdkConfig, settings: TapeWriterSettings<'_>) -> TapeWri
         Arc::new(auth),
         settings.keys,
     )
+    .with_tombstones(Tombstones::new(document_store(sdk, settings.config_table)))
 }
 
 /// Where orchestration reads rules and the Tape, and publishes actions.

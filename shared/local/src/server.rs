@@ -83,12 +83,10 @@ impl LocalApp {
             RetryPolicy::default(),
         ));
         let archive = Arc::new(DirArchive::new(store.dir().join("archive")));
-        let writer = Arc::new(TapeWriter::new(
-            shared.clone(),
-            shared.clone(),
-            auth.clone(),
-            keys.clone(),
-        ));
+        let writer = Arc::new(
+            TapeWriter::new(shared.clone(), shared.clone(), auth.clone(), keys.clone())
+                .with_tombstones(Tombstones::new(shared.clone())),
+        );
         let aliases = Arc::new(Aliases::new(shared.clone()));
         let profiles = Arc::new(ProfileApi {
             views: Views::new(shared.clone()),
