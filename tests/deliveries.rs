@@ -13,6 +13,7 @@ use cjaas_aws::S3DeadLetters;
 use cjaas_core::envelope::stamped_record;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{DeadLetter, DeadLetterSink};
+use cjaas_core::target::TargetPolicy;
 use cjaas_tests::{
     call, fixture, ids, journey, post_batch, put_direct, read_stream, receive, rule_to_queue, Stack,
 };
@@ -49,7 +50,9 @@ async fn receiver() -> (String, Arc<AtomicBool>) {
 
 #[tokio::test]
 async fn each_attempt_is_in_the_delivery_log_and_a_redriven_action_is_delivered() {
-    let stack = Stack::create().await;
+    let mut stack = Stack::create().await;
+    // The webhook receiver is on loopback, as in tests/orchestration.rs.
+    stack.targets = TargetPolicy::allowing_private();
     let (tenant, token) = stack.create_tenant().await;
     let (_, other) = stack.create_tenant().await;
     let reader = stack.create_key(&token, &["tape:read"]).await;

@@ -192,20 +192,28 @@ pub(crate) fn holds(actual: Option<&Value>, op: Op, expected: &Value) -> bool {
     let ordering = || compare(actual, expected);
     match op {
         Op::Exists => true,
-        Op::Eq => actual == expected,
-        Op::Ne => actual != expected,
+        Op::Eq => same(actual, expected),
+        Op::Ne => !same(actual, expected),
         Op::Gt => ordering() == Some(std::cmp::Ordering::Greater),
         Op::Gte => ordering().is_some_and(|o| o.is_ge()),
         Op::Lt => ordering() == Some(std::cmp::Ordering::Less),
         Op::Lte => ordering().is_some_and(|o| o.is_le()),
         Op::In => expected
             .as_array()
-            .is_some_and(|list| list.contains(actual)),
+            .is_some_and(|list| list.iter().any(|e| same(actual, e))),
         Op::Contains => match (actual, expected) {
             (Value::String(a), Value::String(e)) => a.contains(e.as_str()),
-            (Value::Array(a), e) => a.contains(e),
+            (Value::Array(a), e) => a.iter().any(|item| same(item, e)),
             _ => false,
         },
+    }
+}
+
+/// JSON equality, with numbers equal by value: `2` is `2.0`.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        _ => a == b,
     }
 }
 
@@ -721,6 +729,24 @@ fn valid_name(name: &str, max: usize) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn numbers_are_equal_by_value_in_every_operator() {
+        let cases = [
+            (json!(2.0), Op::Eq, json!(2), true),
+            (json!(2), Op::Ne, json!(2.0), false),
+            (json!(3), Op::In, json!([1.0, 3.0]), true),
+            (json!([1, 2.0]), Op::Contains, json!(2), true),
+            (json!("2"), Op::Eq, json!(2), false),
+        ];
+        for (actual, op, expected, holds_now) in cases {
+            assert_eq!(
+                holds(Some(&actual), op, &expected),
+                holds_now,
+                "{actual} {op:?} {expected}"
+            );
+        }
+    }
 
     fn view(attributes: Value) -> ViewDefinition {
         serde_json::from_value(json!({"name": "v", "attributes": attributes})).unwrap()

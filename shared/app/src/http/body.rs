@@ -14,6 +14,8 @@
 //!    required, it is missing);
 //! 3. serialized back, every member the body gave has the JSON type it had in the
 //!    body (`null` agrees with anything).
+//!
+//! An integral number with a fraction or an exponent (`60.0`) counts as an integer.
 
 use axum::body::Body;
 use axum::http::StatusCode;
@@ -102,7 +104,13 @@ impl<'de> Visitor<'de> for UniqueVisitor {
     fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
         Ok(v.into())
     }
+    /// An integral number written with a fraction or an exponent (`60.0`, `6e1`) is an
+    /// integer, as JSON Schema's `integer` says, so integer members take it.
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is exact
+        if v.fract() == 0.0 && v.abs() < EXACT {
+            return Ok((v as i64).into());
+        }
         Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -276,6 +284,13 @@ mod tests {
             errors[0]["pointer"].as_str().unwrap().to_owned(),
             problem.detail,
         )
+    }
+
+    #[test]
+    fn an_integral_number_with_a_fraction_is_an_integer() {
+        let outer: Outer = decode_json(br#"{"inner": {"a": 60.0}, "days": 3e1}"#).unwrap();
+        assert_eq!((outer.inner.a, outer.days), (60, 30));
+        assert_eq!(refused_text(r#"{"inner": {"a": 60.5}}"#).0, "/inner/a");
     }
 
     #[test]
