@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use cjaas_core::auth::Principal;
 
-use super::tracking::{tracking_paths, tracking_routes};
+use super::tracking::{tracking_paths, tracking_routes, SETTINGS_PATH};
 use super::Problem;
 use crate::browser::BrowserGuard;
 use crate::tracking::Tracking;
@@ -49,7 +49,12 @@ pub fn browser_routes(
     ));
     let mut preflights = Router::new();
     for path in browser_paths() {
-        preflights = preflights.route(&path, options(preflight));
+        // The settings route is read with GET; every other browser route takes POST.
+        let methods = if path == SETTINGS_PATH { "GET" } else { "POST" };
+        preflights = preflights.route(
+            &path,
+            options(move |headers: HeaderMap| preflight(headers, methods)),
+        );
     }
     authenticate(guarded)
         .merge(tracking_routes(tracking))
@@ -93,17 +98,18 @@ async fn allow_origin(request: Request, next: Next) -> Response {
 }
 
 /// A CORS preflight: no credential, so any origin may go on to the real request.
-async fn preflight(headers: HeaderMap) -> Response {
+async fn preflight(headers: HeaderMap, methods: &'static str) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let out = response.headers_mut();
+    let allow = format!("{methods}, OPTIONS");
     out.insert(
         header::ALLOW,
-        HeaderValue::from_static("GET, POST, OPTIONS"),
+        HeaderValue::from_str(&allow).expect("a static method list"),
     );
     if headers.contains_key(header::ORIGIN) {
         out.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST"),
+            HeaderValue::from_static(methods),
         );
         if let Some(allowed) = allowed_request_headers(&headers) {
             out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
