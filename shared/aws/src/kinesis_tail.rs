@@ -136,8 +136,13 @@ impl Tail {
     }
 }
 
-/// What GetShardIterator answers for a sequence number that is not on the shard.
-const STALE_POSITION: &[&str] = &["InvalidArgumentException", "ResourceNotFoundException"];
+/// GetShardIterator's answer to a sequence number that is not on the shard.
+fn is_stale_position(error: &SdkError<GetShardIteratorError>) -> bool {
+    matches!(
+        error.code(),
+        Some("InvalidArgumentException" | "ResourceNotFoundException")
+    )
+}
 
 impl KinesisTail {
     /// An iterator just after `after` on `shard`, or at its end.
@@ -182,16 +187,13 @@ impl LiveFeed for KinesisTail {
         let mut iterators = Vec::new();
         for shard in shards.shards() {
             let shard = shard.shard_id();
-            let resumed = match positions.get(shard) {
-                Some(sequence) => self.iterator(shard, Some(sequence)).await,
-                None => self.iterator(shard, None).await,
-            };
-            let iterator = match resumed {
+            let iterator = match self.iterator(shard, positions.get(shard)).await {
                 // Kinesis refuses a position this shard never issued (AWS and
                 // kinesis-mock do; moto accepts anything): e.g. a Last-Event-ID from a
                 // re-created stream. Like an unreadable id, it starts at the end.
-                Err(e) if positions.contains_key(shard) && STALE_POSITION.contains(&e.code().unwrap_or_default()) => {
-                    tracing::warn!(shard, error = %DisplayErrorContext(&e), "unknown live position; starting at the end");
+                Err(e) if positions.contains_key(shard) && is_stale_position(&e) => {
+                    let error = DisplayErrorContext(&e);
+                    tracing::warn!(shard, %error, "unknown live position; starting at the end");
                     positions.remove(shard);
                     self.iterator(shard, None).await
                 }
