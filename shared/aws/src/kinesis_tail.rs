@@ -151,7 +151,10 @@ impl Tail {
                 return Some((Err(e), self));
             }
             if let Err(e) = self.read_once().await {
-                return Some((Err(e), self));
+                // An expired iterator or a lost stream would fail the same way again:
+                // end the follower, and the client resumes with its Last-Event-ID.
+                tracing::warn!(tenant = %self.tenant, error = %e, "live tail ends");
+                return None;
             }
             if self.ready.is_empty() {
                 tokio::time::sleep(self.poll).await;
