@@ -18,7 +18,7 @@ use cjaas_core::ports::{AppendOutcome, DeadLetter, DeadLetterSink, StoreError, T
 use cjaas_core::tape::TapeEntry;
 
 use crate::auth::{AuthFailure, Authenticator};
-use crate::tombstones::Tombstones;
+use crate::tombstones::{Erased, Tombstones};
 
 /// How many records of a batch are prepared at once (a direct producer's credential
 /// may need a config lookup).
@@ -113,6 +113,13 @@ impl CredentialCache {
     }
 }
 
+/// What a batch's entries need of their tenant, read once per tenant per batch.
+struct TenantPolicy {
+    retention_days: Option<u32>,
+    /// `None` for a writer that does not read tombstones.
+    erased: Option<Erased>,
+}
+
 enum Failure {
     /// Never writable: dead-letter it.
     Permanent(Option<TenantId>, RecordProblem),
@@ -202,8 +209,7 @@ impl TapeWriter {
 
     pub async fn write_batch(&self, records: &[InputRecord]) -> BatchReport {
         let prepared = self.prepare_all(records).await;
-        let prepared = self.with_retention(prepared).await;
-        let prepared = self.without_erased(prepared).await;
+        let prepared = self.with_tenant_policies(prepared).await;
         // Entries go to the store by value; failures wait in their place in `prepared`.
         let mut entries = Vec::with_capacity(prepared.len());
         let prepared: Vec<Result<(), Failure>> = prepared
@@ -245,9 +251,11 @@ impl TapeWriter {
         report
     }
 
-    /// Stamps each entry with its tenant's retention (`expires_at`), read once per
-    /// tenant per batch. A tenant that cannot be read makes its records retry.
-    async fn with_retention(
+    /// Stamps each entry with its tenant's retention (`expires_at`) and leaves out the
+    /// entries of persons erased after they reached the stream, reading each tenant's
+    /// settings and tombstones once per batch. A tenant that cannot be read makes its
+    /// records retry.
+    async fn with_tenant_policies(
         &self,
         prepared: Vec<Result<TapeEntry, Failure>>,
     ) -> Vec<Result<TapeEntry, Failure>> {
@@ -255,27 +263,41 @@ impl TapeWriter {
             .iter()
             .filter_map(|p| p.as_ref().ok().map(|e| e.tenant.clone()))
             .collect();
-        let mut retention: HashMap<TenantId, Result<Option<u32>, String>> = HashMap::new();
+        let mut policies = HashMap::new();
         for tenant in tenants {
-            let days = match self.auth.config().get_tenant(&tenant).await {
-                Ok(record) => Ok(record.and_then(|r| r.retention_days)),
-                Err(e) => Err(e.to_string()),
-            };
-            retention.insert(tenant, days);
+            let policy = self.tenant_policy(&tenant).await.map_err(|e| e.to_string());
+            policies.insert(tenant, policy);
         }
         prepared
             .into_iter()
             .map(|p| {
                 let mut entry = p?;
-                match &retention[&entry.tenant] {
-                    Ok(days) => {
-                        entry.expires_at = days.map(|d| expiry(entry.time, d));
-                        Ok(entry)
-                    }
-                    Err(e) => Err(Failure::Transient(e.clone())),
+                let policy = policies[&entry.tenant]
+                    .as_ref()
+                    .map_err(|e| Failure::Transient(e.clone()))?;
+                if policy
+                    .erased
+                    .as_ref()
+                    .is_some_and(|erased| erased.hides(&entry.person, entry.received_at))
+                {
+                    return Err(Failure::Erased);
                 }
+                entry.expires_at = policy.retention_days.map(|d| expiry(entry.time, d));
+                Ok(entry)
             })
             .collect()
+    }
+
+    async fn tenant_policy(&self, tenant: &TenantId) -> Result<TenantPolicy, StoreError> {
+        let record = self.auth.config().get_tenant(tenant).await?;
+        let erased = match &self.tombstones {
+            Some(tombstones) => Some(tombstones.load(tenant, Utc::now()).await?),
+            None => None,
+        };
+        Ok(TenantPolicy {
+            retention_days: record.and_then(|r| r.retention_days),
+            erased,
+        })
     }
 
     async fn settle(
@@ -298,39 +320,6 @@ impl TapeWriter {
                 RecordOutcome::Erased
             }
         }
-    }
-
-    /// Leaves out the entries of erased persons, reading each tenant's tombstones once
-    /// per batch. A tenant whose tombstones cannot be read makes its records retry.
-    async fn without_erased(
-        &self,
-        prepared: Vec<Result<TapeEntry, Failure>>,
-    ) -> Vec<Result<TapeEntry, Failure>> {
-        let Some(tombstones) = &self.tombstones else {
-            return prepared;
-        };
-        let tenants: BTreeSet<TenantId> = prepared
-            .iter()
-            .filter_map(|p| p.as_ref().ok().map(|e| e.tenant.clone()))
-            .collect();
-        let mut erased = HashMap::new();
-        for tenant in tenants {
-            let loaded = tombstones.load(&tenant, Utc::now()).await;
-            erased.insert(tenant, loaded.map_err(|e| e.to_string()));
-        }
-        prepared
-            .into_iter()
-            .map(|p| {
-                let entry = p?;
-                match &erased[&entry.tenant] {
-                    Ok(erased) if erased.hides(&entry.person, entry.received_at) => {
-                        Err(Failure::Erased)
-                    }
-                    Ok(_) => Ok(entry),
-                    Err(e) => Err(Failure::Transient(e.clone())),
-                }
-            })
-            .collect()
     }
 
     /// Decodes a record and finds its tenant: everything short of writing it.
