@@ -88,8 +88,6 @@ impl KinesisTail {
         }
     }
 
-    /// A shard's iterator after `sequence`, or at the end (and a notice) if Kinesis
-    /// refuses the sequence: it is not of this shard.
     /// An iterator just after `sequence` on `shard`, or at its end; a position the
     /// shard refuses sets `notice`.
     async fn iterator(
@@ -151,10 +149,7 @@ impl Tail {
                 return Some((Err(e), self));
             }
             if let Err(e) = self.read_once().await {
-                // An expired iterator or a lost stream would fail the same way again:
-                // end the follower, and the client resumes with its Last-Event-ID.
-                tracing::warn!(tenant = %self.tenant, error = %e, "live tail ends");
-                return None;
+                return Some((Err(e), self));
             }
             if self.ready.is_empty() {
                 tokio::time::sleep(self.poll).await;

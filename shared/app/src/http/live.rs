@@ -127,19 +127,25 @@ async fn stream(
     let notice = following
         .notice
         .map(|notice| Ok(Event::default().comment(notice.replace(['\r', '\n'], " "))));
-    let events = following.events.filter_map(move |event| {
-        let kept = match event {
-            Ok(event) if query.keeps(&event, person.as_ref()) => Some(Ok::<_, std::convert::Infallible>(
-                Event::default().id(event.id).event("cloudevent").data(event.event),
-            )),
-            Ok(_) => None,
-            Err(e) => {
+    // A failing feed would fail the same way again (an expired iterator, a lost
+    // stream): the response ends, and the client reconnects with its Last-Event-ID.
+    let events = following
+        .events
+        .take_while(|event| {
+            if let Err(e) = event {
                 tracing::warn!(error = %e, "live feed failed; the client reconnects with Last-Event-ID");
-                None
             }
-        };
-        std::future::ready(kept)
-    });
+            std::future::ready(event.is_ok())
+        })
+        .filter_map(move |event| {
+            let kept = match event {
+                Ok(event) if query.keeps(&event, person.as_ref()) => Some(Ok::<_, std::convert::Infallible>(
+                    Event::default().id(event.id).event("cloudevent").data(event.event),
+                )),
+                _ => None,
+            };
+            std::future::ready(kept)
+        });
     // The heartbeat is an event of its own type: an EventSource listening for
     // `cloudevent` ignores it, and proxies and clients see the connection is alive.
     let heartbeat = Event::default().event("heartbeat").data("{}");
