@@ -315,17 +315,31 @@ test("offline: the queue survives, flushes when back online and after a reload, 
 
 test("a page on an origin the key does not allow is refused", async () => {
   const { context, page, sent } = await visitor();
+  const warnings = [];
+  page.on("console", (message) => message.type() === "warn" && warnings.push(message.text()));
   const refused = new Promise((done) =>
-    page.on("response", (r) => r.url().startsWith(server.url + "/v1/batch") && done(r)),
+    page.on("response", (r) => r.url().startsWith(server.url + "/v1/batch") && done(r.status())),
   );
   await page.goto(foreign.url + "/index.html");
   const anon = await anonymousId(page);
-  const response = await refused;
-  assert.equal(response.status(), 403);
-  assert.equal((await response.json()).code, "origin_not_allowed");
+  assert.equal(await refused, 403);
+  // The refusal is readable by the page (CORS allows it), with its code.
+  const [status, problem] = await page.evaluate(
+    async (url, writeKey) => {
+      const body = JSON.stringify({ writeKey, batch: [{ type: "track", event: "Probe", anonymousId: "probe" }] });
+      const response = await fetch(url + "/v1/batch", { method: "POST", headers: { "content-type": "text/plain" }, body });
+      return [response.status, await response.json()];
+    },
+    server.url,
+    key,
+  );
+  assert.equal(status, 403);
+  assert.equal(problem.code, "origin_not_allowed");
   await page.click("#cta");
   await sleep(1500);
-  assert.equal(sent.length, 1, "the tag stops after a refusal");
+  assert.equal(sent.length, 2, "the tag stops after a refusal (the other request is the probe)");
+  assert.ok(warnings.some((w) => w.includes("the key was refused (403)")), warnings.join("\n"));
   assert.equal((await journey(anon)).length, 0);
+  assert.equal((await journey("probe")).length, 0);
   await context.close();
 });
