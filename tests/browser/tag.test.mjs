@@ -71,9 +71,22 @@ after(async () => {
 });
 
 /** A fresh browser profile (own cookies and storage); `sent` collects the batch requests. */
-async function visitor({ gpc = false } = {}) {
+async function visitor({ gpc = false, skewMs = 0 } = {}) {
   const context = await browser.createBrowserContext();
   const page = await context.newPage();
+  if (skewMs) {
+    await page.evaluateOnNewDocument((skew) => {
+      const RealDate = Date;
+      window.Date = class extends RealDate {
+        constructor(...args) {
+          super(...(args.length ? args : [RealDate.now() + skew]));
+        }
+        static now() {
+          return RealDate.now() + skew;
+        }
+      };
+    }, skewMs);
+  }
   if (gpc) {
     await page.evaluateOnNewDocument(() =>
       Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true, configurable: true }),
@@ -341,5 +354,19 @@ test("a page on an origin the key does not allow is refused", async () => {
   assert.ok(warnings.some((w) => w.includes("the key was refused (403)")), warnings.join("\n"));
   assert.equal((await journey(anon)).length, 0);
   assert.equal((await journey("probe")).length, 0);
+  await context.close();
+});
+
+test("a device clock an hour fast: the Tape has the real time (sentAt corrects the skew)", async () => {
+  const { context, page } = await visitor({ skewMs: 3600_000 });
+  await page.goto(site.url + "/index.html");
+  const anon = await anonymousId(page);
+  await page.click("#cta");
+  const events = await settled(anon, 2);
+  for (const event of events) {
+    const deviceAhead = Date.parse(event.data.timestamp) - Date.now();
+    assert.ok(deviceAhead > 3500_000, `the device said ${event.data.timestamp}`);
+    assert.ok(Math.abs(Date.parse(event.time) - Date.now()) < 60_000, `on the Tape at ${event.time}`);
+  }
   await context.close();
 });
