@@ -291,3 +291,47 @@ async fn publishable_keys_are_bound_to_their_origins_behind_the_authorizer_too()
         assert!(headers.contains_key("retry-after"));
     }
 }
+
+#[tokio::test]
+async fn the_ingest_function_serves_the_browser_tag_without_a_credential() {
+    let stack = Stack::create().await;
+    let gateway = Gateway::start(&stack).await;
+    let url = format!("{}{}", gateway.base, cjaas_app::http::TAG_PATH);
+    let response = reqwest::Client::new().get(&url).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers["content-type"], "text/javascript; charset=utf-8",
+        "{headers:?}"
+    );
+    assert!(headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .starts_with("public, max-age="));
+    let body = response.bytes().await.unwrap();
+    assert_eq!(&body[..], cjaas_app::http::TAG_JS);
+
+    let etag = headers["etag"].to_str().unwrap();
+    let cached = reqwest::Client::new()
+        .get(&url)
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status().as_u16(), 304);
+
+    let gzipped = reqwest::Client::new()
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let mut inflated = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&gzipped.bytes().await.unwrap()[..]),
+        &mut inflated,
+    )
+    .unwrap();
+    assert_eq!(inflated, cjaas_app::http::TAG_JS, "binary through Lambda");
+}

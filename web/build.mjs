@@ -14,7 +14,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 // One line per bundle: source entry point -> file in web/dist.
 const bundles = [
-  // { entry: "tag/cjaas.js", out: "tag.js" },
+  { entry: "tag/cjaas.js", out: "tag.js" },
   // { entry: "components/index.js", out: "components.js" },
 ];
 

@@ -4,7 +4,7 @@
 //!
 //! As infra/template.yaml configures it: `POST /v1/events` runs the authorizer (and a
 //! request without `Authorization` gets API Gateway's own 401); the tracking API and
-//! every browser route's `OPTIONS` have no authorizer.
+//! every browser route's `OPTIONS` have no authorizer, nor has `GET /v1/tag.js`.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 use cjaas_app::auth::Authenticator;
-use cjaas_app::http::{browser_paths, tracking_paths, with_problem_fallback};
+use cjaas_app::http::{browser_paths, tracking_paths, with_problem_fallback, TAG_PATH};
 use cjaas_aws::lambda::handle_authorizer;
 use cjaas_aws::wiring;
 
@@ -62,7 +62,7 @@ impl Gateway {
 fn has_authorizer(method: &str, path: &str) -> bool {
     let browser = browser_paths().iter().any(|p| matches(p, path));
     let tracking = tracking_paths().iter().any(|p| matches(p, path));
-    !(method == "OPTIONS" && browser || tracking)
+    !(method == "OPTIONS" && browser || tracking || path == TAG_PATH)
 }
 
 /// Matches a route template (`{param}` segments) against a path.

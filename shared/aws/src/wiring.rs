@@ -18,7 +18,7 @@ use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
     admin_routes, analytics_routes, browser_routes, dead_letter_routes, delivery_routes,
     erasure_routes, forwarding_routes, ingest_routes, live_routes, profile_routes, query_routes,
-    require_bearer, rule_routes, with_edge_headers, with_problem_fallback, ProfileApi,
+    require_bearer, rule_routes, tag_routes, with_edge_headers, with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
@@ -62,7 +62,8 @@ fn ingestor(sdk: &SdkConfig, stream: &str, keys: SigningKeys) -> Arc<Ingestor> {
 
 /// The `ingest` function: `POST /v1/events` behind the authorizer, and the tracking
 /// API and the CORS preflights, which have no authorizer (the function verifies write
-/// keys itself, from HTTP Basic or the body). Without a fallback: the caller adds it.
+/// keys itself, from HTTP Basic or the body), and `GET /v1/tag.js`, the browser tag
+/// that posts to them. Without a fallback: the caller adds it.
 pub fn ingest_router(
     sdk: &SdkConfig,
     stream: &str,
@@ -81,6 +82,7 @@ pub fn ingest_router(
         with_authorizer_principal,
         Arc::new(tracking),
     )
+    .merge(tag_routes())
 }
 
 fn archive_store(sdk: &SdkConfig, bucket: &str) -> Arc<S3Archive> {

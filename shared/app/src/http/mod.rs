@@ -16,6 +16,7 @@ mod problem;
 mod profiles;
 mod query;
 mod rules;
+mod tag;
 mod tracking;
 
 use axum::body::{Body, Bytes};
@@ -43,6 +44,7 @@ pub use problem::{Problem, PROBLEM_JSON};
 pub use profiles::{profile_routes, ProfileApi};
 pub use query::query_routes;
 pub use rules::rule_routes;
+pub use tag::{tag_routes, TAG_JS, TAG_PATH};
 pub use tracking::{tracking_paths, tracking_routes};
 
 use crate::auth::Authenticator;
@@ -151,8 +153,9 @@ pub(crate) async fn read_body(body: Body) -> Result<Bytes, Problem> {
 }
 
 /// The headers every response carries, errors and 404s included: `nosniff`, and
-/// `no-store` because API responses carry credentials and personal data. Apply it
-/// last (outermost), so that it also covers what the auth layers answer.
+/// `no-store` because API responses carry credentials and personal data, unless the
+/// handler set its own `Cache-Control` (public static files: the tag, the console).
+/// Apply it last (outermost), so that it also covers what the auth layers answer.
 pub fn with_edge_headers(router: Router) -> Router {
     router.layer(middleware::map_response(edge_headers))
 }
@@ -163,6 +166,8 @@ async fn edge_headers(mut response: Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }
