@@ -4,6 +4,7 @@
 
 mod admin;
 mod analytics;
+mod assets;
 mod body;
 mod browser;
 mod dead_letters;
@@ -32,6 +33,7 @@ use cjaas_core::event::MAX_REQUEST_BYTES;
 
 pub use admin::admin_routes;
 pub use analytics::analytics_routes;
+pub use assets::{asset_paths, asset_routes};
 pub use browser::{browser_paths, browser_routes};
 pub use dead_letters::dead_letter_routes;
 pub use deliveries::delivery_routes;
@@ -151,8 +153,9 @@ pub(crate) async fn read_body(body: Body) -> Result<Bytes, Problem> {
 }
 
 /// The headers every response carries, errors and 404s included: `nosniff`, and
-/// `no-store` because API responses carry credentials and personal data. Apply it
-/// last (outermost), so that it also covers what the auth layers answer.
+/// `no-store` because API responses carry credentials and personal data, unless the
+/// handler set its own `Cache-Control` (static assets). Apply it last (outermost), so
+/// that it also covers what the auth layers answer.
 pub fn with_edge_headers(router: Router) -> Router {
     router.layer(middleware::map_response(edge_headers))
 }
@@ -163,6 +166,8 @@ async fn edge_headers(mut response: Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     response
 }
