@@ -2,6 +2,7 @@
 // the API: what a contact-centre agent and a CX manager see.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { availableParallelism, loadavg } from "node:os";
 import {
   startServer, launchBrowser, api, journeyEvents, sendEvents, eventually, componentPage,
   seriousViolations, screenshot,
@@ -287,6 +288,7 @@ test("a journey of 10,000 events pages back on scroll and scrolls without a long
   }
   const loadTasks = await page.evaluate(() => window.longTasks.splice(0));
   // Now scroll the whole journey, top to bottom, a screen per frame.
+  const m0 = await page.metrics();
   const frames = await page.evaluate(async () => {
     const scroller = document.querySelector("cjaas-journey").shadowRoot.querySelector(".scroller");
     scroller.scrollTop = 0;
@@ -300,11 +302,22 @@ test("a journey of 10,000 events pages back on scroll and scrolls without a long
   });
   await new Promise((done) => setTimeout(done, 200));
   const scrollTasks = await page.evaluate(() => window.longTasks);
+  const m1 = await page.metrics();
+  const perFrame = (k) => ((m1[k] - m0[k]) * 1000) / frames;
+  const work = perFrame("ScriptDuration") + perFrame("LayoutDuration") + perFrame("RecalcStyleDuration");
+  console.log(`# per screen (ms): task ${perFrame("TaskDuration").toFixed(2)}, script+layout+style ${work.toFixed(2)}; load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores`);
   const rows = await shadow(page, "cjaas-journey", (root) => root.querySelectorAll(".row").length);
   const order = await page.$eval("cjaas-journey", (el) => el.events.every((e, i, all) => !i || Date.parse(all[i - 1].time) <= Date.parse(e.time)));
   console.log(`# 10k journey: ${frames} screens scrolled; long tasks while scrolling: ${JSON.stringify(scrollTasks)}; while paging in 10 pages: ${JSON.stringify(loadTasks.map(Math.round))}; rows in the DOM: ${rows}`);
   assert.ok(order, "the 10,000 events are in event-time order");
   assert.ok(rows < 60, `only the rows in view are rendered (${rows})`);
-  assert.deepEqual(scrollTasks.filter((d) => d > 50), [], "no long task over 50 ms while scrolling");
+  assert.ok(work < 16, `the component's work per screen fits a frame (${work.toFixed(2)} ms)`);
+  // Long tasks are wall-clock: on a machine busier than its cores they measure the
+  // other processes too, so they are only held to the budget when it is not.
+  if (loadavg()[0] <= availableParallelism()) {
+    assert.deepEqual(scrollTasks.filter((d) => d > 50), [], "no long task over 50 ms while scrolling");
+  } else {
+    console.log(`# long tasks not asserted: load average ${loadavg()[0].toFixed(1)} > ${availableParallelism()} cores`);
+  }
   await page.close();
 });

@@ -33,9 +33,9 @@ export class CjaasJourney extends CjaasElement {
       .badge.live { background: #d9f2e3; color: #0b5a2b; }
       .badge.reconnecting, .badge.error { background: #fde7cc; color: #7a3d00; }
       .scroller { position: relative; height: var(--cjaas-journey-height, 420px); overflow-y: auto;
-        border: 1px solid #d5dae2; border-radius: 6px; background: #fff; }
+        border: 1px solid #d5dae2; border-radius: 6px; background: #fff; contain: strict; }
       .rows { position: absolute; left: 0; right: 0; top: 0; }
-      .row { border-bottom: 1px solid #eef0f4; box-sizing: border-box; overflow: hidden; }
+      .row { border-bottom: 1px solid #eef0f4; box-sizing: border-box; overflow: hidden; contain: layout paint style; }
       .row > button { display: grid; grid-template-columns: 150px 1fr auto; gap: 8px; width: 100%;
         height: ${ROW}px; border: 0; border-radius: 0; text-align: left; align-items: center; background: none; }
       .row > button:hover { background: #f5f7fa; }
