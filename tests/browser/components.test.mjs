@@ -2,9 +2,11 @@
 // the API: what a contact-centre agent and a CX manager see.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { availableParallelism, loadavg } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import {
-  startServer, launchBrowser, api, journeyEvents, sendEvents, eventually, componentPage,
+  startServer, serveStatic, launchBrowser, api, journeyEvents, sendEvents, eventually, componentPage,
   seriousViolations, screenshot,
 } from "./support.mjs";
 
@@ -320,4 +322,39 @@ test("a journey of 10,000 events pages back on scroll and scrolls without a long
     console.log(`# long tasks not asserted: load average ${loadavg()[0].toFixed(1)} > ${availableParallelism()} cores`);
   }
   await page.close();
+});
+
+test("a page of a listed dashboard origin embeds a component; other origins stay refused", async () => {
+  const root = mkdtempSync(join(tmpdir(), "cjaas-dashboard-"));
+  const trusted = await serveStatic(root);
+  const other = await serveStatic(root);
+  const own = await startServer({ args: ["--dashboard-origin", trusted.url] });
+  try {
+    await sendEvents(own, journeyEvents("dora", [["page.viewed", 5], ["cart.added", 2]]));
+    await eventually(async () => (await api(own, "GET", "/v1/persons/dora/events")).body.events?.length === 2, { what: "dora's journey" });
+    writeFileSync(join(root, "index.html"), `<!doctype html><html lang="en"><title>CRM</title>
+      <script src="${own.url}/v1/components.js"></script>
+      <cjaas-journey base-url="${own.url}" person="dora"></cjaas-journey>
+      <script>document.querySelector("cjaas-journey").credential = new URLSearchParams(location.hash.slice(1)).get("key");</script>`);
+    const rows = (page) => page.evaluate(() => document.querySelector("cjaas-journey").shadowRoot.querySelectorAll(".row").length);
+    const page = await browser.newPage();
+    await page.goto(`${trusted.url}/#key=${own.key}`);
+    await eventually(async () => (await rows(page)) === 2, { what: "the journey in the dashboard" });
+    await eventually(() => page.evaluate(() => document.querySelector("cjaas-journey").shadowRoot.querySelector(".badge.live")), { what: "the live stream" });
+    await sendEvents(own, journeyEvents("dora", [["order.paid", 0]], { prefix: "dora-live" }));
+    await eventually(async () => (await rows(page)) === 3, { what: "the live event in the dashboard" });
+
+    const refused = await browser.newPage();
+    await refused.goto(`${other.url}/#key=${own.key}`);
+    const error = await eventually(() => refused.evaluate(() => document.querySelector("cjaas-journey").shadowRoot.querySelector(".state.error")?.textContent));
+    assert.match(error, /cannot reach CJaaS/);
+    assert.equal(await rows(refused), 0);
+    await page.close();
+    await refused.close();
+  } finally {
+    await own.stop();
+    await trusted.close();
+    await other.close();
+    rmSync(root, { recursive: true, force: true });
+  }
 });

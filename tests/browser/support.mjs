@@ -83,7 +83,11 @@ export async function serveStatic(root, routes = {}) {
   await new Promise((done) => server.listen(0, "127.0.0.1", done));
   return {
     url: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((done) => server.close(done)),
+    // Chromium keeps connections alive: close them too, or close() waits for its timeout.
+    close: () => new Promise((done) => {
+      server.close(done);
+      server.closeAllConnections();
+    }),
   };
 }
 

@@ -156,3 +156,55 @@ fn etag(body: &[u8]) -> String {
     body.hash(&mut hasher);
     format!("\"{:016x}-{:x}\"", hasher.finish(), body.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{to_bytes, Body};
+    use axum::extract::Request;
+    use tower::ServiceExt;
+
+    async fn get(path: &str, etag: Option<&str>) -> Response {
+        let mut request = Request::builder().uri(path);
+        if let Some(tag) = etag {
+            request = request.header(header::IF_NONE_MATCH, tag);
+        }
+        let app = crate::http::with_edge_headers(asset_routes());
+        app.oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_asset_is_served_without_a_credential_with_its_type() {
+        for asset in ASSETS {
+            let response = get(asset.path, None).await;
+            assert_eq!(response.status(), StatusCode::OK, "{}", asset.path);
+            assert_eq!(response.headers()[header::CONTENT_TYPE], asset.content_type);
+            // The handler's Cache-Control survives the edge layer (which sets no-store).
+            assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
+            assert_eq!(
+                response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+                "nosniff"
+            );
+            let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            assert_eq!(body.len(), asset.body.len());
+            assert!(!body.is_empty(), "{} is empty", asset.path);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_matching_etag_is_a_304_and_pages_carry_a_policy() {
+        let first = get("/", None).await;
+        assert!(first.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("connect-src 'self'"));
+        let tag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
+        let again = get("/", Some(&tag)).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert!(to_bytes(again.into_body(), 16).await.unwrap().is_empty());
+        let other = get("/", Some("\"stale\"")).await;
+        assert_eq!(other.status(), StatusCode::OK);
+    }
+}
