@@ -207,4 +207,19 @@ mod tests {
         let other = get("/", Some("\"stale\"")).await;
         assert_eq!(other.status(), StatusCode::OK);
     }
+
+    #[test]
+    fn the_template_routes_every_asset_without_the_authorizer() {
+        let template = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../infra/template.yaml"
+        ));
+        for path in asset_paths() {
+            let route = format!("Method: GET\n            Path: {path}\n            Auth:\n              Authorizer: NONE\n");
+            assert!(
+                template.contains(&route),
+                "infra/template.yaml has no public GET {path}"
+            );
+        }
+    }
 }
