@@ -69,7 +69,7 @@ test("the journey shows every id's events in event-time order, expands one, and 
   const data = await eventually(() => shadow(page, "cjaas-journey", (root) => root.querySelector("pre")?.textContent));
   assert.match(data, /"total": 99/);
   await eventually(() => shadow(page, "cjaas-journey", (root) => root.querySelector(".badge.live")), { what: "the live stream" });
-  await screenshot(page, "journey");
+  await screenshot(await page.$("cjaas-journey"), "journey");
 
   const sent = Date.now();
   await sendEvents(server, journeyEvents("alice", [["chat.message", 0, { text: "Do you ship to Norway?" }]], { prefix: "chat" }));
@@ -125,7 +125,7 @@ test("the profile shows the view's attributes, and explains one on click", async
   await shadow(page, "cjaas-profile", (root) => root.querySelector("dt button").click());
   const ids = await eventually(() => shadow(page, "cjaas-profile", (root) => [...root.querySelectorAll(".explain code")].map((c) => c.textContent)).then((x) => x.length && x));
   assert.deepEqual(ids, expected.events.ltv.flatMap((e) => [e.id, e.source]));
-  await screenshot(page, "profile");
+  await screenshot(await page.$("cjaas-profile"), "profile");
   await page.close();
 });
 
@@ -158,7 +158,7 @@ test("the Sankey's nodes and links carry the analytics report's counts; a step l
   assert.match(panel, new RegExp(`Before cart.added[\\s\\S]*${into.from}\\s+${into.count}`));
   const out = report.transitions.find((t) => t.from === "cart.added");
   assert.match(panel, new RegExp(`After cart.added[\\s\\S]*${out.to}\\s+${out.count}`));
-  await screenshot(page, "flow");
+  await screenshot(await page.$("cjaas-flow"), "flow");
   await page.close();
 });
 
@@ -174,7 +174,7 @@ test("the funnel shows the reported persons, conversions and drop-offs", async (
     assert.match(steps[i].text, new RegExp(`${Math.round(s.conversion * 100)}%`));
     if (i) assert.match(steps[i].text, new RegExp(`drop-off ${report.steps[i - 1].persons - s.persons}`));
   });
-  await screenshot(page, "funnel");
+  await screenshot(await page.$("cjaas-funnel"), "funnel");
   await page.close();
 });
 
@@ -203,7 +203,7 @@ test("the rule editor shows each API problem beside its field, and saves a valid
   });
   assert.equal(described[0], "true");
   assert.match(described[1], /10x/);
-  await screenshot(page, "rule-editor-problems");
+  await screenshot(await page.$("cjaas-rule-editor"), "rule-editor-problems");
 
   await fill("name", "pricing hesitation");
   await fill("when/count/within", "10m");
@@ -235,7 +235,7 @@ test("the view editor shows a view's problems beside the attribute's input, and 
   const problem = (await api(server, "POST", "/v1/views", { body: await page.$eval("cjaas-view-editor", (el) => el.json) })).body;
   assert.equal(problem.errors?.[0]?.code, "invalid_pointer", JSON.stringify(problem));
   assert.equal(text, problem.errors[0].detail);
-  await screenshot(page, "view-editor-problems");
+  await screenshot(await page.$("cjaas-view-editor"), "view-editor-problems");
   await fill("attributes/0/field", "/data/total");
   await shadow(page, "cjaas-view-editor", (root) => root.querySelector("button[type=submit]").click());
   const status = await eventually(() => shadow(page, "cjaas-view-editor", (root) => root.querySelector(".saved")?.textContent));

@@ -207,5 +207,6 @@ export async function seriousViolations(page, context = "html") {
 /** Saves a PNG into docs/images when CJAAS_SCREENSHOTS=1 (so plain runs leave the tree alone). */
 export async function screenshot(target, name) {
   if (process.env.CJAAS_SCREENSHOTS !== "1") return;
-  await target.screenshot({ path: join(repoRoot, "docs/images", `${name}.png`) });
+  const options = target.constructor.name.includes("Page") ? { fullPage: true } : {};
+  await target.screenshot({ path: join(repoRoot, "docs/images", `${name}.png`), ...options });
 }
