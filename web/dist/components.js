@@ -175,7 +175,8 @@
     .field { display: grid; gap: 2px; }
     .field label { font-size: 13px; font-weight: 600; }
     .field.invalid input, .field.invalid select, .field.invalid textarea { border-color: #a01616; }
-    .row { display: flex; gap: 10px; flex-wrap: wrap; align-items: end; }
+    .row { display: flex; gap: 10px; flex-wrap: wrap; align-items: flex-start; }
+    .row > button, .row > label { margin-top: 22px; }
     .actions { display: flex; gap: 8px; align-items: center; }
     .saved { color: #0b5a2b; }
     details pre { background: #f6f8fb; padding: 8px; border-radius: 4px; overflow: auto; max-height: 260px; }
