@@ -21,7 +21,13 @@ export async function startServer({ args = [], env = {}, dataDir, addr = "127.0.
   let output = "";
   child.stdout.on("data", (chunk) => (output += chunk));
   child.stderr.on("data", (chunk) => (output += chunk));
-  const url = await waitFor(() => output.match(/listening on (http:\/\/[0-9.:]+)/)?.[1], child, () => output);
+  // The banner ends with the development token's line; the key (first start only) comes
+  // before it, after the address: wait for the whole banner, not just the address.
+  const url = await waitFor(
+    () => /export CJAAS_TOKEN=\S+\n/.test(output) && output.match(/listening on (http:\/\/[0-9.:]+)/)?.[1],
+    child,
+    () => output,
+  );
   const key = output.match(/cjk_dev_[A-Za-z0-9_-]+/)?.[0];
   const token = output.match(/cjt_[A-Za-z0-9_.-]+/)?.[0];
   return {

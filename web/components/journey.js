@@ -17,6 +17,7 @@ export class CjaasJourney extends CjaasElement {
     person: { type: String },
     pageSize: { type: Number, attribute: "page-size" },
     live: { type: String },
+    streamUrl: { type: String, attribute: "stream-url" },
     _rows: { state: true },
     _top: { state: true },
     _older: { state: true },
@@ -53,6 +54,7 @@ export class CjaasJourney extends CjaasElement {
     this.person = "";
     this.pageSize = 200;
     this.live = "on";
+    this.streamUrl = "";
     this._rows = [];
     this._top = 0;
     this._older = null;
@@ -74,7 +76,7 @@ export class CjaasJourney extends CjaasElement {
   }
 
   updated(changed) {
-    if (this.ready(changed, ["person", "baseUrl", "credential", "pageSize", "live"])) this._start();
+    if (this.ready(changed, ["person", "baseUrl", "credential", "pageSize", "live", "streamUrl"])) this._start();
   }
 
   async _start() {
@@ -122,7 +124,8 @@ export class CjaasJourney extends CjaasElement {
       const links = await this.api(`/v1/persons/${enc(this.person)}/aliases`, { signal });
       if (Array.isArray(links?.group) && links.group.length) ids = links.group.slice(0, 4);
     } catch {}
-    const base = (this.baseUrl || "").replace(/\/$/, "");
+    // In AWS the live stream is the `stream` function's URL (StreamUrl), not the API's.
+    const base = (this.streamUrl || this.baseUrl || "").replace(/\/$/, "");
     for (const id of ids) {
       follow(`${base}/v1/persons/${enc(id)}/stream`, {
         credential: this.credential,
