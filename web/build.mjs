@@ -16,11 +16,18 @@ const here = dirname(fileURLToPath(import.meta.url));
 const bundles = [
   { entry: "tag/cjaas.js", out: "tag.js" },
   // { entry: "components/index.js", out: "components.js" },
+  { entry: "components/index.js", out: "components.js" },
+  { entry: "console/app.js", out: "console/app.js", format: "esm" },
 ];
 
 // Static files copied as they are: source -> folder in web/dist.
 const statics = [
   // { from: "console/index.html", to: "console/index.html" },
+  { from: "console/index.html", to: "console/index.html" },
+  { from: "console/console.css", to: "console/console.css" },
+  { from: "docs", to: "docs" },
+  { from: "node_modules/swagger-ui-dist/swagger-ui-bundle.js", to: "docs/swagger-ui-bundle.js" },
+  { from: "node_modules/swagger-ui-dist/swagger-ui.css", to: "docs/swagger-ui.css" },
 ];
 
 async function build(outdir) {
@@ -39,7 +46,7 @@ async function build(outdir) {
   }
   for (const { from, to } of statics) {
     mkdirSync(dirname(join(outdir, to)), { recursive: true });
-    cpSync(join(here, from), join(outdir, to));
+    cpSync(join(here, from), join(outdir, to), { recursive: true });
   }
 }
 

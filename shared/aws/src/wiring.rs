@@ -16,9 +16,10 @@ use cjaas_app::deliveries::DeliveryLog;
 use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
-    admin_routes, analytics_routes, browser_routes, dead_letter_routes, delivery_routes,
-    erasure_routes, forwarding_routes, ingest_routes, live_routes, profile_routes, query_routes,
-    require_bearer, rule_routes, tag_routes, with_edge_headers, with_problem_fallback, ProfileApi,
+    admin_routes, analytics_routes, asset_routes, browser_routes, dead_letter_routes,
+    delivery_routes, erasure_routes, forwarding_routes, ingest_routes, live_routes, profile_routes,
+    query_routes, require_bearer, rule_routes, tag_routes, with_edge_headers,
+    with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
@@ -83,6 +84,7 @@ pub fn ingest_router(
         Arc::new(tracking),
     )
     .merge(tag_routes())
+    .merge(asset_routes()) // the console, components and docs: no authorizer
 }
 
 fn archive_store(sdk: &SdkConfig, bucket: &str) -> Arc<S3Archive> {

@@ -46,6 +46,16 @@ struct Cli {
         global = true
     )]
     allow_private_targets: bool,
+    /// An origin whose pages may call every route with a credential (CORS), for the
+    /// web components in a dashboard, e.g. `https://crm.example.com`. Repeatable;
+    /// none by default (the console at `/` is same-origin).
+    #[arg(
+        long = "dashboard-origin",
+        env = "CJAAS_DASHBOARD_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    dashboard_origins: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -148,7 +158,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         TargetPolicy::public_only()
     };
+    let dashboards = cjaas_app::http::DashboardOrigins::parse(&cli.dashboard_origins)?;
     let mut app = LocalApp::with_targets(store, targets)?;
+    app.router = cjaas_app::http::with_dashboard_origins(app.router, dashboards);
     app.analytics_every = std::time::Duration::from_secs(cli.analytics_every_seconds.max(1));
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(app, cli.addr, &cli.data_dir).await?,

@@ -19,9 +19,10 @@ use cjaas_app::deliveries::DeliveryLog;
 use cjaas_app::erasure::{Erasures, Stores};
 use cjaas_app::forwarding::Forwarding;
 use cjaas_app::http::{
-    admin_routes, analytics_routes, browser_routes, dead_letter_routes, delivery_routes,
-    erasure_routes, forwarding_routes, ingest_routes, live_routes, profile_routes, query_routes,
-    require_bearer, rule_routes, tag_routes, with_edge_headers, with_problem_fallback, ProfileApi,
+    admin_routes, analytics_routes, asset_routes, browser_routes, dead_letter_routes,
+    delivery_routes, erasure_routes, forwarding_routes, ingest_routes, live_routes, profile_routes,
+    query_routes, require_bearer, rule_routes, tag_routes, with_edge_headers,
+    with_problem_fallback, ProfileApi,
 };
 use cjaas_app::ingest::{Ingestor, RetryPolicy};
 use cjaas_app::orchestration::{Orchestrator, Rules};
@@ -166,6 +167,7 @@ impl LocalApp {
                 .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
                 .merge(browser)
                 .merge(tag_routes())
+                .merge(asset_routes())
                 .merge(require_bearer(api, auth)),
         ));
         Ok(Self {

@@ -4,8 +4,10 @@
 
 mod admin;
 mod analytics;
+mod assets;
 mod body;
 mod browser;
+mod dashboard;
 mod dead_letters;
 mod deliveries;
 mod erasure;
@@ -33,7 +35,9 @@ use cjaas_core::event::MAX_REQUEST_BYTES;
 
 pub use admin::admin_routes;
 pub use analytics::analytics_routes;
+pub use assets::{asset_paths, asset_routes};
 pub use browser::{browser_paths, browser_routes};
+pub use dashboard::{with_dashboard_origins, DashboardOrigins};
 pub use dead_letters::dead_letter_routes;
 pub use deliveries::delivery_routes;
 pub use erasure::erasure_routes;
@@ -166,8 +170,8 @@ async fn edge_headers(mut response: Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     response
 }
