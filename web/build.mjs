@@ -15,14 +15,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 // One line per bundle: source entry point -> file in web/dist.
 const bundles = [
   { entry: "tag/cjaas.js", out: "tag.js" },
-  // { entry: "components/index.js", out: "components.js" },
   { entry: "components/index.js", out: "components.js" },
   { entry: "console/app.js", out: "console/app.js", format: "esm" },
 ];
 
 // Static files copied as they are: source -> folder in web/dist.
 const statics = [
-  // { from: "console/index.html", to: "console/index.html" },
   { from: "console/index.html", to: "console/index.html" },
   { from: "console/console.css", to: "console/console.css" },
   { from: "docs", to: "docs" },
