@@ -578,17 +578,9 @@ async fn tail_until(stack: &Stack, token: &str, position: &str, until: &str) -> 
     use eventsource_stream::Eventsource;
     use futures::StreamExt;
     use tower::ServiceExt;
-    let router = cjaas_aws::wiring::stream_router(
-        &stack.sdk,
-        cjaas_aws::wiring::TapeWriterSettings {
-            tape_table: &stack.tape_table,
-            config_table: &stack.config_table,
-            dead_letter_bucket: &stack.bucket,
-            keys: stack.keys.clone(),
-        },
-        &stack.stream,
-        std::time::Duration::from_millis(100),
-    );
+    let router =
+        cjaas_aws::wiring::stream_router(&stack.wiring(), std::time::Duration::from_millis(100))
+            .expect("the stream function");
     let request = http::Request::get(format!("/v1/stream?access_token={token}"))
         .header("last-event-id", position)
         .body(axum::body::Body::empty())

@@ -32,10 +32,9 @@ use cjaas_core::target::TargetPolicy;
 
 use crate::deliveries::DeliveryLog;
 use crate::documents::{decode, encode};
+use crate::jobs::BusMessage;
 use crate::profiles::{ProfileError, Profiles, ViewKey, Views};
 
-pub const ACTION_SOURCE: &str = "cjaas.actions";
-pub const ACTION_TRIGGERED: &str = "ActionTriggered";
 /// Sources of events CJaaS appends itself; rules never see them.
 pub const OWN_SOURCE_PREFIX: &str = "cjaas://";
 pub const MAX_RULES: usize = 200;
@@ -345,15 +344,18 @@ pub struct Orchestrator {
 }
 
 impl Orchestrator {
+    /// `views` and `profiles` are the same services the HTTP routes use (see
+    /// `crate::wiring`).
     pub fn new(
         tape: Arc<dyn TapeStore>,
         docs: Arc<dyn DocumentStore>,
         bus: Arc<dyn EventBus>,
+        views: Views,
+        profiles: Profiles,
     ) -> Self {
-        let aliases = Arc::new(crate::profiles::Aliases::new(docs.clone()));
         Self {
-            views: Views::new(docs.clone()),
-            profiles: Profiles::new(tape.clone(), docs.clone(), aliases),
+            views,
+            profiles,
             deliveries: DeliveryLog::new(docs.clone()),
             tape,
             docs,
@@ -744,11 +746,7 @@ impl Orchestrator {
                     triggering_event: event.clone(),
                     action: action.clone(),
                 };
-                BusEvent {
-                    source: ACTION_SOURCE.into(),
-                    detail_type: ACTION_TRIGGERED.into(),
-                    detail: encode(&detail),
-                }
+                BusEvent::from(&BusMessage::ActionTriggered(detail))
             })
             .collect();
         self.bus.publish(&events).await?;
