@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod orchestration;
 pub mod profiles;
+pub mod tape_pages;
 pub mod targets;
 pub mod tombstones;
 pub mod tracking;

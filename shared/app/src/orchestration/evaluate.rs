@@ -16,7 +16,8 @@ use cjaas_core::tape::{JourneyQuery, Order, TapeEntry, MAX_PAGE};
 use crate::deliveries::DeliveryLog;
 use crate::documents::{decode, encode};
 use crate::jobs::BusMessage;
-use crate::profiles::{ProfileError, Profiles, ViewKey, Views};
+use crate::profiles::{ProfileError, Profiles, Views};
+use crate::tape_pages::for_each_page;
 
 use super::{ActionEvent, RuleRef, OWN_SOURCE_PREFIX};
 
@@ -215,7 +216,7 @@ impl Orchestrator {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, Value)>, StoreError> {
-        let mut query = JourneyQuery {
+        let query = JourneyQuery {
             types: Vec::new(),
             source: None,
             from: Some(from),
@@ -225,9 +226,8 @@ impl Orchestrator {
             after: None,
         };
         let mut events = Vec::new();
-        loop {
-            let page = self.tape.query(tenant, person, &query).await?;
-            for stored in &page.events {
+        for_each_page(self.tape.as_ref(), tenant, person, query, |page| {
+            for stored in &page {
                 if let (Some(time), Ok(event)) = (
                     time_of_sort_key(&stored.sort_key),
                     serde_json::from_str(&stored.event),
@@ -235,11 +235,9 @@ impl Orchestrator {
                     events.push((time, event));
                 }
             }
-            match page.next {
-                Some(cursor) => query.after = Some(cursor.after),
-                None => return Ok(events),
-            }
-        }
+        })
+        .await?;
+        Ok(events)
     }
 
     /// The profiles the rules read, by view id (a missing view reads as no attributes).
@@ -254,24 +252,12 @@ impl Orchestrator {
             if profiles.contains_key(view_id) {
                 continue;
             }
-            let stored = match self.views.get(tenant, view_id, None).await {
-                Ok(stored) => stored,
-                Err(ProfileError::Store(e)) => return Err(e),
-                Err(_) => continue,
-            };
-            let Ok(view) = stored.definition.compile() else {
-                continue;
-            };
-            let key = ViewKey {
-                id: stored.id.clone(),
-                version: stored.version,
-            };
-            let built = match self
+            let built = self
                 .profiles
-                .build(tenant, person, &view, Some(&key), false)
-                .await
-            {
-                Ok(built) => built,
+                .for_stored_view(&self.views, tenant, person, view_id, None, false)
+                .await;
+            let built = match built {
+                Ok((_, built)) => built,
                 Err(ProfileError::Store(e)) => return Err(e),
                 Err(_) => continue,
             };

@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use cjaas_core::analytics::FieldProblem;
 use cjaas_core::ports::StoreError;
+use cjaas_core::problem::FieldProblem;
 use cjaas_core::rules::ActionSpec;
 
 /// Sources of events CJaaS appends itself; rules never see them.

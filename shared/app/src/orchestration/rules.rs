@@ -5,9 +5,9 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use cjaas_core::analytics::FieldProblem;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{DocumentStore, Expect, Limit, LimitedOutcome, LimitedWrite, StoreError};
+use cjaas_core::problem::FieldProblem;
 use cjaas_core::rules::{keys, new_rule_id, RuleDefinition, StoredRule, RULE_ID_PREFIX};
 use cjaas_core::target::TargetPolicy;
 
@@ -112,7 +112,7 @@ impl Rules {
     }
 
     async fn stored(&self, tenant: &TenantId, id: &str) -> Result<(StoredRule, u64), RuleError> {
-        if !cjaas_core::profile::valid_view_id(id) {
+        if !cjaas_core::resource_id::valid(id) {
             return Err(RuleError::NotFound(id.to_owned()));
         }
         let document = self

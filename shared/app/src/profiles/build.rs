@@ -6,14 +6,15 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::documents::{decode, encode};
+use crate::tape_pages::for_each_page;
 use cjaas_core::fold::{finish, time_of_sort_key, Explain, FoldEvent, Part, Profile, ProfileState};
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{DocumentStore, Expect, TapeStore};
-use cjaas_core::profile::{keys, MemberMark, Snapshot};
+use cjaas_core::profile::{keys, MemberMark, Snapshot, StoredView};
 use cjaas_core::tape::{JourneyQuery, StoredEvent, MAX_PAGE};
 use cjaas_core::view::CompiledView;
 
-use super::{Aliases, ProfileError};
+use super::{Aliases, ProfileError, Views};
 
 /// How a profile read used its snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,6 +72,32 @@ impl Profiles {
             docs,
             aliases,
         }
+    }
+
+    /// The profile of `person` for a stored view (its latest version, or `version`):
+    /// the view is looked up, compiled and built with its snapshot.
+    pub async fn for_stored_view(
+        &self,
+        views: &Views,
+        tenant: &TenantId,
+        person: &PersonId,
+        view: &str,
+        version: Option<u32>,
+        explain: bool,
+    ) -> Result<(StoredView, ProfileResult), ProfileError> {
+        let stored = views.get(tenant, view, version).await?;
+        let compiled = stored
+            .definition
+            .compile()
+            .map_err(ProfileError::InvalidView)?;
+        let key = ViewKey {
+            id: stored.id.clone(),
+            version: stored.version,
+        };
+        let built = self
+            .build(tenant, person, &compiled, Some(&key), explain)
+            .await?;
+        Ok((stored, built))
     }
 
     /// Builds the profile of `person` (and its aliases) for `view`, as of now.
@@ -301,19 +328,16 @@ impl Profiles {
         &self,
         tenant: &TenantId,
         person: &PersonId,
-        mut query: JourneyQuery,
+        query: JourneyQuery,
         events_read: &mut u64,
     ) -> Result<Vec<StoredEvent>, ProfileError> {
         let mut events = Vec::new();
-        loop {
-            let page = self.tape.query(tenant, person, &query).await?;
-            *events_read += page.events.len() as u64;
-            events.extend(page.events);
-            match page.next {
-                Some(cursor) => query.after = Some(cursor.after),
-                None => return Ok(events),
-            }
-        }
+        for_each_page(self.tape.as_ref(), tenant, person, query, |page| {
+            *events_read += page.len() as u64;
+            events.extend(page);
+        })
+        .await?;
+        Ok(events)
     }
 }
 
