@@ -731,3 +731,48 @@ async fn an_erasure_reaches_the_records_kinesis_still_holds() {
         "the bystander, the replay of their events, then the new person"
     );
 }
+
+/// The daily sweep goes on past a failing tenant, then fails naming it, so that
+/// EventBridge retries. In AWS it used to stop at the first failure and leave the
+/// other tenants unswept.
+#[tokio::test]
+async fn a_failing_tenant_does_not_stop_the_daily_sweep() {
+    use cjaas_app::wiring::Adapters;
+    use cjaas_core::ids::TenantId;
+    use cjaas_core::ports::Expect;
+    let stack = Stack::create().await;
+    let wiring = stack.wiring();
+    let (broken, _) = stack.create_tenant().await;
+    let (healthy, _) = stack.create_tenant().await;
+    let objects = wiring.0.archive().unwrap();
+    for tenant in [&broken, &healthy] {
+        let retention = json!({"command": "set-retention", "tenant": tenant, "days": 1});
+        stack.command(retention).await.unwrap();
+        let partition = archive::partition(tenant, Utc::now() - Duration::days(30));
+        let key = archive::data_key(&partition, "old");
+        objects.put(&key, archive::encode(&[])).await.unwrap();
+        assert_eq!(archived(&stack, tenant).await.len(), 1);
+    }
+    // An erasure job that cannot be read: the broken tenant's erasure step fails.
+    let jobs = cjaas_core::erasure::jobs(&TenantId::parse(&broken).unwrap());
+    let docs = wiring.0.docs().unwrap();
+    docs.put(&jobs, "erasure-unreadable", "{not json", Expect::Anything)
+        .await
+        .unwrap();
+
+    let mut schedule = fixture("maintenance-schedule.json");
+    schedule["time"] = json!(Utc::now());
+    let error = stack.maintain(schedule).await.unwrap_err();
+
+    assert!(error.starts_with("maintenance_failed"), "{error}");
+    assert!(error.contains(&format!("{broken} (erasure")), "{error}");
+    assert!(!error.contains(&healthy), "{error}");
+    assert!(
+        archived(&stack, &healthy).await.is_empty(),
+        "the other tenant was swept"
+    );
+    assert!(
+        archived(&stack, &broken).await.is_empty(),
+        "the failing tenant's other steps ran"
+    );
+}
