@@ -578,17 +578,9 @@ async fn tail_until(stack: &Stack, token: &str, position: &str, until: &str) -> 
     use eventsource_stream::Eventsource;
     use futures::StreamExt;
     use tower::ServiceExt;
-    let router = cjaas_aws::wiring::stream_router(
-        &stack.sdk,
-        cjaas_aws::wiring::TapeWriterSettings {
-            tape_table: &stack.tape_table,
-            config_table: &stack.config_table,
-            dead_letter_bucket: &stack.bucket,
-            keys: stack.keys.clone(),
-        },
-        &stack.stream,
-        std::time::Duration::from_millis(100),
-    );
+    let router =
+        cjaas_aws::wiring::stream_router(&stack.wiring(), std::time::Duration::from_millis(100))
+            .expect("the stream function");
     let request = http::Request::get(format!("/v1/stream?access_token={token}"))
         .header("last-event-id", position)
         .body(axum::body::Body::empty())
@@ -737,5 +729,50 @@ async fn an_erasure_reaches_the_records_kinesis_still_holds() {
         tail_until(&stack, &token, &position, "s3").await,
         ["b1", "b0", "b1", "s3"],
         "the bystander, the replay of their events, then the new person"
+    );
+}
+
+/// The daily sweep goes on past a failing tenant, then fails naming it, so that
+/// EventBridge retries. In AWS it used to stop at the first failure and leave the
+/// other tenants unswept.
+#[tokio::test]
+async fn a_failing_tenant_does_not_stop_the_daily_sweep() {
+    use cjaas_app::wiring::Adapters;
+    use cjaas_core::ids::TenantId;
+    use cjaas_core::ports::Expect;
+    let stack = Stack::create().await;
+    let wiring = stack.wiring();
+    let (broken, _) = stack.create_tenant().await;
+    let (healthy, _) = stack.create_tenant().await;
+    let objects = wiring.0.archive().unwrap();
+    for tenant in [&broken, &healthy] {
+        let retention = json!({"command": "set-retention", "tenant": tenant, "days": 1});
+        stack.command(retention).await.unwrap();
+        let partition = archive::partition(tenant, Utc::now() - Duration::days(30));
+        let key = archive::data_key(&partition, "old");
+        objects.put(&key, archive::encode(&[])).await.unwrap();
+        assert_eq!(archived(&stack, tenant).await.len(), 1);
+    }
+    // An erasure job that cannot be read: the broken tenant's erasure step fails.
+    let jobs = cjaas_core::erasure::jobs(&TenantId::parse(&broken).unwrap());
+    let docs = wiring.0.docs().unwrap();
+    docs.put(&jobs, "erasure-unreadable", "{not json", Expect::Anything)
+        .await
+        .unwrap();
+
+    let mut schedule = fixture("maintenance-schedule.json");
+    schedule["time"] = json!(Utc::now());
+    let error = stack.maintain(schedule).await.unwrap_err();
+
+    assert!(error.starts_with("maintenance_failed"), "{error}");
+    assert!(error.contains(&format!("{broken} (erasure")), "{error}");
+    assert!(!error.contains(&healthy), "{error}");
+    assert!(
+        archived(&stack, &healthy).await.is_empty(),
+        "the other tenant was swept"
+    );
+    assert!(
+        archived(&stack, &broken).await.is_empty(),
+        "the failing tenant's other steps ran"
     );
 }

@@ -291,12 +291,14 @@ async fn bad_queries_name_each_bad_parameter() {
 async fn an_unreachable_stream_is_a_503_with_retry_after() {
     let stack = Stack::create().await;
     let (tenant, _) = stack.create_tenant().await;
-    let router = cjaas_aws::lambda::behind_gateway(cjaas_aws::wiring::ingest_router(
-        &stack.sdk,
-        "no-such-stream",
-        &stack.config_table,
-        stack.keys.clone(),
-    ));
+    let router = {
+        let mut settings = stack.settings();
+        settings.event_stream = Some("no-such-stream".into());
+        let ingest = cjaas_aws::wiring::new(&stack.sdk, settings)
+            .ingest_router(cjaas_aws::lambda::with_authorizer_principal)
+            .expect("the ingest routes");
+        cjaas_aws::lambda::behind_gateway(ingest)
+    };
     let context = json!({"tenant": tenant, "scopes": "events:write", "credential": "k"});
     let result = call_with_context(&router, batch(&[event("a", "p")]), context).await;
     assert_problem(

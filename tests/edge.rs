@@ -135,17 +135,9 @@ async fn a_source_that_is_no_uri_reference_is_refused_at_ingest_and_on_the_strea
 async fn the_stream_function_answers_with_the_edge_headers_too() {
     use tower::ServiceExt;
     let stack = Stack::create().await;
-    let router = cjaas_aws::wiring::stream_router(
-        &stack.sdk,
-        cjaas_aws::wiring::TapeWriterSettings {
-            tape_table: &stack.tape_table,
-            config_table: &stack.config_table,
-            dead_letter_bucket: &stack.bucket,
-            keys: stack.keys.clone(),
-        },
-        &stack.stream,
-        std::time::Duration::from_millis(100),
-    );
+    let router =
+        cjaas_aws::wiring::stream_router(&stack.wiring(), std::time::Duration::from_millis(100))
+            .expect("the stream function");
     for (path, status) in [
         ("/v1/stream", StatusCode::UNAUTHORIZED),
         ("/v1/elsewhere", StatusCode::NOT_FOUND),

@@ -3,7 +3,6 @@
 //! from `Last-Event-ID` exactly.
 
 use axum::body::Body;
-use cjaas_aws::wiring::{self, TapeWriterSettings};
 use cjaas_tests::{post_batch, Stack};
 use eventsource_stream::{Event, Eventsource};
 use futures::{Stream, StreamExt};
@@ -22,17 +21,8 @@ async fn open(
     path: &str,
     last_event_id: Option<&str>,
 ) -> (StatusCode, impl Stream<Item = Event> + Unpin) {
-    let router = wiring::stream_router(
-        &stack.sdk,
-        TapeWriterSettings {
-            tape_table: &stack.tape_table,
-            config_table: &stack.config_table,
-            dead_letter_bucket: &stack.bucket,
-            keys: stack.keys.clone(),
-        },
-        &stack.stream,
-        Duration::from_millis(100),
-    );
+    let router = cjaas_aws::wiring::stream_router(&stack.wiring(), Duration::from_millis(100))
+        .expect("the stream function");
     let mut request = http::Request::get(format!("{path}?access_token={token}"));
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);
@@ -127,17 +117,8 @@ async fn the_stream_function_tails_kinesis_for_the_callers_tenant() {
 async fn a_position_that_is_not_the_streams_starts_now_and_says_so() {
     let stack = Stack::create().await;
     let (_, token) = stack.create_tenant().await;
-    let router = wiring::stream_router(
-        &stack.sdk,
-        TapeWriterSettings {
-            tape_table: &stack.tape_table,
-            config_table: &stack.config_table,
-            dead_letter_bucket: &stack.bucket,
-            keys: stack.keys.clone(),
-        },
-        &stack.stream,
-        Duration::from_millis(100),
-    );
+    let router = cjaas_aws::wiring::stream_router(&stack.wiring(), Duration::from_millis(100))
+        .expect("the stream function");
     // A local server's numeric position, sent to AWS: not one of this stream's.
     let request = http::Request::get(format!("/v1/stream?access_token={token}"))
         .header("last-event-id", "999999")

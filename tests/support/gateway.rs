@@ -20,7 +20,6 @@ use tower::ServiceExt;
 use cjaas_app::auth::Authenticator;
 use cjaas_app::http::{browser_paths, tracking_paths, with_problem_fallback, TAG_PATH};
 use cjaas_aws::lambda::handle_authorizer;
-use cjaas_aws::wiring;
 
 use crate::{fixture, Stack};
 
@@ -46,7 +45,7 @@ impl Gateway {
     pub async fn start(stack: &Stack) -> Self {
         let front = Arc::new(Front {
             function: with_problem_fallback(stack.ingest_api()),
-            authorizer: wiring::authenticator(&stack.sdk, &stack.config_table, stack.keys.clone()),
+            authorizer: stack.wiring().authenticator().expect("an authenticator"),
         });
         let app = Router::new().fallback(forward).with_state(front);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -21,15 +21,13 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 use cjaas_app::http::{with_edge_headers, with_problem_fallback};
+use cjaas_app::jobs::Operations;
 use cjaas_app::writer::TapeWriter;
-use cjaas_aws::lambda::Operations;
 use cjaas_aws::lambda::{
     handle_authorizer, handle_kinesis, handle_tenant_command, with_authorizer_principal,
 };
-use cjaas_aws::wiring::{
-    self, AnalyticsSettings, ErasureSettings, ForwardingSettings, OperationsSettings,
-    TapeWriterSettings,
-};
+use cjaas_aws::settings::Settings;
+use cjaas_aws::wiring::{self, AwsWiring};
 use cjaas_core::auth::SigningKeys;
 pub use cjaas_core::target::TargetPolicy;
 
@@ -120,51 +118,41 @@ impl Stack {
         create_table(&self.sdk, name, true).await;
     }
 
+    /// Every resource of this stack, as a function with all of them would read them.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            tape_table: Some(self.tape_table.clone()),
+            config_table: Some(self.config_table.clone()),
+            event_stream: Some(self.stream.clone()),
+            dead_letter_bucket: Some(self.bucket.clone()),
+            archive_bucket: Some(self.archive_bucket.clone()),
+            event_bus: Some(self.bus.clone()),
+            signing_keys: Some(self.keys.clone()),
+            targets: self.targets.clone(),
+            tombstone_ttl: cjaas_core::erasure::DEFAULT_TOMBSTONE_TTL,
+        }
+    }
+
+    /// The object graph on this stack's resources, as every function builds it.
+    pub fn wiring(&self) -> AwsWiring {
+        wiring::new(&self.sdk, self.settings())
+    }
+
     pub fn writer(&self) -> TapeWriter {
         self.writer_on(&self.tape_table)
     }
 
     pub fn writer_on(&self, tape_table: &str) -> TapeWriter {
-        wiring::tape_writer(
-            &self.sdk,
-            TapeWriterSettings {
-                tape_table,
-                config_table: &self.config_table,
-                dead_letter_bucket: &self.bucket,
-                keys: self.keys.clone(),
-            },
-        )
-    }
-
-    pub fn forwarding_settings(&self) -> ForwardingSettings<'_> {
-        ForwardingSettings {
-            config_table: &self.config_table,
-            archive_bucket: &self.archive_bucket,
-            dead_letter_bucket: &self.bucket,
-        }
-    }
-
-    pub fn erasure_settings(&self) -> ErasureSettings<'_> {
-        ErasureSettings {
-            tape_table: &self.tape_table,
-            config_table: &self.config_table,
-            dead_letter_bucket: &self.bucket,
-            archive_bucket: &self.archive_bucket,
-            bus_name: &self.bus,
-        }
+        let mut settings = self.settings();
+        settings.tape_table = Some(tape_table.to_owned());
+        wiring::new(&self.sdk, settings)
+            .tape_writer()
+            .expect("a writer")
     }
 
     /// The operator commands, as the `tenant-admin` function wires them.
     pub fn operations(&self) -> Operations {
-        wiring::operations(
-            &self.sdk,
-            OperationsSettings {
-                config_table: &self.config_table,
-                stream: &self.stream,
-                archive_bucket: &self.archive_bucket,
-                keys: self.keys.clone(),
-            },
-        )
+        self.wiring().operations().expect("operations")
     }
 
     /// Runs the `tenant-admin` handler on an operator command.
@@ -178,27 +166,10 @@ impl Stack {
         .map_err(|e| format!("{}: {}", e.code, e.detail))
     }
 
-    pub fn analytics_settings(&self) -> AnalyticsSettings<'_> {
-        AnalyticsSettings {
-            tape_table: &self.tape_table,
-            config_table: &self.config_table,
-            bus_name: &self.bus,
-        }
-    }
-
     /// Runs the `archiver` handler on a Lambda Kinesis batch; returns the sequence
     /// numbers handed back for retry.
     pub async fn archive(&self, batch: Value) -> Vec<String> {
-        let archiver = wiring::archiver(
-            &self.sdk,
-            TapeWriterSettings {
-                tape_table: &self.tape_table,
-                config_table: &self.config_table,
-                dead_letter_bucket: &self.bucket,
-                keys: self.keys.clone(),
-            },
-            &self.archive_bucket,
-        );
+        let archiver = self.wiring().archiver().expect("an archiver");
         let event: KinesisEvent = serde_json::from_value(batch).expect("a Kinesis event");
         let response = cjaas_aws::lambda::handle_archive(
             &archiver,
@@ -215,22 +186,9 @@ impl Stack {
 
     /// Runs the `orchestrator` handler on a Lambda Kinesis batch or its schedule.
     pub async fn orchestrate(&self, payload: Value) -> Value {
-        let decoder = self.writer();
-        let tape = wiring::tape_store(&self.sdk, &self.tape_table);
-        let orchestrator = wiring::orchestrator(
-            &self.sdk,
-            &wiring::OrchestrationSettings {
-                tape_table: &self.tape_table,
-                config_table: &self.config_table,
-                bus_name: &self.bus,
-            },
-        );
-        let tenants = wiring::tenants(&self.sdk, &self.config_table);
+        let function = wiring::orchestrator_function(&self.wiring()).expect("the function");
         cjaas_aws::lambda::handle_orchestration(
-            &decoder,
-            tape.as_ref(),
-            &orchestrator,
-            tenants.as_ref(),
+            &function,
             LambdaEvent::new(payload, Context::default()),
         )
         .await
@@ -239,16 +197,7 @@ impl Stack {
 
     /// Runs the `actions` handler on an EventBridge payload.
     pub async fn act(&self, payload: Value) -> Result<Value, String> {
-        let runner = wiring::action_runner(
-            &self.sdk,
-            wiring::ActionSettings {
-                config_table: &self.config_table,
-                stream: &self.stream,
-                dead_letter_bucket: &self.bucket,
-                keys: self.keys.clone(),
-                targets: self.targets.clone(),
-            },
-        );
+        let runner = self.wiring().action_runner().expect("a runner");
         let event = serde_json::from_value(payload).expect("an EventBridge event");
         cjaas_aws::lambda::handle_action(&runner, LambdaEvent::new(event, Context::default()))
             .await
@@ -257,17 +206,10 @@ impl Stack {
 
     /// Runs the `maintenance` handler on an EventBridge payload.
     pub async fn maintain(&self, payload: Value) -> Result<Value, String> {
-        let erasures = wiring::erasures(&self.sdk, &self.erasure_settings());
-        let retention =
-            wiring::archive_retention(&self.sdk, &self.config_table, &self.archive_bucket);
-        let forwarding = wiring::forwarding(&self.sdk, &self.forwarding_settings());
-        let tenants = wiring::tenants(&self.sdk, &self.config_table);
+        let maintenance = self.wiring().maintenance().expect("maintenance");
         let event = serde_json::from_value(payload).expect("an EventBridge event");
         cjaas_aws::lambda::handle_maintenance(
-            &erasures,
-            &retention,
-            &forwarding,
-            tenants.as_ref(),
+            &maintenance,
             LambdaEvent::new(event, Context::default()),
         )
         .await
@@ -309,54 +251,16 @@ impl Stack {
 
     /// Runs the `analytics` Lambda handler on an EventBridge payload.
     pub async fn run_analytics(&self, payload: Value) -> Result<Value, String> {
-        let analytics = wiring::analytics(&self.sdk, &self.analytics_settings());
-        let tenants = wiring::tenants(&self.sdk, &self.config_table);
+        let job = self.wiring().analytics_job().expect("the job");
         let event = serde_json::from_value(payload).expect("an EventBridge event");
-        cjaas_aws::lambda::handle_analytics(
-            &analytics,
-            tenants.as_ref(),
-            LambdaEvent::new(event, Context::default()),
-        )
-        .await
-        .map_err(|e| format!("{}: {}", e.code, e.detail))
+        cjaas_aws::lambda::handle_analytics(&job, LambdaEvent::new(event, Context::default()))
+            .await
+            .map_err(|e| format!("{}: {}", e.code, e.detail))
     }
 
     /// Every API route, as the Lambdas mount them behind API Gateway.
     pub fn api(&self) -> Router {
-        let behind_authorizer = Router::new()
-            .merge(wiring::query_router(
-                &self.sdk,
-                &self.tape_table,
-                &self.config_table,
-            ))
-            .merge(wiring::profile_router(
-                &self.sdk,
-                &self.tape_table,
-                &self.config_table,
-            ))
-            .merge(wiring::admin_router(
-                &self.sdk,
-                &self.config_table,
-                self.keys.clone(),
-            ))
-            .merge(wiring::analytics_router(
-                &self.sdk,
-                &self.analytics_settings(),
-            ))
-            .merge(wiring::erasure_router(&self.sdk, &self.erasure_settings()))
-            .merge(wiring::forwarding_router(
-                &self.sdk,
-                &self.forwarding_settings(),
-            ))
-            .merge(wiring::rules_router(
-                &self.sdk,
-                &self.config_table,
-                self.targets.clone(),
-            ))
-            .merge(wiring::dead_letter_router(
-                &self.sdk,
-                self.dead_letter_settings(),
-            ));
+        let behind_authorizer = self.wiring().api_router().expect("the API");
         with_edge_headers(with_problem_fallback(
             self.ingest_api()
                 .merge(with_authorizer_principal(behind_authorizer)),
@@ -365,26 +269,9 @@ impl Stack {
 
     /// The `ingest` function's routes (`POST /v1/events` and the tracking API).
     pub fn ingest_api(&self) -> Router {
-        wiring::ingest_router(
-            &self.sdk,
-            &self.stream,
-            &self.config_table,
-            self.keys.clone(),
-        )
-    }
-
-    /// The dead-letter routes' settings, as the `admin-api` function has them.
-    pub fn dead_letter_settings(&self) -> wiring::DeadLetterSettings<'_> {
-        wiring::DeadLetterSettings {
-            writer: TapeWriterSettings {
-                tape_table: &self.tape_table,
-                config_table: &self.config_table,
-                dead_letter_bucket: &self.bucket,
-                keys: self.keys.clone(),
-            },
-            stream: &self.stream,
-            bus_name: &self.bus,
-        }
+        self.wiring()
+            .ingest_router(with_authorizer_principal)
+            .expect("the ingest routes")
     }
 
     /// Creates a tenant through the `tenant-admin` handler; returns its admin API key.
@@ -416,7 +303,7 @@ impl Stack {
         let mut payload = fixture("authorizer-request.json");
         payload["headers"]["authorization"] = json!(format!("Bearer {token}"));
         payload["identitySource"] = json!([format!("Bearer {token}")]);
-        let auth = wiring::authenticator(&self.sdk, &self.config_table, self.keys.clone());
+        let auth = self.wiring().authenticator().expect("an authenticator");
         let event = serde_json::from_value(payload).expect("an authorizer request");
         let response = handle_authorizer(&auth, LambdaEvent::new(event, Context::default()))
             .await

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::documents::{decode, encode};
+use crate::jobs::BusMessage;
 use cjaas_core::analytics::{
     basis, keys, new_funnel_id, valid_funnel_id, windows_at, AnalyticsSettings, FieldProblem,
     Funnel, FunnelDefinition, FunnelReport, PersonDigest, PersonFold, Step, Tally, WindowReport,
@@ -36,10 +37,6 @@ fn funnels_limit(tenant: &TenantId) -> Limit {
         max: MAX_FUNNELS,
     }
 }
-
-/// Where run requests travel on the event bus.
-pub const BUS_SOURCE: &str = "cjaas.analytics";
-pub const RUN_REQUESTED: &str = "AnalyticsRunRequested";
 
 /// How far before the last watermark a run reads the change feed by default: covers
 /// writers' clock skew and the feed's eventual consistency.
@@ -366,11 +363,10 @@ impl Analytics {
                 retry_at: now + Duration::seconds(ON_DEMAND_INTERVAL_SECONDS),
             });
         }
-        let event = BusEvent {
-            source: BUS_SOURCE.into(),
-            detail_type: RUN_REQUESTED.into(),
-            detail: serde_json::json!({ "tenant": tenant, "requested_at": now }).to_string(),
-        };
+        let event = BusEvent::from(&BusMessage::AnalyticsRunRequested {
+            tenant: tenant.clone(),
+            requested_at: Some(now),
+        });
         if let Err(e) = self.bus.publish(&[event]).await {
             // Give the slot back: nothing was requested.
             let _ = self.docs.delete(&pk, keys::REQUEST).await;

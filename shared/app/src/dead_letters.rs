@@ -23,7 +23,8 @@ use cjaas_core::envelope::{partition_key, StreamRecord};
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{BusEvent, DeadLetter, DeadLetterSink, EventBus, EventStream, StoreError};
 
-use crate::orchestration::{ActionEvent, ACTION_SOURCE, ACTION_TRIGGERED};
+use crate::jobs::BusMessage;
+use crate::orchestration::ActionEvent;
 use crate::writer::TapeWriter;
 
 #[derive(Debug, thiserror::Error)]
@@ -238,11 +239,7 @@ impl DeadLetters {
                 "the action belongs to another tenant",
             ));
         }
-        let event = BusEvent {
-            source: ACTION_SOURCE.into(),
-            detail_type: ACTION_TRIGGERED.into(),
-            detail: serde_json::to_string(&action).expect("actions serialize"),
-        };
+        let event = BusEvent::from(&BusMessage::ActionTriggered(action.clone()));
         self.bus.publish(&[event]).await?;
         tracing::debug!(action = %action.action_id, "action republished");
         Ok("bus")

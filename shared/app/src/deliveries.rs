@@ -213,7 +213,7 @@ impl DeliveryLog {
         rule: &str,
         query: &PageQuery,
     ) -> Result<DeliveryPage, RuleError> {
-        if !cjaas_core::profile::valid_view_id(rule)
+        if !cjaas_core::resource_id::valid(rule)
             || self
                 .docs
                 .get(&cjaas_core::rules::keys::rules(tenant), rule)

@@ -29,11 +29,9 @@ use cjaas_core::rules;
 
 use crate::deliveries::DeliveryLog;
 use crate::documents::{decode, encode};
+use crate::jobs::BusMessage;
 use crate::profiles::Aliases;
 use crate::tombstones::Tombstones;
-
-pub const BUS_SOURCE: &str = "cjaas.erasure";
-pub const ERASURE_REQUESTED: &str = "ErasureRequested";
 
 /// Archive objects rewritten at once.
 const CONCURRENCY: usize = 16;
@@ -128,11 +126,10 @@ impl Erasures {
             let _ = docs.delete(&subjects(tenant), &job.id).await;
             return Err(e.into());
         }
-        let event = BusEvent {
-            source: BUS_SOURCE.into(),
-            detail_type: ERASURE_REQUESTED.into(),
-            detail: serde_json::json!({ "tenant": tenant, "job": job.id }).to_string(),
-        };
+        let event = BusEvent::from(&BusMessage::ErasureRequested {
+            tenant: tenant.clone(),
+            job: job.id.clone(),
+        });
         // If the bus is down the job stays pending; the daily sweep runs it.
         if let Err(e) = self.stores.bus.publish(&[event]).await {
             tracing::warn!(tenant = %tenant, job = %job.id, error = %e, "erasure request not published; the sweep will run it");

@@ -8,13 +8,13 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use crate::documents::decode;
-use cjaas_core::analytics::FieldProblem;
 use cjaas_core::archive::ArchiveObject;
 use cjaas_core::forwarding::{
     config_pk, retry_pk, retry_sk, status_sk, DeliveryStatus, Destination, ForwardingConfig, CONFIG,
 };
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{Archive, DocumentStore, Expect, Forwarder, StoreError};
+use cjaas_core::problem::FieldProblem;
 
 /// Attempts at a status update that races other writers.
 const STATUS_ATTEMPTS: usize = 5;

@@ -7,6 +7,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 use cjaas_app::orchestration::{Orchestrator, Rules};
+use cjaas_app::profiles::{Aliases, Profiles, Views};
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::TapeStore;
 use cjaas_core::rules::RuleDefinition;
@@ -37,10 +38,13 @@ async fn concurrent_matches_of_one_person_fire_once() {
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let bus = LocalBus::default();
     let mut published = bus.subscribe();
+    let aliases = Arc::new(Aliases::new(store.clone()));
     let orchestrator = Arc::new(Orchestrator::new(
         store.clone(),
         store.clone(),
         Arc::new(bus),
+        Views::new(store.clone()),
+        Profiles::new(store.clone(), store.clone(), aliases),
     ));
     let tenant = TenantId::parse("acme").unwrap();
     let rule: RuleDefinition = serde_json::from_value(json!({

@@ -1,6 +1,7 @@
 //! CJaaS on AWS: adapters that translate the ports to DynamoDB, Kinesis, S3 and EventBridge, and
 //! the glue every Lambda binary shares (tracing, settings, event handlers).
 
+pub mod adapters;
 pub mod dynamo_config;
 pub mod dynamo_documents;
 mod dynamo_limits;

@@ -78,3 +78,80 @@ pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
+
+/// Every resource a function may be given, read once at start-up. Each function is
+/// given only the resources it uses (see `infra/template.yaml`): a missing one fails
+/// when the function's wiring asks for it, naming its variable; a present but
+/// invalid one fails here.
+#[derive(Clone)]
+pub struct Settings {
+    /// `TAPE_TABLE`
+    pub tape_table: Option<String>,
+    /// `CONFIG_TABLE`: tenants, keys and every document.
+    pub config_table: Option<String>,
+    /// `EVENT_STREAM`: the Kinesis stream.
+    pub event_stream: Option<String>,
+    /// `DEAD_LETTER_BUCKET`
+    pub dead_letter_bucket: Option<String>,
+    /// `ARCHIVE_BUCKET`
+    pub archive_bucket: Option<String>,
+    /// `EVENT_BUS`: the CJaaS EventBridge bus.
+    pub event_bus: Option<String>,
+    /// `CJAAS_SIGNING_KEYS`
+    pub signing_keys: Option<SigningKeys>,
+    /// `CJAAS_ALLOW_PRIVATE_TARGETS` (see [`target_policy`]).
+    pub targets: TargetPolicy,
+    /// `STREAM_RETENTION_HOURS` (see [`tombstone_ttl`]).
+    pub tombstone_ttl: chrono::Duration,
+}
+
+fn optional(name: &'static str) -> Option<String> {
+    required(name).ok()
+}
+
+fn need<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str, SettingsError> {
+    value.as_deref().ok_or(SettingsError::Missing(name))
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Ok(Self {
+            tape_table: optional("TAPE_TABLE"),
+            config_table: optional("CONFIG_TABLE"),
+            event_stream: optional("EVENT_STREAM"),
+            dead_letter_bucket: optional("DEAD_LETTER_BUCKET"),
+            archive_bucket: optional("ARCHIVE_BUCKET"),
+            event_bus: optional("EVENT_BUS"),
+            signing_keys: match optional("CJAAS_SIGNING_KEYS") {
+                Some(_) => Some(signing_keys()?),
+                None => None,
+            },
+            targets: target_policy()?,
+            tombstone_ttl: tombstone_ttl()?,
+        })
+    }
+
+    pub fn tape_table(&self) -> Result<&str, SettingsError> {
+        need(&self.tape_table, "TAPE_TABLE")
+    }
+    pub fn config_table(&self) -> Result<&str, SettingsError> {
+        need(&self.config_table, "CONFIG_TABLE")
+    }
+    pub fn event_stream(&self) -> Result<&str, SettingsError> {
+        need(&self.event_stream, "EVENT_STREAM")
+    }
+    pub fn dead_letter_bucket(&self) -> Result<&str, SettingsError> {
+        need(&self.dead_letter_bucket, "DEAD_LETTER_BUCKET")
+    }
+    pub fn archive_bucket(&self) -> Result<&str, SettingsError> {
+        need(&self.archive_bucket, "ARCHIVE_BUCKET")
+    }
+    pub fn event_bus(&self) -> Result<&str, SettingsError> {
+        need(&self.event_bus, "EVENT_BUS")
+    }
+    pub fn signing_keys(&self) -> Result<SigningKeys, SettingsError> {
+        self.signing_keys
+            .clone()
+            .ok_or(SettingsError::Missing("CJAAS_SIGNING_KEYS"))
+    }
+}

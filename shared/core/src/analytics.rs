@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::TenantId;
-use crate::profile::{new_id, valid_view_id};
+use crate::resource_id::{self, ResourceKind};
 
 /// Where analytics keeps its documents (all under the tenant):
 ///
@@ -50,7 +50,7 @@ pub mod keys {
 pub const FUNNEL_ID_PREFIX: &str = "funnel-";
 
 pub fn new_funnel_id() -> String {
-    new_id("funnel")
+    ResourceKind::Funnel.new_id()
 }
 
 pub const DEFAULT_WINDOWS: [&str; 3] = ["24h", "7d", "30d"];
@@ -58,50 +58,27 @@ pub const DEFAULT_SESSION_GAP_SECONDS: u64 = 30 * 60;
 pub const DEFAULT_TOP_PATHS: usize = 10;
 pub const DEFAULT_PATH_STEPS: usize = 3;
 pub const MAX_WINDOWS: usize = 8;
-pub const MAX_WINDOW_DAYS: u64 = 400;
+pub const MAX_WINDOW_DAYS: u64 = crate::window::ANALYTICS_WINDOWS.max_days as u64;
 pub const MAX_FUNNELS: usize = 20;
 pub const MAX_FUNNEL_STEPS: usize = 10;
 pub const MAX_FUNNEL_WITHIN_SECONDS: u64 = 90 * 86_400;
 /// How many steps the report lists as "valleys of doom".
 pub const VALLEYS: usize = 10;
 
-/// A field-level reason why settings or a funnel were refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldProblem {
-    pub field: String,
-    pub code: &'static str,
-    pub detail: String,
-}
+pub use crate::problem::FieldProblem;
 
 fn problem(
     field: impl Into<String>,
     code: &'static str,
     detail: impl Into<String>,
 ) -> FieldProblem {
-    FieldProblem {
-        field: field.into(),
-        code,
-        detail: detail.into(),
-    }
+    FieldProblem::new(field, code, detail)
 }
 
 /// A lookback window such as `24h` or `7d`: whole hours or days, 1 hour to 400 days.
 pub fn window_seconds(name: &str) -> Option<u64> {
-    // ASCII only: the unit is the last byte, and splitting inside a character panics.
-    if !name.is_ascii() {
-        return None;
-    }
-    let (digits, unit) = name.split_at(name.len().checked_sub(1)?);
-    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let count: u64 = digits.parse().ok()?;
-    let seconds = match unit {
-        "h" => count.checked_mul(3600)?,
-        "d" => count.checked_mul(86_400)?,
-        _ => return None,
-    };
-    (seconds <= MAX_WINDOW_DAYS * 86_400).then_some(seconds)
+    let window = crate::window::parse(name, &crate::window::ANALYTICS_WINDOWS)?;
+    u64::try_from(window.num_seconds()).ok()
 }
 
 /// A tenant's analytics settings. Every field has a default.
@@ -272,7 +249,7 @@ pub struct Funnel {
 }
 
 pub fn valid_funnel_id(id: &str) -> bool {
-    valid_view_id(id)
+    resource_id::valid(id)
 }
 
 /// What digests were computed with: a change of settings or funnels recomputes all.

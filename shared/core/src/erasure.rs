@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::ids::{PersonId, TenantId};
-use crate::profile::{new_id, valid_view_id};
+use crate::resource_id::{self, ResourceKind};
 
 pub fn jobs(tenant: &TenantId) -> String {
     format!("T#{tenant}#ERASURES")
@@ -63,11 +63,11 @@ pub struct Subject {
 }
 
 pub fn new_job_id() -> String {
-    new_id("erasure")
+    ResourceKind::Erasure.new_id()
 }
 
 pub fn valid_job_id(id: &str) -> bool {
-    valid_view_id(id)
+    resource_id::valid(id)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

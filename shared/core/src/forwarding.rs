@@ -11,8 +11,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::analytics::FieldProblem;
 use crate::ids::TenantId;
+use crate::problem::FieldProblem;
 
 pub const MAX_DESTINATIONS: usize = 5;
 /// EventBridge's source and detail type for forwarded events.

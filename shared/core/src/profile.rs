@@ -13,8 +13,8 @@
 //! | person's aliases  | `T#{tenant}#LINKS#{person}` | `{alias}`            |
 //! | profile snapshot  | `T#{tenant}#SNAP#{root}`    | `{view id}#{version}`|
 
+use crate::resource_id::ResourceKind;
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::fold::ProfileState;
@@ -98,25 +98,13 @@ pub struct StoredView {
 }
 
 /// View ids: 1 to 64 of `a-z`, `0-9`, `-` and `_`.
+/// A view id (see [`crate::resource_id`]).
 pub fn valid_view_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    crate::resource_id::valid(id)
 }
 
 pub fn new_view_id() -> String {
-    new_id("view")
-}
-
-/// `{prefix}-` and ten random characters that read unambiguously.
-pub fn new_id(prefix: &str) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-    let mut rng = rand::thread_rng();
-    let tail: String = (0..10)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("{prefix}-{tail}")
+    ResourceKind::View.new_id()
 }
 
 /// Where an alias points.

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::analytics::FieldProblem;
+use crate::problem::FieldProblem;
 use crate::target::{Refusal, TargetPolicy};
 use crate::view::{holds, parse_window, CompiledFilter, EventFilter, Found, Op};
 
@@ -868,5 +868,5 @@ pub struct StoredRule {
 pub const RULE_ID_PREFIX: &str = "rule-";
 
 pub fn new_rule_id() -> String {
-    crate::profile::new_id("rule")
+    crate::resource_id::ResourceKind::Rule.new_id()
 }

@@ -4,15 +4,17 @@
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+
+pub(crate) use crate::filter::{check_pointer, holds, Found};
+pub use crate::filter::{CompiledFilter, Condition, EventFilter, OneOrMany, Op};
 
 pub const MAX_ATTRIBUTES: usize = 100;
 pub const MAX_EXPRESSION_BYTES: usize = 2048;
 pub const MAX_LIST_LIMIT: usize = 100;
 pub const DEFAULT_LIST_LIMIT: usize = 10;
 const MAX_NAME_BYTES: usize = 64;
-const MAX_WINDOW_DAYS: i64 = 3650;
+const MAX_WINDOW_DAYS: i64 = crate::window::VIEW_WINDOWS.max_days;
 
 /// A view as tenants write it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,37 +48,6 @@ pub struct AttributeDefinition {
     /// A CEL expression over other attributes, instead of an aggregation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventFilter {
-    /// One type, or a list of types.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub types: Option<OneOrMany>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// A condition on a field of the event.
-    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
-    pub condition: Option<Condition>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Condition {
-    /// A JSON pointer, e.g. `/data/device`.
-    pub field: String,
-    /// `eq`, `ne`, `gt`, `gte`, `lt`, `lte`, `in`, `contains`, `exists`.
-    pub op: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<Value>,
 }
 
 /// What is wrong with a view, attribute by attribute.
@@ -132,96 +103,6 @@ impl Aggregation {
             self,
             Self::Count | Self::Exists | Self::FirstSeen | Self::LastSeen
         )
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Op {
-    Eq,
-    Ne,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-    In,
-    Contains,
-    Exists,
-}
-
-impl Op {
-    pub(crate) fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "eq" => Self::Eq,
-            "ne" => Self::Ne,
-            "gt" => Self::Gt,
-            "gte" => Self::Gte,
-            "lt" => Self::Lt,
-            "lte" => Self::Lte,
-            "in" => Self::In,
-            "contains" => Self::Contains,
-            "exists" => Self::Exists,
-            _ => return None,
-        })
-    }
-}
-
-/// A filter ready to test events.
-#[derive(Debug, Clone, Default)]
-pub struct CompiledFilter {
-    pub types: Vec<String>,
-    pub source: Option<String>,
-    pub condition: Option<(String, Op, Value)>,
-}
-
-impl CompiledFilter {
-    pub fn matches(&self, event: &Value) -> bool {
-        let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default();
-        (self.types.is_empty() || self.types.iter().any(|t| t == text("type")))
-            && self.source.as_deref().is_none_or(|s| s == text("source"))
-            && self
-                .condition
-                .as_ref()
-                .is_none_or(|(field, op, value)| holds(event.pointer(field), *op, value))
-    }
-}
-
-pub(crate) fn holds(actual: Option<&Value>, op: Op, expected: &Value) -> bool {
-    let Some(actual) = actual else {
-        return false;
-    };
-    let ordering = || compare(actual, expected);
-    match op {
-        Op::Exists => true,
-        Op::Eq => same(actual, expected),
-        Op::Ne => !same(actual, expected),
-        Op::Gt => ordering() == Some(std::cmp::Ordering::Greater),
-        Op::Gte => ordering().is_some_and(|o| o.is_ge()),
-        Op::Lt => ordering() == Some(std::cmp::Ordering::Less),
-        Op::Lte => ordering().is_some_and(|o| o.is_le()),
-        Op::In => expected
-            .as_array()
-            .is_some_and(|list| list.iter().any(|e| same(actual, e))),
-        Op::Contains => match (actual, expected) {
-            (Value::String(a), Value::String(e)) => a.contains(e.as_str()),
-            (Value::Array(a), e) => a.iter().any(|item| same(item, e)),
-            _ => false,
-        },
-    }
-}
-
-/// JSON equality, with numbers equal by value: `2` is `2.0`.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
-}
-
-fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
-        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
-        _ => None,
     }
 }
 
@@ -327,8 +208,6 @@ enum Compiled {
     Computed(ComputedAttribute, Vec<String>),
 }
 
-pub(crate) type Found = Vec<(&'static str, String)>;
-
 impl AttributeDefinition {
     fn compile(&self) -> Result<Compiled, Found> {
         if let Some(expression) = &self.expression {
@@ -406,55 +285,6 @@ impl AttributeDefinition {
                 window,
             })),
             _ => Err(found),
-        }
-    }
-}
-
-impl EventFilter {
-    pub(crate) fn compile(&self, found: &mut Found) -> CompiledFilter {
-        let types = match &self.types {
-            None => Vec::new(),
-            Some(OneOrMany::One(t)) => vec![t.clone()],
-            Some(OneOrMany::Many(ts)) => ts.clone(),
-        };
-        if types.iter().any(String::is_empty) {
-            found.push(("invalid_filter", "event types must not be empty".into()));
-        }
-        let condition = self.condition.as_ref().and_then(|c| {
-            check_pointer(&c.field, found);
-            let Some(op) = Op::parse(&c.op) else {
-                found.push((
-                    "unknown_operator",
-                    format!(
-                        "{:?} is not one of: eq, ne, gt, gte, lt, lte, in, contains, exists",
-                        c.op
-                    ),
-                ));
-                return None;
-            };
-            let value = c.value.clone().unwrap_or(Value::Null);
-            let fits = match op {
-                Op::Exists => true,
-                Op::In => value.is_array(),
-                _ => !value.is_null(),
-            };
-            if !fits {
-                found.push((
-                    "invalid_condition",
-                    format!(
-                        "operator {} needs a value{}",
-                        c.op,
-                        if op == Op::In { " list" } else { "" }
-                    ),
-                ));
-                return None;
-            }
-            Some((c.field.clone(), op, value))
-        });
-        CompiledFilter {
-            types,
-            source: self.source.clone(),
-            condition,
         }
     }
 }
@@ -677,39 +507,9 @@ fn order_computed(
     ordered
 }
 
-fn check_pointer(pointer: &str, found: &mut Found) {
-    let well_formed = pointer.starts_with('/')
-        && pointer
-            .split('~')
-            .skip(1)
-            .all(|rest| rest.starts_with('0') || rest.starts_with('1'));
-    if !well_formed {
-        found.push((
-            "invalid_pointer",
-            format!("{pointer:?} is not a JSON pointer like /data/total"),
-        ));
-    }
-}
-
-/// `90m`, `24h`, `30d`.
+/// `90m`, `24h`, `30d` (at most [`MAX_WINDOW_DAYS`] days).
 pub fn parse_window(raw: &str) -> Option<Duration> {
-    // ASCII only: the unit is the last byte, and splitting inside a character panics.
-    if !raw.is_ascii() {
-        return None;
-    }
-    let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
-    // Bounded before any arithmetic: chrono panics on overflow.
-    let n: i64 = digits
-        .parse()
-        .ok()
-        .filter(|n| (1..=MAX_WINDOW_DAYS * 24 * 60).contains(n))?;
-    let window = match unit {
-        "m" => Duration::minutes(n),
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
-        _ => return None,
-    };
-    (window <= Duration::days(MAX_WINDOW_DAYS)).then_some(window)
+    crate::window::parse(raw, &crate::window::VIEW_WINDOWS)
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -728,7 +528,7 @@ fn valid_name(name: &str, max: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn numbers_are_equal_by_value_in_every_operator() {

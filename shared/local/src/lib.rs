@@ -5,6 +5,7 @@
 //! `tape-writer` Lambda. [`server`] mounts the same HTTP routes as the API Lambdas, and
 //! [`scheduler`] runs the analytics job on a timer and on demand.
 
+pub mod adapters;
 pub mod archive_dir;
 mod dead_letters;
 mod limits;

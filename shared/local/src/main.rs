@@ -5,9 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio::sync::watch;
 
-use cjaas_app::admin::{KeyRequest, KeyView};
+use cjaas_app::jobs::Operation;
 use cjaas_core::auth::Scope;
-use cjaas_core::ids::TenantId;
 use cjaas_core::target::TargetPolicy;
 use cjaas_local::server::{bind, LocalApp};
 use cjaas_local::EmbeddedStore;
@@ -121,10 +120,6 @@ fn parse_scopes(raw: &str) -> Result<Vec<Scope>, String> {
     Scope::parse_list(raw).ok_or_else(|| format!("unknown scope in {raw:?}"))
 }
 
-fn tenant(raw: &str) -> Result<TenantId, Box<dyn std::error::Error>> {
-    TenantId::parse(raw).map_err(|e| format!("tenant {raw:?} {e}").into())
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
@@ -162,55 +157,38 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut app = LocalApp::with_targets(store, targets)?;
     app.router = cjaas_app::http::with_dashboard_origins(app.router, dashboards);
     app.analytics_every = std::time::Duration::from_secs(cli.analytics_every_seconds.max(1));
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(app, cli.addr, &cli.data_dir).await?,
-        Command::CreateTenant { tenant: t } => {
-            print_key(app.admin.create_tenant(&tenant(&t)?).await?)
-        }
+    let operation = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => return serve(app, cli.addr, &cli.data_dir).await,
+        Command::NewSigningKey { .. } => unreachable!("handled before the store opens"),
+        Command::CreateTenant { tenant } => Operation::CreateTenant { tenant },
         Command::CreateKey {
-            tenant: t,
+            tenant,
             scopes,
             label,
             expires_in_days,
-        } => {
-            let request = KeyRequest {
-                scopes: parse_scopes(&scopes)?,
-                label,
-                expires_in_days,
-                ..KeyRequest::default()
-            };
-            print_key(app.admin.create_key(&tenant(&t)?, request).await?)
-        }
-        Command::ListKeys { tenant: t } => {
-            for key in app.admin.list_keys(&tenant(&t)?).await? {
-                print_key(key);
-            }
-        }
-        Command::NewSigningKey { .. } => unreachable!("handled before the store opens"),
-        Command::RevokeKey { tenant: t, key_id } => {
-            print_key(app.admin.revoke_key(&tenant(&t)?, &key_id).await?)
-        }
-        Command::SetRetention { tenant: t, days } => {
-            let record = app.admin.set_retention(&tenant(&t)?, days).await?;
-            println!("{}", serde_json::to_string_pretty(&record)?);
-        }
-        Command::Replay {
-            tenant: t,
-            from,
-            to,
-        } => {
-            let report = app.replayer.replay(&tenant(&t)?, from, to).await?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        }
+        } => Operation::CreateKey {
+            tenant,
+            scopes: parse_scopes(&scopes)?,
+            label,
+            expires_in_days,
+        },
+        Command::ListKeys { tenant } => Operation::ListKeys { tenant },
+        Command::RevokeKey { tenant, key_id } => Operation::RevokeKey { tenant, key_id },
+        Command::SetRetention { tenant, days } => Operation::SetRetention { tenant, days },
+        Command::Replay { tenant, from, to } => Operation::Replay { tenant, from, to },
+    };
+    let output = app.operations.run(operation).await?;
+    // `list-keys` prints each key, as the other commands print theirs.
+    match output.get("keys").and_then(serde_json::Value::as_array) {
+        Some(keys) => keys.iter().try_for_each(print_json)?,
+        None => print_json(&output)?,
     }
     Ok(())
 }
 
-fn print_key(key: KeyView) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&key).expect("a key serializes")
-    );
+fn print_json(value: &serde_json::Value) -> Result<(), Box<dyn std::error::Error>> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 async fn serve(

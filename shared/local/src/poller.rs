@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use cjaas_app::archive::Archiver;
+use cjaas_app::jobs::{orchestrate_entries, BatchOutcome};
 use cjaas_app::orchestration::Orchestrator;
 use cjaas_app::writer::{InputRecord, RecordOutcome, TapeWriter};
 
@@ -122,9 +123,13 @@ impl LocalPoller {
             tracing::warn!(error = %e, "live feed not updated");
         }
         // Rules see each event once it is on the Tape; a replay never fires twice.
-        if let Err(e) = self.orchestrator.on_entries(&report.on_tape).await {
-            tracing::warn!(error = %e, "orchestration failed; the batch will be read again");
-            return Err(());
+        match orchestrate_entries(None, &self.orchestrator, &report.on_tape).await {
+            Ok(BatchOutcome::AllDone(_)) => {}
+            Ok(BatchOutcome::RetryFrom(_)) => return Err(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "orchestration failed; the batch will be read again");
+                return Err(());
+            }
         }
         let acked: Vec<u64> = batch[..done].iter().map(|(seq, _)| *seq).collect();
         self.store.ack_stream(acked).await.map_err(|e| {

@@ -1,9 +1,10 @@
-//! The embedded default's event bus and background jobs, the same code as the
-//! `analytics` and `maintenance` Lambdas: analytics every `analytics_every` and on a
-//! tenant's request, erasures on request, rules' actions as they fire, absence timers
-//! every few seconds, and once an hour the maintenance sweep
-//! (expired Tape entries, the archive's retention, erasures left pending, forwarding
-//! retries).
+//! The embedded default's event bus and background jobs, the same use cases
+//! (`cjaas_app::jobs`) as the `analytics`, `maintenance`, `orchestrator` and
+//! `actions` Lambdas: analytics every `analytics_every` and on a tenant's request,
+//! erasures on request, rules' actions as they fire, absence timers every few
+//! seconds, and once an hour the maintenance sweep (and the expired Tape entries,
+//! which DynamoDB's TTL removes in AWS). A job's failure is logged; the next tick
+//! runs it again.
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -12,13 +13,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 use cjaas_app::actions::ActionRunner;
-use cjaas_app::analytics::{Analytics, RUN_REQUESTED};
-use cjaas_app::archive::ArchiveRetention;
-use cjaas_app::erasure::{Erasures, ERASURE_REQUESTED};
-use cjaas_app::forwarding::Forwarding;
-use cjaas_app::orchestration::{ActionEvent, Orchestrator, ACTION_TRIGGERED};
-use cjaas_core::ids::TenantId;
-use cjaas_core::ports::{BusEvent, ConfigStore, EventBus, StoreError};
+use cjaas_app::jobs::{all_tenants, run_timers, AnalyticsJob, BusMessage, JobFailed, Maintenance};
+use cjaas_app::orchestration::{ActionEvent, Orchestrator};
+use cjaas_core::ports::{BusEvent, EventBus, StoreError};
 
 use crate::EmbeddedStore;
 
@@ -57,29 +54,20 @@ impl EventBus for LocalBus {
     }
 }
 
-/// A string field of an event's detail.
-fn detail(event: &BusEvent, field: &str) -> Option<String> {
-    let detail: serde_json::Value = serde_json::from_str(&event.detail).ok()?;
-    Some(detail.get(field)?.as_str()?.to_owned())
-}
-
-/// The tenant a run request names.
-pub fn requested_tenant(event: &BusEvent) -> Option<TenantId> {
-    if event.detail_type != RUN_REQUESTED {
-        return None;
-    }
-    TenantId::parse(&detail(event, "tenant")?).ok()
-}
-
 pub struct Scheduler {
-    pub analytics: Arc<Analytics>,
-    pub erasures: Arc<Erasures>,
-    pub forwarding: Arc<Forwarding>,
+    pub analytics: Arc<AnalyticsJob>,
+    pub maintenance: Arc<Maintenance>,
     pub orchestrator: Arc<Orchestrator>,
     pub actions: Arc<ActionRunner>,
-    pub retention: ArchiveRetention,
     pub store: EmbeddedStore,
     pub analytics_every: Duration,
+}
+
+/// Logs a job's failures; the job runs again at its next tick.
+fn log_failure<T>(job: &str, result: Result<T, JobFailed>) {
+    if let Err(e) = result {
+        tracing::warn!(job, error = %e, "job failed; it runs again at its next tick");
+    }
 }
 
 impl Scheduler {
@@ -100,9 +88,9 @@ impl Scheduler {
         }
         loop {
             tokio::select! {
-                _ = analytics.tick() => self.for_each_tenant(|t| self.run_analytics(t)).await,
+                _ = analytics.tick() => self.run_analytics().await,
                 _ = maintenance.tick() => self.maintain().await,
-                _ = timers.tick() => self.for_each_tenant(|t| self.run_timers(t)).await,
+                _ = timers.tick() => self.run_timers().await,
                 request = requests.recv() => match request {
                     Ok(event) => self.on_event(&event).await,
                     Err(broadcast::error::RecvError::Lagged(_)) => self.maintain().await,
@@ -118,47 +106,29 @@ impl Scheduler {
     }
 
     async fn on_event(&self, event: &BusEvent) {
-        if event.detail_type == ACTION_TRIGGERED {
-            self.run_action(event);
-        } else if let Some(tenant) = requested_tenant(event) {
-            self.run_analytics(tenant).await;
-        } else if event.detail_type == ERASURE_REQUESTED {
-            let (Some(tenant), Some(job)) = (detail(event, "tenant"), detail(event, "job")) else {
-                return;
-            };
-            if let Ok(tenant) = TenantId::parse(&tenant) {
-                self.run_erasure(&tenant, &job).await;
-            }
-        }
-    }
-
-    async fn for_each_tenant<F, Fut>(&self, job: F)
-    where
-        F: Fn(TenantId) -> Fut,
-        Fut: std::future::Future<Output = ()>,
-    {
-        match self.store.list_tenants().await {
-            Ok(tenants) => {
-                for tenant in tenants {
-                    job(tenant).await;
+        match BusMessage::try_from(event) {
+            Ok(BusMessage::ActionTriggered(action)) => self.run_action(action),
+            Ok(BusMessage::AnalyticsRunRequested { tenant, .. }) => {
+                match self.analytics.run_requested(&tenant, Utc::now()).await {
+                    Ok(runs) => log_failure("analytics", runs.into_result()),
+                    Err(e) => tracing::warn!(error = %e, "analytics run request refused"),
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot list tenants"),
+            Ok(BusMessage::ErasureRequested { tenant, job }) => {
+                // A failure is logged by the job; the sweep runs it again.
+                let _ = self.maintenance.erase(&tenant, &job).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "bus message refused"),
         }
     }
 
-    async fn run_analytics(&self, tenant: TenantId) {
-        if let Err(e) = self.analytics.run(&tenant, Utc::now()).await {
-            tracing::warn!(tenant = %tenant, error = %e, "analytics run failed");
-        }
+    async fn run_analytics(&self) {
+        let runs = self.analytics.run_all(Utc::now()).await;
+        log_failure("analytics", runs.and_then(|runs| runs.into_result()));
     }
 
     /// Actions run on their own task: a slow webhook never holds up the others.
-    fn run_action(&self, event: &BusEvent) {
-        let action: ActionEvent = match serde_json::from_str(&event.detail) {
-            Ok(action) => action,
-            Err(e) => return tracing::warn!(error = %e, "unreadable action event"),
-        };
+    fn run_action(&self, action: ActionEvent) {
         let runner = self.actions.clone();
         tokio::spawn(async move {
             match runner.run(&action).await {
@@ -168,20 +138,17 @@ impl Scheduler {
         });
     }
 
-    async fn run_timers(&self, tenant: TenantId) {
-        if let Err(e) = self.orchestrator.run_due_timers(&tenant, Utc::now()).await {
-            tracing::warn!(tenant = %tenant, error = %e, "absence timers failed; retried next tick");
-        }
+    async fn run_timers(&self) {
+        let report = match all_tenants(&self.store).await {
+            Ok(tenants) => run_timers(&self.orchestrator, &tenants, Utc::now())
+                .await
+                .into_result(),
+            Err(e) => Err(e),
+        };
+        log_failure("timers", report);
     }
 
-    async fn run_erasure(&self, tenant: &TenantId, job: &str) {
-        if let Err(e) = self.erasures.run(tenant, job).await {
-            tracing::warn!(tenant = %tenant, job, error = %e, "erasure failed; the sweep retries it");
-        }
-    }
-
-    /// Expired Tape entries (DynamoDB's TTL in AWS), the archive's retention, and
-    /// erasures left pending.
+    /// Expired Tape entries (DynamoDB's TTL in AWS), then the maintenance sweep.
     async fn maintain(&self) {
         let now = Utc::now();
         match self.store.sweep_expired(now).await {
@@ -189,17 +156,10 @@ impl Scheduler {
             Ok(n) => tracing::info!(entries = n, "expired Tape entries removed"),
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
         }
-        self.for_each_tenant(|tenant| async move {
-            if let Err(e) = self.retention.sweep(&tenant, now).await {
-                tracing::warn!(tenant = %tenant, error = %e, "archive retention sweep failed");
-            }
-            for job in self.erasures.pending(&tenant).await.unwrap_or_default() {
-                self.run_erasure(&tenant, &job).await;
-            }
-            if let Err(e) = self.forwarding.retry_pending(&tenant).await {
-                tracing::warn!(tenant = %tenant, error = %e, "forwarding retries failed");
-            }
-        })
-        .await;
+        let report = self.maintenance.sweep_all(now).await;
+        log_failure(
+            "maintenance",
+            report.and_then(|report| report.into_result()),
+        );
     }
 }

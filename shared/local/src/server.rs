@@ -10,34 +10,20 @@ use tokio::sync::watch;
 
 use cjaas_app::actions::ActionRunner;
 use cjaas_app::admin::{Admin, KeyView};
-use cjaas_app::analytics::Analytics;
-use cjaas_app::archive::{ArchiveRetention, Archiver, Replayer};
-use cjaas_app::auth::Authenticator;
-use cjaas_app::browser::BrowserGuard;
-use cjaas_app::dead_letters::DeadLetters;
-use cjaas_app::deliveries::DeliveryLog;
-use cjaas_app::erasure::{Erasures, Stores};
-use cjaas_app::forwarding::Forwarding;
-use cjaas_app::http::{
-    admin_routes, analytics_routes, asset_routes, browser_routes, dead_letter_routes,
-    delivery_routes, erasure_routes, forwarding_routes, ingest_routes, live_routes, profile_routes,
-    query_routes, require_bearer, rule_routes, tag_routes, with_edge_headers,
-    with_problem_fallback, ProfileApi,
-};
-use cjaas_app::ingest::{Ingestor, RetryPolicy};
-use cjaas_app::orchestration::{Orchestrator, Rules};
-use cjaas_app::profiles::{Aliases, Journeys, Profiles, Views};
-use cjaas_app::tombstones::Tombstones;
-use cjaas_app::tracking::Tracking;
-use cjaas_app::writer::TapeWriter;
+use cjaas_app::archive::Replayer;
+use cjaas_app::http::{live_routes, require_bearer, with_edge_headers, with_problem_fallback};
+use cjaas_app::jobs::{AnalyticsJob, Maintenance, Operations};
+use cjaas_app::orchestration::Orchestrator;
+use cjaas_app::wiring::Wiring;
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::ids::TenantId;
 use cjaas_core::target::TargetPolicy;
 
+use crate::adapters::LocalAdapters;
 use crate::live::LocalLive;
 use crate::poller::LocalPoller;
 use crate::scheduler::{LocalBus, Scheduler};
-use crate::{DirArchive, EmbeddedStore, LocalForwarder};
+use crate::{DirArchive, EmbeddedStore};
 
 /// The tenant the embedded default makes on its first start.
 pub const DEV_TENANT: &str = "dev";
@@ -47,17 +33,17 @@ pub struct LocalApp {
     pub store: EmbeddedStore,
     pub keys: SigningKeys,
     pub admin: Arc<Admin>,
+    pub replayer: Arc<Replayer>,
+    pub operations: Operations,
     pub router: Router,
     pub poller: LocalPoller,
     pub bus: LocalBus,
-    pub analytics: Arc<Analytics>,
-    pub erasures: Arc<Erasures>,
-    pub forwarding: Arc<Forwarding>,
+    pub analytics: Arc<AnalyticsJob>,
+    pub maintenance: Arc<Maintenance>,
     pub orchestrator: Arc<Orchestrator>,
     pub actions: Arc<ActionRunner>,
     pub live: LocalLive,
     pub archive: Arc<DirArchive>,
-    pub replayer: Arc<Replayer>,
     /// How often the analytics job runs for every tenant.
     pub analytics_every: std::time::Duration,
 }
@@ -74,100 +60,29 @@ impl LocalApp {
     /// The local server calling the targets `targets` allows (`--allow-private-targets`
     /// also allows loopback and private networks, for development receivers).
     pub fn with_targets(store: EmbeddedStore, targets: TargetPolicy) -> Result<Self, redb::Error> {
-        let keys = store.signing_keys()?;
-        let shared = Arc::new(store.clone());
-        let auth = Arc::new(Authenticator::new(shared.clone(), keys.clone()));
-        let admin = Arc::new(Admin::new(shared.clone(), keys.clone()));
-        let ingestor = Arc::new(Ingestor::new(
-            shared.clone(),
-            keys.clone(),
-            RetryPolicy::default(),
-        ));
-        let archive = Arc::new(DirArchive::new(store.dir().join("archive")));
-        let writer = Arc::new(
-            TapeWriter::new(shared.clone(), shared.clone(), auth.clone(), keys.clone())
-                .with_tombstones(Tombstones::new(shared.clone())),
+        let adapters = LocalAdapters::new(store.clone(), targets)?;
+        let (keys, bus, archive) = (
+            adapters.keys.clone(),
+            adapters.bus.clone(),
+            adapters.archive.clone(),
         );
-        let aliases = Arc::new(Aliases::new(shared.clone()));
-        let profiles = Arc::new(ProfileApi {
-            views: Views::new(shared.clone()),
-            aliases: aliases.clone(),
-            profiles: Profiles::new(shared.clone(), shared.clone(), aliases.clone()),
-        });
-        let bus = LocalBus::default();
-        let analytics = Arc::new(Analytics::new(
-            shared.clone(),
-            shared.clone(),
-            Arc::new(bus.clone()),
-        ));
-        let erasures = Arc::new(Erasures::new(Stores {
-            tape: shared.clone(),
-            docs: shared.clone(),
-            dead_letters: shared.clone(),
-            archive: archive.clone(),
-            bus: Arc::new(bus.clone()),
-            log: Some(shared.clone()),
-        }));
-        let replayer = Arc::new(Replayer::new(
-            archive.clone(),
-            ingestor.clone(),
-            Tombstones::new(shared.clone()),
-        ));
-        let orchestrator = Arc::new(Orchestrator::new(
-            shared.clone(),
-            shared.clone(),
-            Arc::new(bus.clone()),
-        ));
-        let actions = Arc::new(
-            ActionRunner::new(shared.clone(), ingestor.clone(), shared.clone())
-                .with_targets(targets.clone()),
-        );
-        let rules = Arc::new(Rules::with_targets(shared.clone(), targets));
+        let wiring = Wiring(adapters);
+        let Ok(auth) = wiring.authenticator().map(Arc::new);
+        let Ok(writer) = wiring.tape_writer().map(Arc::new);
+        let Ok(archiver) = wiring.archiver().map(Arc::new);
+        let Ok(orchestrator) = wiring.orchestrator().map(Arc::new);
+        let Ok(operations) = wiring.operations();
+        let Ok(analytics) = wiring.analytics_job().map(Arc::new);
+        let Ok(maintenance) = wiring.maintenance().map(Arc::new);
+        let Ok(actions) = wiring.action_runner().map(Arc::new);
+        let Ok(browser) = wiring.ingest_router(|events| require_bearer(events, auth.clone()));
+        let Ok(api) = wiring.api_router();
         let live = LocalLive::new(store.clone());
-        let forwarding = Arc::new(Forwarding::new(
-            shared.clone(),
-            archive.clone(),
-            Arc::new(LocalForwarder),
-        ));
-        let archiver = Arc::new(
-            Archiver::new(writer.clone(), archive.clone())
-                .with_forwarding(forwarding.clone())
-                .with_tombstones(Tombstones::new(shared.clone())),
-        );
-        let dead_letters = Arc::new(DeadLetters::new(
-            shared.clone(),
-            shared.clone(),
-            Arc::new(bus.clone()),
-            writer.clone(),
-        ));
-        let tracking = Arc::new(Tracking::new(
-            auth.clone(),
-            ingestor.clone(),
-            aliases.clone(),
-            Arc::new(BrowserGuard::new(shared.clone())),
-        ));
-        let browser = browser_routes(
-            ingest_routes(ingestor),
-            |events| require_bearer(events, auth.clone()),
-            tracking,
-        );
-        let api = Router::new()
-            .merge(delivery_routes(Arc::new(DeliveryLog::new(shared.clone()))))
-            .merge(dead_letter_routes(dead_letters))
-            .merge(erasure_routes(erasures.clone()))
-            .merge(forwarding_routes(forwarding.clone()))
-            .merge(rule_routes(rules))
-            .merge(live_routes(Arc::new(live.clone())))
-            .merge(analytics_routes(analytics.clone()))
-            .merge(query_routes(Arc::new(Journeys::new(shared, aliases))))
-            .merge(profile_routes(profiles))
-            .merge(admin_routes(admin.clone()));
+        let api = api.merge(live_routes(Arc::new(live.clone())));
         let router = with_edge_headers(with_problem_fallback(
             Router::new()
                 .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
                 .merge(browser)
-                .merge(tag_routes())
-                .merge(asset_routes())
                 .merge(require_bearer(api, auth)),
         ));
         Ok(Self {
@@ -180,17 +95,17 @@ impl LocalApp {
             ),
             store,
             keys,
-            admin,
+            admin: operations.admin.clone(),
+            replayer: operations.replayer.clone(),
+            operations,
             router,
             bus,
             analytics,
-            erasures,
-            forwarding,
+            maintenance,
             orchestrator,
             actions,
             live,
             archive,
-            replayer,
             analytics_every: DEFAULT_ANALYTICS_EVERY,
         })
     }
@@ -223,11 +138,9 @@ impl LocalApp {
         let poller = tokio::spawn(self.poller.run(shutdown.clone()));
         let scheduler = Scheduler {
             analytics: self.analytics,
-            erasures: self.erasures,
-            forwarding: self.forwarding,
+            maintenance: self.maintenance,
             orchestrator: self.orchestrator,
             actions: self.actions,
-            retention: ArchiveRetention::new(self.archive, Arc::new(self.store.clone())),
             store: self.store.clone(),
             analytics_every: self.analytics_every,
         };

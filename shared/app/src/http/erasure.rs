@@ -14,8 +14,8 @@ use axum::{Json, Router};
 use std::sync::Arc;
 
 use cjaas_core::auth::Scope;
-use cjaas_core::ids::PersonId;
 
+use super::person::PersonPath;
 use super::{path_param, Caller, Problem};
 use crate::erasure::{ErasureError, Erasures};
 
@@ -42,17 +42,10 @@ impl From<ErasureError> for Problem {
 async fn erase_person(
     State(api): Api,
     Caller(caller): Caller,
-    person: Result<Path<String>, PathRejection>,
+    person: Result<PersonPath, Problem>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::Admin)?;
-    let raw = path_param(person, "invalid_person")?;
-    let person = PersonId::parse(&raw).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_person",
-            format!("{raw:?}: {e}"),
-        )
-    })?;
+    let PersonPath(person) = person?;
     let job = api
         .request(&caller.tenant, &person, &caller.credential)
         .await?;

@@ -13,8 +13,7 @@
 //! `EventSource` cannot set headers, so these routes also take the token as
 //! `access_token=`.
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -28,7 +27,8 @@ use cjaas_core::auth::Scope;
 use cjaas_core::ids::PersonId;
 use cjaas_core::ports::{LiveEvent, LiveFeed};
 
-use super::{path_param, Caller, Problem};
+use super::person::PersonPath;
+use super::{Caller, Problem};
 
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -93,18 +93,11 @@ async fn person_stream(
     State(feed): Api,
     Caller(caller): Caller,
     headers: HeaderMap,
-    person: Result<Path<String>, PathRejection>,
+    person: Result<PersonPath, Problem>,
     RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::TapeRead)?;
-    let raw = path_param(person, "invalid_person")?;
-    let person = PersonId::parse(&raw).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_person",
-            format!("{raw:?}: {e}"),
-        )
-    })?;
+    let PersonPath(person) = person?;
     stream(feed, caller, headers, query, Some(person)).await
 }
 

@@ -14,6 +14,7 @@ mod erasure;
 mod forwarding;
 mod ingest;
 mod live;
+mod person;
 mod problem;
 mod profiles;
 mod query;

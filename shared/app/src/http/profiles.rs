@@ -21,11 +21,11 @@ use serde_json::json;
 use std::sync::Arc;
 
 use cjaas_core::auth::Scope;
-use cjaas_core::ids::PersonId;
 use cjaas_core::view::ViewDefinition;
 
+use super::person::{parse_person, PersonPath};
 use super::{path_param, read_json, Caller, Problem};
-use crate::profiles::{Aliases, ProfileError, Profiles, ViewKey, Views};
+use crate::profiles::{Aliases, ProfileError, Profiles, Views};
 
 /// What the profile routes need.
 pub struct ProfileApi {
@@ -82,16 +82,6 @@ impl From<ProfileError> for Problem {
         };
         Problem::new(status, e.code(), e.to_string())
     }
-}
-
-fn person(path: Result<Path<String>, PathRejection>) -> Result<PersonId, Problem> {
-    let raw = path_param(path, "invalid_person")?;
-    parse_person(&raw, "invalid_person")
-}
-
-fn parse_person(raw: &str, code: &'static str) -> Result<PersonId, Problem> {
-    PersonId::parse(raw)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, code, format!("{raw:?}: {e}")))
 }
 
 async fn create_view(
@@ -214,31 +204,20 @@ fn parse_profile_query(raw: &str) -> Result<ProfileQuery, Problem> {
 async fn get_profile(
     State(api): Api,
     Caller(caller): Caller,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<PersonPath, Problem>,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::TapeRead)?;
-    let person = person(path)?;
+    let PersonPath(person) = path?;
     let query = parse_profile_query(raw.as_deref().unwrap_or_default())?;
-    let stored = api
-        .views
-        .get(&caller.tenant, &query.view, query.version)
-        .await?;
-    let compiled = stored
-        .definition
-        .compile()
-        .map_err(ProfileError::InvalidView)?;
-    let key = ViewKey {
-        id: stored.id.clone(),
-        version: stored.version,
-    };
-    let result = api
+    let (stored, result) = api
         .profiles
-        .build(
+        .for_stored_view(
+            &api.views,
             &caller.tenant,
             &person,
-            &compiled,
-            Some(&key),
+            &query.view,
+            query.version,
             query.explain,
         )
         .await?;
@@ -275,10 +254,10 @@ async fn inline_profile(
 async fn list_aliases(
     State(api): Api,
     Caller(caller): Caller,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<PersonPath, Problem>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::TapeRead)?;
-    let person = person(path)?;
+    let PersonPath(person) = path?;
     Ok(Json(api.aliases.view(&caller.tenant, &person).await?))
 }
 
@@ -295,11 +274,11 @@ const MAX_LINKS_PER_REQUEST: usize = 20;
 async fn link_aliases(
     State(api): Api,
     Caller(caller): Caller,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<PersonPath, Problem>,
     body: Body,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::EventsWrite)?;
-    let person = person(path)?;
+    let PersonPath(person) = path?;
     let request: LinkRequest = read_json(body).await?;
     if request.aliases.is_empty() || request.aliases.len() > MAX_LINKS_PER_REQUEST {
         return Err(ProfileError::InvalidRequest(format!(

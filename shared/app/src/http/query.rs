@@ -1,8 +1,7 @@
 //! `GET /v1/persons/{person}/events`: a person's journey, from the Tape, across every
 //! id linked to the person.
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -12,10 +11,10 @@ use std::sync::Arc;
 
 use crate::profiles::Journeys;
 use cjaas_core::auth::Scope;
-use cjaas_core::ids::PersonId;
 use cjaas_core::tape::JourneyQuery;
 
-use super::{path_param, Caller, Problem};
+use super::person::PersonPath;
+use super::{Caller, Problem};
 
 pub fn query_routes(journeys: Arc<Journeys>) -> Router {
     Router::new()
@@ -33,11 +32,11 @@ struct JourneyBody {
 async fn get_events(
     State(journeys): State<Arc<Journeys>>,
     Caller(caller): Caller,
-    person: Result<Path<String>, PathRejection>,
+    person: Result<PersonPath, Problem>,
     RawQuery(raw_query): RawQuery,
 ) -> Result<Json<JourneyBody>, Problem> {
     caller.require(Scope::TapeRead)?;
-    let person = parse_person(person)?;
+    let PersonPath(person) = person?;
     let query = parse_query(raw_query.as_deref().unwrap_or_default())?;
     let page = journeys.page(&caller.tenant, &person, &query).await?;
     let events = page
@@ -51,17 +50,6 @@ async fn get_events(
         events,
         next_cursor: page.next.map(|c| c.encode()),
     }))
-}
-
-fn parse_person(path: Result<Path<String>, PathRejection>) -> Result<PersonId, Problem> {
-    let raw = path_param(path, "invalid_person")?;
-    PersonId::parse(&raw).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_person",
-            format!("person {e}"),
-        )
-    })
 }
 
 fn parse_query(raw: &str) -> Result<JourneyQuery, Problem> {

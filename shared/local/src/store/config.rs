@@ -9,6 +9,9 @@ use cjaas_core::ports::{ConfigStore, DeadLetter, DeadLetterSink, StoreError, Ten
 
 use super::{from_json, to_json, EmbeddedStore, DEAD_LETTERS, KEYS, TENANTS};
 
+/// A page of dead letters.
+type Letters = Result<Vec<DeadLetter>, StoreError>;
+
 impl EmbeddedStore {
     /// Every dead letter, for operators and tests.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
@@ -43,12 +46,7 @@ impl DeadLetterSink for EmbeddedStore {
             .collect())
     }
 
-    async fn page(
-        &self,
-        tenant: &TenantId,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
+    async fn page(&self, tenant: &TenantId, after: Option<&str>, limit: usize) -> Letters {
         let (tenant, after) = (tenant.to_string(), after.map(str::to_owned));
         self.run(move |db| crate::dead_letters::page(db, &tenant, after.as_deref(), limit))
             .await

@@ -11,6 +11,11 @@ use cjaas_core::ports::{
 
 use super::{EmbeddedStore, DOCS};
 
+/// Whether a conditional write took place.
+type Written = Result<bool, StoreError>;
+/// Documents by sort key.
+type Listed = Result<Vec<(String, Document)>, StoreError>;
+
 #[async_trait]
 impl DocumentStore for EmbeddedStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Document>, StoreError> {
@@ -30,13 +35,7 @@ impl DocumentStore for EmbeddedStore {
         .await
     }
 
-    async fn put(
-        &self,
-        pk: &str,
-        sk: &str,
-        body: &str,
-        expect: Expect,
-    ) -> Result<bool, StoreError> {
+    async fn put(&self, pk: &str, sk: &str, body: &str, expect: Expect) -> Written {
         let (pk, sk, body) = (pk.to_owned(), sk.to_owned(), body.to_owned());
         self.run(move |db| {
             let txn = db.begin_write()?;
@@ -85,12 +84,7 @@ impl DocumentStore for EmbeddedStore {
             .await
     }
 
-    async fn list_page(
-        &self,
-        pk: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, Document)>, StoreError> {
+    async fn list_page(&self, pk: &str, after: Option<&str>, limit: usize) -> Listed {
         let (pk, after) = (pk.to_owned(), after.map(str::to_owned));
         self.run(move |db| {
             let txn = db.begin_read()?;

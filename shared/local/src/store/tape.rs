@@ -12,6 +12,9 @@ use cjaas_core::tape::{
 
 use super::{expired, from_json, to_json, EmbeddedStore, CHANGES, COUNTS, DEDUP, TAPE};
 
+/// A page of a journey.
+type Page = Result<JourneyPage, StoreError>;
+
 impl EmbeddedStore {
     /// Deletes Tape entries (and their dedup marks) past their retention, as
     /// DynamoDB's TTL does in AWS. Returns how many went.
@@ -110,12 +113,7 @@ impl TapeStore for EmbeddedStore {
         .await
     }
 
-    async fn query(
-        &self,
-        tenant: &TenantId,
-        person: &PersonId,
-        query: &JourneyQuery,
-    ) -> Result<JourneyPage, StoreError> {
+    async fn query(&self, tenant: &TenantId, person: &PersonId, query: &JourneyQuery) -> Page {
         let pk = person_partition(tenant, person);
         let query = query.clone();
         let now = chrono::Utc::now().timestamp();

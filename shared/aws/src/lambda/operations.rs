@@ -1,0 +1,19 @@
+//! The `tenant-admin` function: operator commands, invoked directly
+//! (`aws lambda invoke`), never through the public API.
+
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+
+use cjaas_app::jobs::{Operation, Operations};
+
+use super::CommandFailed;
+
+/// The payload is an [`Operation`] (`{"command": "create-tenant", ...}`).
+pub type TenantCommand = Operation;
+
+pub async fn handle_tenant_command(
+    operations: &Operations,
+    event: LambdaEvent<Operation>,
+) -> Result<Value, CommandFailed> {
+    Ok(operations.run(event.payload).await?)
+}
