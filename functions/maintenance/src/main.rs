@@ -1,7 +1,8 @@
 //! Erasure jobs (from the CJaaS bus) and the daily sweep: pending erasures, and each
 //! tenant's retention applied to the archive, and failed forwarding deliveries retried.
+//! Operators also run the Tape projection backfill through it (`projection_backfill`).
 use cjaas_aws::wiring::{self, ErasureSettings, ForwardingSettings};
-use cjaas_aws::{lambda, settings};
+use cjaas_aws::{lambda, projection_backfill, settings};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
@@ -32,8 +33,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         },
     );
     let tenants = wiring::tenants(&sdk, &config_table);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
+    let tape = projection_backfill::tape_store(&sdk, &settings::required("TAPE_TABLE")?);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| async {
+        if projection_backfill::is_backfill(&event.payload) {
+            let left = event
+                .context
+                .deadline()
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            return projection_backfill::handle_projection_backfill(&tape, left).await;
+        }
         lambda::handle_maintenance(&erasures, &retention, &forwarding, tenants.as_ref(), event)
+            .await
     }))
     .await
 }

@@ -4,12 +4,14 @@
 pub mod dynamo_config;
 pub mod dynamo_documents;
 mod dynamo_limits;
+mod dynamo_steps;
 pub mod dynamo_tape;
 pub mod eventbridge_bus;
 pub mod forwarder;
 pub mod kinesis_stream;
 pub mod kinesis_tail;
 pub mod lambda;
+pub mod projection_backfill;
 pub mod s3_archive;
 pub mod s3_dead_letters;
 pub mod settings;
@@ -17,6 +19,7 @@ pub mod wiring;
 
 pub use dynamo_config::DynamoConfigStore;
 pub use dynamo_documents::DynamoDocumentStore;
+pub use dynamo_steps::BackfillReport;
 pub use dynamo_tape::DynamoTapeStore;
 pub use eventbridge_bus::EventBridgeBus;
 pub use forwarder::AwsForwarder;

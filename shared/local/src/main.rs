@@ -93,6 +93,9 @@ enum Command {
         #[arg(long)]
         days: Option<u32>,
     },
+    /// Write the analytics projection of every Tape entry that has none (entries
+    /// written before it existed), then let analytics read the projection. Idempotent.
+    BackfillProjection,
     /// Put a tenant's archived events of [from, to) back on the local stream; `serve`
     /// writes them to the Tape, where events already there are ignored.
     Replay {
@@ -142,6 +145,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = EmbeddedStore::open(&cli.data_dir)
         .map_err(|e| format!("cannot open the store in {}: {e}", cli.data_dir.display()))?;
+    if let Some(Command::BackfillProjection) = &cli.command {
+        let written = store.backfill_steps().await?;
+        println!("{}", serde_json::json!({ "projections_written": written }));
+        return Ok(());
+    }
     let targets = if cli.allow_private_targets {
         tracing::warn!("private targets allowed: rules may call loopback and private networks");
         TargetPolicy::allowing_private()
@@ -174,7 +182,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 print_key(key);
             }
         }
-        Command::NewSigningKey { .. } => unreachable!("handled before the store opens"),
+        Command::NewSigningKey { .. } | Command::BackfillProjection => {
+            unreachable!("handled before the app starts")
+        }
         Command::RevokeKey { tenant: t, key_id } => {
             print_key(app.admin.revoke_key(&tenant(&t)?, &key_id).await?)
         }
