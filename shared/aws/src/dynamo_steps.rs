@@ -320,3 +320,82 @@ impl DynamoTapeStore {
         Ok(())
     }
 }
+
+/// DynamoDB's item size: attribute names plus values (numbers about one byte per two
+/// digits plus one). What read units are charged on.
+#[cfg(test)]
+pub(crate) fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+                    AttributeValue::Bool(_) => 1,
+                    other => panic!("not sized here: {other:?}"),
+                }
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cjaas_core::ids::{PersonId, TenantId};
+
+    /// The entry and step items of one event shaped like `scripts/bench-analytics`'s
+    /// and of a typical 1 KiB CloudEvent, and what a 1M-event analytics pass reads.
+    #[test]
+    fn step_items_are_small_and_what_a_pass_reads_is_known() {
+        let time: DateTime<Utc> = "2026-11-20T10:11:12.345678Z".parse().unwrap();
+        let entry = |data: &str| {
+            let event = format!(
+                r#"{{"specversion":"1.0","id":"e123456","source":"/bench","type":"checkout.started","person":"person-012345","time":"{time}","data":{data}}}"#
+            );
+            TapeEntry {
+                tenant: TenantId::parse("bench").unwrap(),
+                person: PersonId::parse("person-012345").unwrap(),
+                time,
+                received_at: time,
+                ty: "checkout.started".into(),
+                source: "/bench".into(),
+                id: "e123456".into(),
+                expires_at: None,
+                event,
+            }
+        };
+        let sizes = |entry: &TapeEntry| {
+            let whole = serde_json::json!({"pk": entry.partition_key(), "sk": entry.sort_key(), "entry": entry});
+            let mut whole = item(&whole).unwrap();
+            let flat = whole.remove("entry").unwrap();
+            whole.extend(flat.as_m().unwrap().clone());
+            let step = StepItem {
+                pk: entry.partition_key(),
+                sk: step_sk(&entry.sort_key()).unwrap(),
+                ty: entry.ty.clone(),
+                src: entry.source.clone(),
+                expires_at: None,
+            };
+            (item_size(&whole), item_size(&item(&step).unwrap()))
+        };
+        let (bench_entry, bench_step) = sizes(&entry(r#"{"path":"/p"}"#));
+        let padding = "x".repeat(700);
+        let (kib_entry, kib_step) = sizes(&entry(&format!(r#"{{"blob":"{padding}"}}"#)));
+        println!("bench-shaped: entry {bench_entry} B, step {bench_step} B; 1 KiB event: entry {kib_entry} B, step {kib_step} B");
+        assert!(
+            bench_step <= 120 && kib_step == bench_step,
+            "{bench_step} {kib_step}"
+        );
+        assert!(kib_entry > 1000);
+        // 50,000 persons × 20 events, one eventually consistent Query per person
+        // (0.5 units per started 4 KB).
+        let units = |item: usize| 50_000.0 * (20 * item).div_ceil(4096) as f64 * 0.5;
+        println!(
+            "read units per 1M events (50k persons): steps {}, full entries: bench-shaped {}, 1 KiB {}",
+            units(bench_step),
+            units(bench_entry),
+            units(kib_entry)
+        );
+        assert_eq!(units(bench_step), 25_000.0);
+    }
+}
