@@ -9,12 +9,12 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::json;
 use std::time::Duration as StdDuration;
 
-use cjaas_aws::projection_backfill::{handle_projection_backfill, tape_store};
+use cjaas_aws::projection_backfill::{handle_projection_backfill, is_backfill, tape_store};
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::TapeStore;
 use cjaas_core::projection::{steps_from_entries, TapeStep};
 use cjaas_core::tape::TapeEntry;
-use cjaas_tests::Stack;
+use cjaas_tests::{fixture, Stack};
 
 fn entry(tenant: &TenantId, person: &PersonId, time: DateTime<Utc>, n: usize) -> TapeEntry {
     let (id, ty, source) = (
@@ -30,7 +30,9 @@ fn entry(tenant: &TenantId, person: &PersonId, time: DateTime<Utc>, n: usize) ->
         ty: ty.to_owned(),
         source: source.clone(),
         id: id.clone(),
-        expires_at: (n % 5 == 0).then(|| (time - Duration::days(1)).timestamp()),
+        expires_at: n
+            .is_multiple_of(5)
+            .then(|| (time - Duration::days(1)).timestamp()),
         event: json!({"specversion": "1.0", "id": id, "source": source, "type": ty,
                       "person": person.as_str(), "time": time, "data": {"n": n}})
         .to_string(),
@@ -124,6 +126,10 @@ async fn old_entries_read_until_the_backfill_gives_them_their_projection() {
         "before the backfill, the full entries are read"
     );
 
+    // What an operator sends the maintenance function.
+    let request: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+        serde_json::from_value(fixture("maintenance-projection-backfill.json")).unwrap();
+    assert!(is_backfill(&request));
     let first = handle_projection_backfill(&tape, StdDuration::from_secs(120))
         .await
         .unwrap();
