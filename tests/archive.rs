@@ -167,7 +167,8 @@ async fn retention_sets_ttl_hides_expired_events_and_sweeps_the_archive() {
         .is_empty());
     assert!(stack.archive(batch).await.is_empty());
 
-    // Every entry and dedup mark carries its TTL: event time + 30 days.
+    // Every entry, dedup mark and step (the entry's analytics projection) carries its
+    // TTL: event time + 30 days.
     let items: Vec<Value> =
         serde_json::from_str(&stack.dump_table(&stack.tape_table).await).unwrap();
     let ttl = |t: DateTime<Utc>| (t + Duration::days(30)).timestamp();
@@ -175,7 +176,11 @@ async fn retention_sets_ttl_hides_expired_events_and_sweeps_the_archive() {
         .iter()
         .filter_map(|i| i["expires_at"].as_i64())
         .collect();
-    assert_eq!(expiring.len(), 4, "two entries and two marks: {items:?}");
+    assert_eq!(
+        expiring.len(),
+        6,
+        "two entries, two marks, two steps: {items:?}"
+    );
     assert!(
         expiring.contains(&ttl(now - Duration::days(40)))
             && expiring.contains(&ttl(now - Duration::hours(1)))

@@ -21,13 +21,11 @@ use cjaas_core::analytics::{
     Funnel, FunnelDefinition, FunnelReport, PersonDigest, PersonFold, Step, Tally, WindowReport,
     FUNNEL_ID_PREFIX, MAX_FUNNELS,
 };
-use cjaas_core::fold::time_of_sort_key;
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{
     BusEvent, DocumentStore, EventBus, Expect, Limit, LimitedOutcome, LimitedWrite, StoreError,
     TapeStore,
 };
-use cjaas_core::tape::{JourneyQuery, Order, MAX_PAGE};
 
 /// The tenant's funnels, counted against [`MAX_FUNNELS`].
 fn funnels_limit(tenant: &TenantId) -> Limit {
@@ -511,49 +509,58 @@ impl Pass<'_> {
         persons: Vec<PersonId>,
         summary: &mut RunSummary,
     ) -> Result<Vec<PersonDigest>, StoreError> {
-        let refreshed: Vec<(PersonDigest, u64)> = stream::iter(persons)
-            .map(|person| async move { self.refresh(&person).await })
+        let refreshed: Vec<(PersonId, PersonDigest, u64)> = stream::iter(persons)
+            .map(|person| async move {
+                let (digest, read) = self.refresh(&person).await?;
+                Ok::<_, StoreError>((person, digest, read))
+            })
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
+        // The digests of the page in one batch: a person with nothing in any window
+        // has none.
+        let (mut puts, mut deletes) = (Vec::new(), Vec::new());
+        for (person, digest, _) in &refreshed {
+            if digest.windows.is_empty() && digest.valid_until.is_none() {
+                deletes.push(person.to_string());
+            } else {
+                puts.push((person.to_string(), encode(digest)));
+            }
+        }
+        self.analytics
+            .docs
+            .put_many(&keys::digests(self.tenant), &puts, &deletes)
+            .await?;
+        let refreshed: Vec<(PersonDigest, u64)> =
+            refreshed.into_iter().map(|(_, d, n)| (d, n)).collect();
         summary.persons_refreshed += refreshed.len() as u64;
         summary.events_read += refreshed.iter().map(|(_, n)| n).sum::<u64>();
         Ok(refreshed.into_iter().map(|(d, _)| d).collect())
     }
 
-    /// Streams the person's Tape through a fold and stores the digest (or removes it
-    /// when nothing of the person is in any window). Returns it and the events read.
+    /// Streams the person's Tape through a fold. Returns the digest and the events read.
     async fn refresh(&self, person: &PersonId) -> Result<(PersonDigest, u64), StoreError> {
         let mut fold = PersonFold::new(self.settings, self.funnels, self.now);
-        let mut query = JourneyQuery {
-            types: Vec::new(),
-            source: None,
-            from: fold.read_from(),
-            to: None,
-            limit: MAX_PAGE,
-            order: Order::Asc,
-            after: None,
-        };
-        let mut read = 0;
+        let from = fold.read_from();
+        let (mut after, mut read) = (None, 0);
         let mut expires_first: Option<i64> = None;
         loop {
+            // The Tape's lean projection: no CloudEvent is decoded here.
             let page = self
                 .analytics
                 .tape
-                .query(self.tenant, person, &query)
+                .steps(self.tenant, person, from, after)
                 .await?;
-            for event in &page.events {
-                expires_first = event.expires_at.into_iter().chain(expires_first).min();
-                if let Some(time) = time_of_sort_key(&event.sort_key) {
-                    fold.push(Step {
-                        time,
-                        ty: &event.ty,
-                    });
-                }
+            for step in &page.steps {
+                expires_first = step.expires_at.into_iter().chain(expires_first).min();
+                fold.push(Step {
+                    time: step.time,
+                    ty: &step.ty,
+                });
             }
-            read += page.events.len() as u64;
+            read += page.steps.len() as u64;
             match page.next {
-                Some(cursor) => query.after = Some(cursor.after),
+                Some(next) => after = Some(next),
                 None => break,
             }
         }
@@ -561,15 +568,6 @@ impl Pass<'_> {
         // An event leaving its tenant's retention changes the figures too.
         if let Some(expiry) = expires_first.and_then(|t| DateTime::from_timestamp(t, 0)) {
             digest.valid_until = Some(digest.valid_until.map_or(expiry, |t| t.min(expiry)));
-        }
-        let (pk, sk) = (keys::digests(self.tenant), person.to_string());
-        if digest.windows.is_empty() && digest.valid_until.is_none() {
-            self.analytics.docs.delete(&pk, &sk).await?;
-        } else {
-            self.analytics
-                .docs
-                .put(&pk, &sk, &encode(&digest), Expect::Anything)
-                .await?;
         }
         Ok((digest, read))
     }

@@ -1,7 +1,7 @@
 //! The Tape on DynamoDB (key design in `cjaas_core::tape`).
 //!
 //! An append is one transaction: the dedup mark, conditional on its absence, the
-//! entry, and an increment of the person's entry counter (which lets profile reads
+//! entry, its lean projection (`dynamo_steps`), and an increment of the person's entry counter (which lets profile reads
 //! tell whether late events arrived since their snapshot). A redelivered or resent
 //! event fails the condition, so the Tape keeps exactly one copy per (tenant, source,
 //! id).
@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{AppendOutcome, StoreError, TapeStore};
+use cjaas_core::projection::{steps_from_entries, StepPage};
 use cjaas_core::tape::{
     person_partition, time_key, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
 };
@@ -42,8 +43,9 @@ const COUNTER_SK: &str = "M";
 pub const CHANGES_INDEX: &str = "changes";
 
 pub struct DynamoTapeStore {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    pub(crate) client: aws_sdk_dynamodb::Client,
+    pub(crate) table: String,
+    pub(crate) steps_complete: crate::dynamo_steps::Completion,
 }
 
 /// A Tape entry as a DynamoDB item.
@@ -88,6 +90,21 @@ fn to_item(value: &impl Serialize) -> Result<HashMap<String, AttributeValue>, St
     serde_dynamo::to_item(value).map_err(|e| StoreError::Rejected(e.to_string()))
 }
 
+/// A transaction cancelled because one of its conditions failed.
+pub(crate) fn is_cancelled_by_condition(
+    error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>,
+) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        error.as_service_error()
+    else {
+        return false;
+    };
+    cancelled
+        .cancellation_reasons()
+        .iter()
+        .any(|reason| reason.code() == Some("ConditionalCheckFailed"))
+}
+
 /// A cancelled transaction whose first item failed its condition is a duplicate.
 fn is_duplicate(error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> bool {
     let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
@@ -104,7 +121,11 @@ fn is_duplicate(error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>)
 
 impl DynamoTapeStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
-        Self { client, table }
+        Self {
+            client,
+            table,
+            steps_complete: crate::dynamo_steps::Completion::new(),
+        }
     }
 
     fn put(
@@ -194,6 +215,7 @@ impl DynamoTapeStore {
             .transact_items(self.put(to_item(&mark)?, Some("attribute_not_exists(pk)"))?)
             .transact_items(self.put(to_item(&item)?, None)?)
             .transact_items(self.count_one(entry, &item.pk)?)
+            .transact_items(self.step_put(entry)?)
             .send()
             .await;
         match result {
@@ -374,6 +396,21 @@ impl TapeStore for DynamoTapeStore {
             self.delete_batch(chunk).await?;
         }
         Ok(entries)
+    }
+
+    /// Reads the step items once the backfill has completed; the entries until then.
+    async fn steps(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        from: Option<DateTime<Utc>>,
+        after: Option<String>,
+    ) -> Result<StepPage, StoreError> {
+        if self.steps_complete().await? {
+            self.read_steps(tenant, person, from, after).await
+        } else {
+            steps_from_entries(self, tenant, person, from, after).await
+        }
     }
 
     /// Reads the `changes` index. It is eventually consistent: the analytics job

@@ -305,20 +305,20 @@ impl Tally {
         self.sessions += other.sessions;
         self.events += other.events;
         for (ty, t) in &other.types {
-            let mine = self.types.entry(ty.clone()).or_default();
+            let mine = slot(&mut self.types, ty);
             mine.events += t.events;
             mine.persons += t.persons;
             mine.entries += t.entries;
             mine.exits += t.exits;
         }
         for (from, targets) in &other.transitions {
-            let mine = self.transitions.entry(from.clone()).or_default();
+            let mine = slot(&mut self.transitions, from);
             for (to, n) in targets {
-                *mine.entry(to.clone()).or_default() += n;
+                *slot(mine, to) += n;
             }
         }
         for (path, n) in &other.paths {
-            *self.paths.entry(path.clone()).or_default() += n;
+            *slot(&mut self.paths, path) += n;
         }
         for (id, f) in &other.funnels {
             let mine = self.funnels.entry(id.clone()).or_default();
@@ -336,6 +336,15 @@ impl Tally {
             }
         }
     }
+}
+
+/// The value under `key`, inserted as the default if missing: allocates the key only
+/// when it is new (sums and folds mostly meet keys they have).
+fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("just inserted")
 }
 
 // ---------------------------------------------------------------- one person
@@ -497,26 +506,20 @@ impl WindowFold {
             .is_some_and(|s| step.time - s.last_time <= gap);
         if continues {
             let session = self.session.as_mut().expect("an open session");
-            *self
-                .tally
-                .transitions
-                .entry(session.last_type.clone())
-                .or_default()
-                .entry(step.ty.to_owned())
-                .or_default() += 1;
+            *slot(
+                slot(&mut self.tally.transitions, &session.last_type),
+                step.ty,
+            ) += 1;
             if session.path.len() < settings.path_steps {
                 session.path.push(step.ty.to_owned());
             }
             session.last_time = step.time;
-            session.last_type = step.ty.to_owned();
+            session.last_type.clear();
+            session.last_type.push_str(step.ty);
         } else {
             self.close_session();
             self.tally.sessions += 1;
-            self.tally
-                .types
-                .entry(step.ty.to_owned())
-                .or_default()
-                .entries += 1;
+            slot(&mut self.tally.types, step.ty).entries += 1;
             self.session = Some(OpenSession {
                 last_time: step.time,
                 last_type: step.ty.to_owned(),
@@ -524,7 +527,7 @@ impl WindowFold {
             });
         }
         self.tally.events += 1;
-        let ty = self.tally.types.entry(step.ty.to_owned()).or_default();
+        let ty = slot(&mut self.tally.types, step.ty);
         ty.events += 1;
         ty.persons = 1;
         for (funnel, progress) in funnels.iter().zip(&mut self.funnels) {
@@ -534,7 +537,7 @@ impl WindowFold {
 
     fn close_session(&mut self) {
         if let Some(session) = self.session.take() {
-            self.tally.types.entry(session.last_type).or_default().exits += 1;
+            slot(&mut self.tally.types, &session.last_type).exits += 1;
             let path = serde_json::to_string(&session.path).expect("paths serialize");
             *self.tally.paths.entry(path).or_default() += 1;
         }

@@ -4,6 +4,7 @@
 //! - [`ids`]: tenant and person ids, validated once at the edge.
 //! - [`event`]: CloudEvents ingest validation (structured, binary and batch mode).
 //! - [`tape`]: the Tape's key design and the journey query.
+//! - [`projection`]: the lean per-entry projection analytics reads.
 //! - [`archive`]: the S3 archive's layout and format (gzip NDJSON).
 //! - [`erasure`]: erasure jobs (GDPR) and their audit records.
 //! - [`forwarding`]: copying archived events on to destinations a tenant owns.
@@ -36,6 +37,7 @@ pub mod ids;
 pub mod ports;
 pub mod problem;
 pub mod profile;
+pub mod projection;
 pub mod resource_id;
 pub mod rules;
 pub mod segment;

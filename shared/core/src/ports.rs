@@ -62,6 +62,19 @@ pub trait TapeStore: Send + Sync {
     /// Deletes everything of one person id: entries, their dedup marks and the
     /// counter (so the id's next events are a new person). Returns the entries removed.
     async fn erase(&self, tenant: &TenantId, person: &PersonId) -> Result<u64, StoreError>;
+
+    /// One page of the lean projection of a person's Tape from `from`, resuming after
+    /// the sort key `after` (see `cjaas_core::projection`). The default decodes the
+    /// full entries; stores override it to read their projection.
+    async fn steps(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        from: Option<DateTime<Utc>>,
+        after: Option<String>,
+    ) -> Result<crate::projection::StepPage, StoreError> {
+        crate::projection::steps_from_entries(self, tenant, person, from, after).await
+    }
 }
 
 /// The ordered, partitioned event stream between ingest and the Tape.
@@ -215,6 +228,23 @@ pub trait DocumentStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Document)>, StoreError>;
+    /// Writes (`Expect::Anything`) and deletes several documents of partition `pk`.
+    /// Not atomic as a whole; each document is. Stores may batch it; the default
+    /// writes them one by one.
+    async fn put_many(
+        &self,
+        pk: &str,
+        puts: &[(String, String)],
+        deletes: &[String],
+    ) -> Result<(), StoreError> {
+        for (sk, body) in puts {
+            self.put(pk, sk, body, Expect::Anything).await?;
+        }
+        for sk in deletes {
+            self.delete(pk, sk).await?;
+        }
+        Ok(())
+    }
     /// Creates or deletes a document counted against `limit`, atomically with the
     /// count: of concurrent creates, never more than `max` documents result. Documents
     /// written before the store kept a count are counted on first use.

@@ -7,7 +7,10 @@
 //!   generate  writes <dir>/events.csv (person, t_ms, type; by person and time) and
 //!             loads the same events into an embedded store in <dir>/store
 //!   fold      streams events.csv one person at a time through the analytics fold
-//!   job       runs the real analytics job (a full first run) on <dir>/store
+//!   job       runs the real analytics job (a full first run) on <dir>/store, which
+//!             reads the Tape's lean projection
+//!   job-full  the same first run over the full entries (the projection dropped, as
+//!             before its backfill), then the backfill
 //! Each mode prints one JSON line. CJAAS_BENCH_PERSONS and CJAAS_BENCH_PER_PERSON scale
 //! it (defaults 50000 and 20).
 
@@ -25,7 +28,7 @@ use std::time::Instant;
 use cjaas_app::analytics::Analytics;
 use cjaas_core::analytics::{basis, windows_at, AnalyticsSettings, PersonFold, Step, Tally};
 use cjaas_core::ids::{PersonId, TenantId};
-use cjaas_core::ports::TapeStore;
+use cjaas_core::ports::{DocumentStore, TapeStore};
 use cjaas_core::tape::TapeEntry;
 use cjaas_local::scheduler::LocalBus;
 use cjaas_local::EmbeddedStore;
@@ -213,6 +216,39 @@ async fn job(dir: &Path) {
     );
 }
 
+/// The same first run over the full entries, as a store written before the
+/// projection reads until its backfill: the projection is dropped and the job state
+/// forgotten, so every person is read again. Then the backfill, timed too. Destroys
+/// the projection of `<dir>/store` (the backfill puts it back).
+async fn job_full(dir: &Path) {
+    let store = Arc::new(EmbeddedStore::open(&dir.join("store")).unwrap());
+    let analytics = Analytics::new(store.clone(), store.clone(), Arc::new(LocalBus::default()))
+        .with_watermark_lag(Duration::zero());
+    let tenant = TenantId::parse("bench").unwrap();
+    store.drop_steps_for_migration_test().await.unwrap();
+    let job = cjaas_core::analytics::keys::analytics(&tenant);
+    store
+        .delete(&job, cjaas_core::analytics::keys::JOB)
+        .await
+        .unwrap();
+    let (cpu, wall) = (cpu_seconds(), Instant::now());
+    let summary = analytics.run(&tenant, now()).await.unwrap();
+    let (cpu, wall) = (cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
+    let peak = peak_mib();
+    let report = analytics.report(&tenant, "30d").await.unwrap();
+    let transitions: u64 = report.transitions.iter().map(|t| t.count).sum();
+    let (bcpu, bwall) = (cpu_seconds(), Instant::now());
+    let written = store.backfill_steps().await.unwrap();
+    let (bcpu, bwall) = (cpu_seconds() - bcpu, bwall.elapsed().as_secs_f64());
+    println!(
+        "{}",
+        json!({"mode": "job-full", "events": summary.events_read, "full": summary.full,
+        "wall_s": wall, "cpu_s": cpu, "events_per_cpu_s": summary.events_read as f64 / cpu.max(0.01),
+        "peak_mib": peak, "transitions_30d": transitions, "sessions_30d": report.sessions,
+        "backfill_written": written, "backfill_cpu_s": bcpu, "backfill_wall_s": bwall})
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; the mode and directory follow `--`.
     let args: Vec<String> = std::env::args()
@@ -233,6 +269,7 @@ fn main() {
         "generate" => runtime.block_on(generate(&dir)),
         "fold" => fold(&dir),
         "job" => runtime.block_on(job(&dir)),
-        other => panic!("unknown mode {other}: generate, fold or job"),
+        "job-full" => runtime.block_on(job_full(&dir)),
+        other => panic!("unknown mode {other}: generate, fold, job or job-full"),
     }
 }

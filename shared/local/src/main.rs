@@ -102,6 +102,9 @@ enum Command {
         #[arg(long)]
         days: Option<u32>,
     },
+    /// Write the analytics projection of every Tape entry that has none (entries
+    /// written before it existed), then let analytics read the projection. Idempotent.
+    BackfillProjection,
     /// Put a tenant's archived events of [from, to) back on the local stream; `serve`
     /// writes them to the Tape, where events already there are ignored.
     Replay {
@@ -147,6 +150,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = EmbeddedStore::open(&cli.data_dir)
         .map_err(|e| format!("cannot open the store in {}: {e}", cli.data_dir.display()))?;
+    if let Some(Command::BackfillProjection) = &cli.command {
+        let written = store.backfill_steps().await?;
+        println!("{}", serde_json::json!({ "projections_written": written }));
+        return Ok(());
+    }
     let targets = if cli.allow_private_targets {
         tracing::warn!("private targets allowed: rules may call loopback and private networks");
         TargetPolicy::allowing_private()
@@ -159,7 +167,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     app.analytics_every = std::time::Duration::from_secs(cli.analytics_every_seconds.max(1));
     let operation = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => return serve(app, cli.addr, &cli.data_dir).await,
-        Command::NewSigningKey { .. } => unreachable!("handled before the store opens"),
+        Command::NewSigningKey { .. } | Command::BackfillProjection => {
+            unreachable!("handled before the app starts")
+        }
         Command::CreateTenant { tenant } => Operation::CreateTenant { tenant },
         Command::CreateKey {
             tenant,

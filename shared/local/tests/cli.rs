@@ -75,3 +75,53 @@ fn new_signing_keys_parse_as_a_keyset() {
         "no store is touched"
     );
 }
+
+#[test]
+fn the_projection_backfill_gives_old_entries_theirs_once() {
+    use cjaas_core::ports::TapeStore;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let tenant = cjaas_core::ids::TenantId::parse("acme").unwrap();
+    let person = cjaas_core::ids::PersonId::parse("alice").unwrap();
+    let entries: Vec<_> = (0..3)
+        .map(|n| {
+            let time = chrono::Utc::now() - chrono::Duration::minutes(n);
+            cjaas_core::tape::TapeEntry {
+                tenant: tenant.clone(),
+                person: person.clone(),
+                time,
+                received_at: time,
+                ty: "page.viewed".into(),
+                source: "/web".into(),
+                id: format!("e{n}"),
+                expires_at: None,
+                event: serde_json::json!({"specversion": "1.0", "id": format!("e{n}"),
+                    "source": "/web", "type": "page.viewed", "person": "alice"})
+                .to_string(),
+            }
+        })
+        .collect();
+    runtime.block_on(async {
+        let store = cjaas_local::EmbeddedStore::open(dir.path()).unwrap();
+        store.append_batch(&entries).await;
+        // As the previous version left the store: entries without a projection.
+        store.drop_steps_for_migration_test().await.unwrap();
+    });
+    let (ok, out, err) = cli(dir.path(), &["backfill-projection"]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["projections_written"], 3);
+    let (ok, out, _) = cli(dir.path(), &["backfill-projection"]);
+    assert!(ok);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["projections_written"], 0, "idempotent");
+    runtime.block_on(async {
+        let store = cjaas_local::EmbeddedStore::open(dir.path()).unwrap();
+        let page = store.steps(&tenant, &person, None, None).await.unwrap();
+        let sources: Vec<_> = page.steps.iter().map(|s| s.source.as_str()).collect();
+        assert_eq!(sources, ["/web"; 3]);
+    });
+}

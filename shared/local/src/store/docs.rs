@@ -69,6 +69,32 @@ impl DocumentStore for EmbeddedStore {
         .await
     }
 
+    /// One write transaction (and one fsync) for them all.
+    async fn put_many(
+        &self,
+        pk: &str,
+        puts: &[(String, String)],
+        deletes: &[String],
+    ) -> Result<(), StoreError> {
+        let (pk, puts, deletes) = (pk.to_owned(), puts.to_vec(), deletes.to_vec());
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut docs = txn.open_table(DOCS)?;
+                for (sk, body) in &puts {
+                    let key = (pk.as_str(), sk.as_str());
+                    let revision = docs.get(key)?.map_or(0, |v| v.value().0) + 1;
+                    docs.insert(key, (revision, body.as_str()))?;
+                }
+                for sk in &deletes {
+                    docs.remove((pk.as_str(), sk.as_str()))?;
+                }
+            }
+            Ok(txn.commit()?)
+        })
+        .await
+    }
+
     async fn list(&self, pk: &str) -> Result<Vec<(String, Document)>, StoreError> {
         self.list_page(pk, None, usize::MAX).await
     }

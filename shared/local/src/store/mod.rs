@@ -5,15 +5,17 @@
 //! - `log`: the local stream (`EventStream`), the live log, and their erasure.
 //! - `config`: tenants and keys (`ConfigStore`), dead letters (`DeadLetterSink`).
 //! - `docs`: documents (`DocumentStore`).
+//! - `steps`: the Tape's lean projection for analytics, and its backfill.
 //! - `rewrite`: rewriting the database into a fresh file (after an erasure).
 
 mod config;
 mod docs;
 mod log;
 mod rewrite;
+mod steps;
 mod tape;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::Notify;
@@ -24,6 +26,9 @@ use cjaas_core::tape::TapeEntry;
 
 /// (partition key, sort key) → TapeEntry JSON.
 const TAPE: TableDefinition<(&str, &str), &str> = TableDefinition::new("tape");
+/// (partition key, time µs, event hash) → the entry's lean projection
+/// (`cjaas_core::projection`), written in the entry's transaction.
+const STEPS: TableDefinition<(&str, i64, u128), &[u8]> = TableDefinition::new("tape_steps");
 /// dedup key → sort key of the entry it guards.
 const DEDUP: TableDefinition<&str, &str> = TableDefinition::new("dedup");
 /// sequence number → stream record data. The durable local stream.
@@ -45,6 +50,8 @@ const LIVE: TableDefinition<u64, (&str, &str, &str, &str, &str)> = TableDefiniti
 pub(crate) const DOCS: TableDefinition<(&str, &str), (u64, &str)> = TableDefinition::new("docs");
 
 const SIGNING_KEYS_META: &str = "signing_keys";
+/// Present once every Tape entry has its row in [`STEPS`] (see `tape::STEPS_COMPLETE`).
+const STEPS_META: &str = "tape_steps";
 
 /// redb's page cache (its default is 1 GiB): most of the server's memory.
 const CACHE_BYTES: usize = 256 * 1024 * 1024;
@@ -94,7 +101,12 @@ impl EmbeddedStore {
         rewrite::remove_leftover(dir).map_err(redb::Error::Io)?;
         let db = open_file(&dir.join(FILE))?;
         let txn = db.begin_write()?;
-        txn.open_table(TAPE)?;
+        let fresh = txn.open_table(TAPE)?.is_empty()?;
+        txn.open_table(STEPS)?;
+        // A store with no entries yet has every projection it needs.
+        if fresh {
+            txn.open_table(META)?.insert(STEPS_META, "complete")?;
+        }
         txn.open_table(DEDUP)?;
         txn.open_table(STREAM)?;
         txn.open_table(DEAD_LETTERS)?;

@@ -17,7 +17,7 @@ use cjaas_core::ports::StoreError;
 
 use super::{
     open_file, transient, EmbeddedStore, CHANGES, COUNTS, DEAD_LETTERS, DEDUP, DOCS, FILE, KEYS,
-    LIVE, META, STREAM, TAPE, TENANTS,
+    LIVE, META, STEPS, STREAM, TAPE, TENANTS,
 };
 
 /// Where the fresh file is built before it replaces the database.
@@ -50,6 +50,7 @@ fn copy_all(from: &Database, to: &Database) -> Result<(), redb::Error> {
     let read = from.begin_read()?;
     let write = to.begin_write()?;
     copy(&read, &write, TAPE)?;
+    copy(&read, &write, STEPS)?;
     copy(&read, &write, DEDUP)?;
     copy(&read, &write, STREAM)?;
     copy(&read, &write, DEAD_LETTERS)?;
@@ -68,6 +69,7 @@ fn copy_all(from: &Database, to: &Database) -> Result<(), redb::Error> {
 fn known() -> BTreeSet<&'static str> {
     [
         TAPE.name(),
+        STEPS.name(),
         DEDUP.name(),
         STREAM.name(),
         DEAD_LETTERS.name(),

@@ -6,11 +6,13 @@ use std::ops::Bound;
 
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{AppendOutcome, StoreError, TapeStore};
+use cjaas_core::projection::{steps_from_entries, StepPage};
 use cjaas_core::tape::{
     person_partition, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
 };
 
-use super::{expired, from_json, to_json, EmbeddedStore, CHANGES, COUNTS, DEDUP, TAPE};
+use super::steps::{step_key, StepRow};
+use super::{expired, from_json, to_json, EmbeddedStore, CHANGES, COUNTS, DEDUP, STEPS, TAPE};
 
 /// A page of a journey.
 type Page = Result<JourneyPage, StoreError>;
@@ -37,9 +39,12 @@ impl EmbeddedStore {
                         gone.push((pk.to_owned(), sk.to_owned(), entry.dedup_key()));
                     }
                 }
+                let mut steps = txn.open_table(STEPS)?;
                 for (pk, sk, mark) in &gone {
                     tape.remove((pk.as_str(), sk.as_str()))?;
                     marks.remove(mark.as_str())?;
+                    let (time_us, hash) = step_key(sk)?;
+                    steps.remove((pk.as_str(), time_us, hash))?;
                 }
                 gone.len() as u64
             };
@@ -54,7 +59,7 @@ impl EmbeddedStore {
 impl TapeStore for EmbeddedStore {
     /// One write transaction (and one fsync) for the whole batch.
     async fn append_batch(&self, entries: &[TapeEntry]) -> Vec<Result<AppendOutcome, StoreError>> {
-        let rows: Vec<(String, String, String, String, String, String)> = entries
+        let rows: Vec<(String, String, String, String, String, String, StepRow)> = entries
             .iter()
             .map(|e| {
                 let keys = (e.partition_key(), e.sort_key(), e.dedup_key(), to_json(e));
@@ -65,6 +70,7 @@ impl TapeStore for EmbeddedStore {
                     keys.3,
                     e.tenant.to_string(),
                     e.person.to_string(),
+                    StepRow::of(e),
                 )
             })
             .collect();
@@ -78,14 +84,19 @@ impl TapeStore for EmbeddedStore {
                     let mut tape = txn.open_table(TAPE)?;
                     let mut counts = txn.open_table(COUNTS)?;
                     let mut changes = txn.open_table(CHANGES)?;
+                    let mut steps = txn.open_table(STEPS)?;
                     let written = chrono::Utc::now().timestamp_micros();
-                    for (pk, sk, dedup, json, tenant, person) in &rows {
+                    for (pk, sk, dedup, json, tenant, person, step) in &rows {
                         if marks.get(dedup.as_str())?.is_some() {
                             outcomes.push(AppendOutcome::Duplicate);
                             continue;
                         }
                         marks.insert(dedup.as_str(), sk.as_str())?;
                         tape.insert((pk.as_str(), sk.as_str()), json.as_str())?;
+                        steps.insert(
+                            (pk.as_str(), step.time_us, step.hash),
+                            step.value.as_slice(),
+                        )?;
                         let count = counts.get(pk.as_str())?.map_or(0, |c| c.value());
                         counts.insert(pk.as_str(), count + 1)?;
                         changes.insert((tenant.as_str(), person.as_str()), written)?;
@@ -196,9 +207,12 @@ impl TapeStore for EmbeddedStore {
                         Err(e) => Some(Err(e.into())),
                     })
                     .collect::<Result<_, redb::Error>>()?;
+                let mut steps = txn.open_table(STEPS)?;
                 for (sk, entry) in &rows {
                     tape.remove((pk.as_str(), sk.as_str()))?;
                     marks.remove(entry.dedup_key().as_str())?;
+                    let (time_us, hash) = step_key(sk)?;
+                    steps.remove((pk.as_str(), time_us, hash))?;
                 }
                 txn.open_table(COUNTS)?.remove(pk.as_str())?;
                 txn.open_table(CHANGES)?
@@ -209,6 +223,20 @@ impl TapeStore for EmbeddedStore {
             Ok(erased)
         })
         .await
+    }
+
+    /// Reads the projection once every entry has one; decodes the entries until then.
+    async fn steps(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        after: Option<String>,
+    ) -> Result<StepPage, StoreError> {
+        match self.read_steps(tenant, person, from, after.clone()).await? {
+            Some(page) => Ok(page),
+            None => steps_from_entries(self, tenant, person, from, after).await,
+        }
     }
 
     /// Scans the tenant's rows of the change feed: one small row per person.

@@ -1,0 +1,153 @@
+//! The Tape's lean projection on redb (`cjaas_core::projection`): one row per entry in
+//! [`STEPS`], written, expired and erased in the entry's own transactions, and the
+//! backfill that gives entries written before the projection existed theirs.
+
+use redb::{ReadableDatabase, ReadableTable};
+use std::ops::Bound;
+
+use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::ports::StoreError;
+use cjaas_core::projection::{
+    decode_step, encode_step, hash_number, sort_key_of_step, step_key_of_sort_key, StepPage,
+    TapeStep, STEP_PAGE,
+};
+use cjaas_core::tape::{person_partition, TapeEntry};
+
+use super::{from_json, EmbeddedStore, META, STEPS, STEPS_META, TAPE};
+
+/// A step row's key parts and value, made outside the write transaction.
+pub(super) struct StepRow {
+    pub time_us: i64,
+    pub hash: u128,
+    pub value: Vec<u8>,
+}
+
+impl StepRow {
+    pub fn of(entry: &TapeEntry) -> Self {
+        Self {
+            time_us: entry.time.timestamp_micros(),
+            hash: hash_number(&entry.event_hash()).expect("event hashes are 32 hex digits"),
+            value: encode_step(&entry.ty, &entry.source, entry.expires_at),
+        }
+    }
+}
+
+fn corrupted(what: &str) -> redb::Error {
+    redb::Error::Corrupted(format!("unreadable tape step: {what}"))
+}
+
+/// Whether every entry has its step row (a fresh store, or after [`backfill_steps`]).
+fn complete(txn: &redb::ReadTransaction) -> Result<bool, redb::Error> {
+    Ok(txn.open_table(META)?.get(STEPS_META)?.is_some())
+}
+
+/// The step key of a Tape row's sort key.
+pub(super) fn step_key(sk: &str) -> Result<(i64, u128), redb::Error> {
+    step_key_of_sort_key(sk).ok_or_else(|| corrupted(sk))
+}
+
+impl EmbeddedStore {
+    /// Reads one page of steps from the projection, or `None` while the store still
+    /// holds entries without one (the caller decodes the entries instead).
+    pub(super) async fn read_steps(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        after: Option<String>,
+    ) -> Result<Option<StepPage>, StoreError> {
+        let pk = person_partition(tenant, person);
+        let now = chrono::Utc::now().timestamp();
+        let low =
+            match &after {
+                Some(sk) => Some(step_key_of_sort_key(sk).ok_or_else(|| {
+                    StoreError::Rejected(format!("{sk:?} is not an entry sort key"))
+                })?),
+                None => None,
+            };
+        let from_us = from.map_or(i64::MIN, |t| t.timestamp_micros());
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            if !complete(&txn)? {
+                return Ok(None);
+            }
+            let table = txn.open_table(STEPS)?;
+            let lower = match low {
+                Some((t, h)) if t >= from_us => Bound::Excluded((pk.as_str(), t, h)),
+                _ => Bound::Included((pk.as_str(), from_us, 0)),
+            };
+            let upper = Bound::Included((pk.as_str(), i64::MAX, u128::MAX));
+            let mut page = StepPage::default();
+            let mut last = None;
+            for row in table.range::<(&str, i64, u128)>((lower, upper))? {
+                let (key, value) = row?;
+                let (_, time_us, hash) = key.value();
+                if page.steps.len() == STEP_PAGE {
+                    let (t, h) = last.expect("a full page has a last step");
+                    page.next = Some(sort_key_of_step(t, h).ok_or_else(|| corrupted("time"))?);
+                    break;
+                }
+                last = Some((time_us, hash));
+                let step = decode_step(value.value()).ok_or_else(|| corrupted("value"))?;
+                if step.expires_at.is_some_and(|at| at <= now) {
+                    continue;
+                }
+                page.steps.push(TapeStep {
+                    time: chrono::DateTime::from_timestamp_micros(time_us)
+                        .ok_or_else(|| corrupted("time"))?,
+                    ty: step.ty.to_owned(),
+                    source: step.source.to_owned(),
+                    expires_at: step.expires_at,
+                });
+            }
+            Ok(Some(page))
+        })
+        .await
+    }
+
+    /// The operator's backfill: writes the step row of every entry that has none, then
+    /// marks the projection complete, in one write transaction (appends wait for it).
+    /// Returns the rows written. Safe to run again: it writes nothing the second time.
+    pub async fn backfill_steps(&self) -> Result<u64, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_write()?;
+            let written = {
+                let tape = txn.open_table(TAPE)?;
+                let mut steps = txn.open_table(STEPS)?;
+                let mut written = 0;
+                for row in tape.iter()? {
+                    let (key, value) = row?;
+                    let (pk, sk) = key.value();
+                    let (time_us, hash) = step_key(sk)?;
+                    if steps.get((pk, time_us, hash))?.is_some() {
+                        continue;
+                    }
+                    let entry: TapeEntry = from_json(value.value())?;
+                    let row = StepRow::of(&entry);
+                    steps.insert((pk, time_us, hash), row.value.as_slice())?;
+                    written += 1;
+                }
+                txn.open_table(META)?.insert(STEPS_META, "complete")?;
+                written
+            };
+            txn.commit()?;
+            tracing::info!(written, "tape projection backfilled");
+            Ok(written)
+        })
+        .await
+    }
+
+    /// Test and migration aid: forgets that the projection is complete and drops every
+    /// step row, as a store written before the projection existed looks.
+    pub async fn drop_steps_for_migration_test(&self) -> Result<(), StoreError> {
+        self.run(|db| {
+            let txn = db.begin_write()?;
+            txn.delete_table(STEPS)?;
+            txn.open_table(STEPS)?;
+            txn.open_table(META)?.remove(STEPS_META)?;
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
