@@ -1,6 +1,9 @@
 //! Settings, read once at start-up. A missing variable fails fast, by name.
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_http_client::{Builder, ConnectorBuilder};
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::target::TargetPolicy;
 
@@ -64,8 +67,25 @@ pub fn target_policy() -> Result<TargetPolicy, SettingsError> {
 
 /// The SDK configuration: region, credentials, and `AWS_ENDPOINT_URL` /
 /// `AWS_ENDPOINT_URL_<SERVICE>` overrides for emulators.
+///
+/// The HTTPS client is the SDK's default one (hyper 1, rustls, proxy from the
+/// environment) on rustls' ring provider instead of aws-lc: reqwest already carries
+/// ring, so a Lambda binary holds one crypto library, not two.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let https = Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    });
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
+        .load()
+        .await
 }
 
 /// An S3 client; path-style addressing when an endpoint override points at an emulator.
