@@ -80,7 +80,10 @@ impl Scheduler {
         if *shutdown.borrow() {
             return;
         }
-        let mut analytics = tokio::time::interval(self.analytics_every);
+        // The first analytics run waits one period: on a restart the stored reports are
+        // served as they were (with their `computed_at`) until the next run is due.
+        let first_run = tokio::time::Instant::now() + self.analytics_every;
+        let mut analytics = tokio::time::interval_at(first_run, self.analytics_every);
         let mut maintenance = tokio::time::interval(MAINTENANCE_EVERY);
         let mut timers = tokio::time::interval(TIMERS_EVERY);
         for timer in [&mut analytics, &mut maintenance, &mut timers] {
