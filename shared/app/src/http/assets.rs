@@ -18,7 +18,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use std::hash::{DefaultHasher, Hash, Hasher};
+
+use super::validators::{if_none_match, strong_etag};
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -106,7 +107,7 @@ pub fn asset_paths() -> Vec<&'static str> {
 /// `GET` (and `HEAD`) of every embedded asset, without authentication.
 pub fn asset_routes() -> Router {
     ASSETS.iter().fold(Router::new(), |router, asset| {
-        let etag = etag(asset.body);
+        let etag = strong_etag(asset.body);
         router.route(
             asset.path,
             get(move |headers: HeaderMap| async move { serve(asset, &etag, &headers) }),
@@ -114,14 +115,8 @@ pub fn asset_routes() -> Router {
     })
 }
 
-fn serve(asset: &'static Asset, etag: &str, request: &HeaderMap) -> Response {
-    let fresh = request
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|tag| tag.trim() == etag || tag.trim() == "*");
-    let mut response = if fresh {
+fn serve(asset: &'static Asset, etag: &HeaderValue, request: &HeaderMap) -> Response {
+    let mut response = if if_none_match(request, etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         asset.body.into_response()
@@ -132,10 +127,7 @@ fn serve(asset: &'static Asset, etag: &str, request: &HeaderMap) -> Response {
         HeaderValue::from_static(asset.content_type),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        header::ETAG,
-        HeaderValue::from_str(etag).expect("a quoted hex tag"),
-    );
+    headers.insert(header::ETAG, etag.clone());
     if asset.content_type == HTML {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
@@ -147,14 +139,6 @@ fn serve(asset: &'static Asset, etag: &str, request: &HeaderMap) -> Response {
         );
     }
     response
-}
-
-/// A strong validator of the content (SipHash with fixed keys: the same on every
-/// instance of one build).
-fn etag(body: &[u8]) -> String {
-    let mut hasher = DefaultHasher::new();
-    body.hash(&mut hasher);
-    format!("\"{:016x}-{:x}\"", hasher.finish(), body.len())
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod query;
 mod rules;
 mod tag;
 mod tracking;
+mod validators;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request, State};

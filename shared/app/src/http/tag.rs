@@ -13,8 +13,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use sha2::{Digest, Sha256};
 use std::io::Write;
+
+use super::validators::{if_none_match, strong_etag};
 use std::sync::LazyLock;
 
 /// The bundled tag, as `node web/build.mjs` writes it.
@@ -36,12 +37,8 @@ static PLAIN: LazyLock<Variant> = LazyLock::new(|| variant(TAG_JS.to_vec()));
 static GZIPPED: LazyLock<Variant> = LazyLock::new(|| variant(gzip(TAG_JS)));
 
 fn variant(body: Vec<u8>) -> Variant {
-    let digest = Sha256::digest(&body);
-    let etag = format!("\"{}\"", hex::encode(&digest[..16]));
-    Variant {
-        body,
-        etag: HeaderValue::from_str(&etag).expect("hex is a valid header value"),
-    }
+    let etag = strong_etag(&body);
+    Variant { body, etag }
 }
 
 /// `bytes` gzipped at the highest level (`gzip -9`).
@@ -58,7 +55,7 @@ pub fn tag_routes() -> Router {
 async fn serve_tag(headers: HeaderMap) -> Response {
     let gzipped = accepts_gzip(&headers);
     let chosen: &Variant = if gzipped { &GZIPPED } else { &PLAIN };
-    let mut response = if matches_etag(&headers, &chosen.etag) {
+    let mut response = if if_none_match(&headers, &chosen.etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (StatusCode::OK, chosen.body.clone()).into_response()
@@ -98,18 +95,6 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
             });
             (name == "gzip" || name == "*") && !refused
         })
-}
-
-/// `If-None-Match` names this ETag (weakly compared, as RFC 9110 says for it) or `*`.
-fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let ours = etag.to_str().unwrap_or_default();
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == "*" || tag == ours)
 }
 
 #[cfg(test)]
