@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cjaas_core::auth::SigningKeys;
-use cjaas_core::envelope::{stamped_record, StreamRecord};
+use cjaas_core::envelope::{stamped_record, stamped_records, StreamRecord};
 use cjaas_core::event::ValidEvent;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::EventStream;
@@ -71,10 +71,7 @@ impl Ingestor {
         received_at: DateTime<Utc>,
         events: &[ValidEvent],
     ) -> Result<usize, StreamUnavailable> {
-        let records: Vec<StreamRecord> = events
-            .iter()
-            .map(|e| stamped_record(&self.keys, tenant, received_at, e))
-            .collect();
+        let records = stamped_records(&self.keys, tenant, received_at, events);
         self.put_all(&records).await
     }
 

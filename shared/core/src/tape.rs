@@ -57,6 +57,27 @@ impl TapeEntry {
         }
     }
 
+    /// [`TapeEntry::new`], taking the event's stored form instead of copying it.
+    pub fn from_valid(tenant: TenantId, valid: ValidEvent, received_at: DateTime<Utc>) -> Self {
+        let (ty, source, id) = (
+            valid.ty().to_owned(),
+            valid.source().to_owned(),
+            valid.id().to_owned(),
+        );
+        let (person, time) = (valid.person.clone(), valid.time);
+        Self {
+            tenant,
+            person,
+            time,
+            received_at,
+            ty,
+            source,
+            id,
+            expires_at: None,
+            event: valid.into_json(),
+        }
+    }
+
     pub fn event_hash(&self) -> String {
         event_hash(&self.source, &self.id)
     }
