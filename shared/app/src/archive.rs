@@ -84,6 +84,16 @@ impl Archiver {
             .decode_batch(records)
             .await
             .map_err(ArchiveError::Retry)?;
+        self.archive_entries(batch, entries).await
+    }
+
+    /// [`Archiver::archive_batch`] for a batch the Tape writer has just decoded and
+    /// written: `entries` are its entries that are on the Tape, in stream order.
+    pub async fn archive_entries(
+        &self,
+        batch: &str,
+        entries: Vec<TapeEntry>,
+    ) -> Result<ArchiveReport, ArchiveError> {
         let entries = self.without_erased(entries).await?;
         let objects = archive::objects(batch, &entries);
         let report = ArchiveReport {

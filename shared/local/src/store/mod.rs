@@ -10,6 +10,7 @@
 
 mod config;
 mod docs;
+mod group;
 mod log;
 mod rewrite;
 mod steps;
@@ -68,6 +69,8 @@ pub struct EmbeddedStore {
     /// Held by the poller for each batch and by an erasure of the local log, so an
     /// erasure never races a batch in flight.
     drain: Arc<tokio::sync::Mutex<()>>,
+    /// Puts waiting to share the local stream's next commit.
+    stream_queue: Arc<group::StreamQueue>,
 }
 
 fn transient(e: impl std::fmt::Display) -> StoreError {
@@ -123,6 +126,7 @@ impl EmbeddedStore {
             stream_signal: Arc::new(Notify::new()),
             dir: dir.to_owned(),
             drain: Arc::new(tokio::sync::Mutex::new(())),
+            stream_queue: Arc::default(),
         })
     }
 

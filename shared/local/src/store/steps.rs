@@ -24,9 +24,14 @@ pub(super) struct StepRow {
 
 impl StepRow {
     pub fn of(entry: &TapeEntry) -> Self {
+        Self::with_hash(entry, &entry.event_hash())
+    }
+
+    /// [`StepRow::of`], given the entry's event hash.
+    pub fn with_hash(entry: &TapeEntry, event_hash: &str) -> Self {
         Self {
             time_us: entry.time.timestamp_micros(),
-            hash: hash_number(&entry.event_hash()).expect("event hashes are 32 hex digits"),
+            hash: hash_number(event_hash).expect("event hashes are 32 hex digits"),
             value: encode_step(&entry.ty, &entry.source, entry.expires_at),
         }
     }

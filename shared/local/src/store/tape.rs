@@ -62,15 +62,16 @@ impl TapeStore for EmbeddedStore {
         let rows: Vec<(String, String, String, String, String, String, StepRow)> = entries
             .iter()
             .map(|e| {
-                let keys = (e.partition_key(), e.sort_key(), e.dedup_key(), to_json(e));
+                let keys = e.keys();
+                let step = StepRow::with_hash(e, &keys.hash);
                 (
-                    keys.0,
-                    keys.1,
-                    keys.2,
-                    keys.3,
+                    keys.partition,
+                    keys.sort,
+                    keys.dedup,
+                    to_json(e),
                     e.tenant.to_string(),
                     e.person.to_string(),
-                    StepRow::of(e),
+                    step,
                 )
             })
             .collect();
