@@ -12,6 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 use crate::auth::SigningKeys;
 use crate::event::ValidEvent;
@@ -90,14 +91,14 @@ fn stamped_with(
 pub struct RecordEnvelope<'a> {
     #[serde(borrow)]
     pub event: &'a RawValue,
-    #[serde(default)]
-    pub tenant: Option<String>,
-    #[serde(default)]
-    pub received_at: Option<String>,
-    #[serde(default)]
-    pub stamp: Option<String>,
-    #[serde(default)]
-    pub credential: Option<String>,
+    #[serde(default, borrow)]
+    pub tenant: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub received_at: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub stamp: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub credential: Option<Cow<'a, str>>,
 }
 
 /// Where a record claims to come from.

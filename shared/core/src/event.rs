@@ -97,6 +97,10 @@ impl ValidEvent {
     pub fn into_json(self) -> String {
         self.json
     }
+    /// (stored JSON, id, source, type), taken apart without copies.
+    pub(crate) fn into_parts(self) -> (String, String, String, String) {
+        (self.json, self.id, self.source, self.ty)
+    }
     /// A copy of [`ValidEvent::json`].
     pub fn to_json(&self) -> String {
         self.json.clone()

@@ -59,12 +59,8 @@ impl TapeEntry {
 
     /// [`TapeEntry::new`], taking the event's stored form instead of copying it.
     pub fn from_valid(tenant: TenantId, valid: ValidEvent, received_at: DateTime<Utc>) -> Self {
-        let (ty, source, id) = (
-            valid.ty().to_owned(),
-            valid.source().to_owned(),
-            valid.id().to_owned(),
-        );
         let (person, time) = (valid.person.clone(), valid.time);
+        let (event, id, source, ty) = valid.into_parts();
         Self {
             tenant,
             person,
@@ -74,7 +70,7 @@ impl TapeEntry {
             source,
             id,
             expires_at: None,
-            event: valid.into_json(),
+            event,
         }
     }
 
