@@ -57,7 +57,7 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl TapeStore for EmbeddedStore {
-    /// One write transaction (and one fsync) for the whole batch.
+    /// One write transaction (and one fsync, unless deferred) for the whole batch.
     async fn append_batch(&self, entries: &[TapeEntry]) -> Vec<Result<AppendOutcome, StoreError>> {
         let rows: Vec<(String, String, String, String, String, String, StepRow)> = entries
             .iter()
@@ -76,9 +76,13 @@ impl TapeStore for EmbeddedStore {
             })
             .collect();
         let count = rows.len();
+        let defer_sync = self.defer_append_sync;
         let result = self
             .run(move |db| {
-                let txn = db.begin_write()?;
+                let mut txn = db.begin_write()?;
+                if defer_sync {
+                    txn.set_durability(redb::Durability::None)?;
+                }
                 let mut outcomes = Vec::with_capacity(rows.len());
                 {
                     let mut marks = txn.open_table(DEDUP)?;
@@ -268,5 +272,48 @@ impl TapeStore for EmbeddedStore {
             Ok(persons)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cjaas_core::envelope::StreamRecord;
+    use cjaas_core::event::parse_structured;
+    use cjaas_core::ports::EventStream;
+
+    fn entry() -> TapeEntry {
+        let body = br#"{"specversion":"1.0","id":"d-1","source":"/s","type":"t","person":"p","time":"2026-11-23T10:00:00Z"}"#;
+        let now = chrono::Utc::now();
+        let valid = parse_structured(body, now).unwrap();
+        TapeEntry::new(TenantId::parse("acme").unwrap(), &valid, now)
+    }
+
+    #[tokio::test]
+    async fn a_deferred_append_is_readable_at_once_and_durable_with_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = entry();
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            let deferred = store.deferring_append_sync();
+            let outcomes = deferred.append_batch(std::slice::from_ref(&entry)).await;
+            assert_eq!(outcomes, vec![Ok(AppendOutcome::Appended)]);
+            assert!(
+                store.holds(&entry).await.unwrap(),
+                "readable before any fsync"
+            );
+            // The poller's acknowledgement is a durable commit; so is a stream put.
+            let record = StreamRecord {
+                partition_key: "k".into(),
+                data: b"{}".to_vec(),
+            };
+            store.put_records(&[record]).await.unwrap();
+        }
+        let reopened = EmbeddedStore::open(dir.path()).unwrap();
+        assert!(reopened.holds(&entry).await.unwrap());
+        assert_eq!(
+            reopened.count(&entry.tenant, &entry.person).await.unwrap(),
+            1
+        );
     }
 }
