@@ -20,7 +20,7 @@ use crate::live::LocalLive;
 use crate::EmbeddedStore;
 
 /// Records per drain, at most. Larger than a Kinesis batch (500): under load each drain
-/// pays its fixed costs (four commits, with their fsyncs) over more records.
+/// pays its fixed costs (three commits, two of them fsync'd) over more records.
 const BATCH: usize = 2_000;
 
 /// `local-{first}`, zero-padded so that names sort in stream order.
