@@ -1,6 +1,7 @@
 //! Tenants, API keys and signed tokens. Operators create tenants (CLI or the
 //! `tenant-admin` function); a tenant's own admins manage its keys over HTTP.
 
+use crate::failure::{AppError, ErrorKind};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -38,8 +39,19 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
-impl AdminError {
-    pub fn code(&self) -> &'static str {
+impl AppError for AdminError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AdminError::TenantExists(_) => ErrorKind::Conflict,
+            AdminError::UnknownTenant(_) | AdminError::KeyNotFound(_) => ErrorKind::NotFound,
+            AdminError::ScopeNotHeld(_)
+            | AdminError::ApiKeyRequired
+            | AdminError::PublishableKey => ErrorKind::Forbidden,
+            AdminError::InvalidRequest(_) => ErrorKind::Invalid,
+            AdminError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
         match self {
             AdminError::TenantExists(_) => "tenant_exists",
             AdminError::UnknownTenant(_) => "unknown_tenant",
@@ -48,7 +60,13 @@ impl AdminError {
             AdminError::ApiKeyRequired => "api_key_required",
             AdminError::PublishableKey => "publishable_key",
             AdminError::InvalidRequest(_) => "invalid_request",
-            AdminError::Store(_) => "store_unavailable",
+            AdminError::Store(e) => e.code(),
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            AdminError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }

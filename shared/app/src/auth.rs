@@ -1,6 +1,7 @@
 //! Verifies bearer tokens: API keys against the config store, signed tokens offline.
 //! The Lambda authorizer and the local server run this same code.
 
+use crate::failure::{AppError, ErrorKind};
 use chrono::Utc;
 use std::sync::Arc;
 
@@ -13,6 +14,27 @@ pub enum AuthFailure {
     Denied(#[from] AuthError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl AppError for AuthFailure {
+    fn kind(&self) -> ErrorKind {
+        self.inner().kind()
+    }
+    fn code(&self) -> &'static str {
+        self.inner().code()
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        Some(self.inner())
+    }
+}
+
+impl AuthFailure {
+    fn inner(&self) -> &dyn AppError {
+        match self {
+            AuthFailure::Denied(e) => e,
+            AuthFailure::Store(e) => e,
+        }
+    }
 }
 
 pub struct Authenticator {

@@ -13,6 +13,7 @@
 //! - The letter is removed only once its record is on the stream (or the bus). If
 //!   the removal fails, the letter stays and a second redrive is harmless.
 
+use crate::failure::{AppError, ErrorKind};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -39,18 +40,42 @@ pub enum DeadLetterError {
 }
 
 impl DeadLetterError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            DeadLetterError::NotFound(_) => "dead_letter_not_found",
-            DeadLetterError::NotRedrivable { .. } => "not_redrivable",
-            DeadLetterError::Store(_) => "store_unavailable",
-        }
-    }
-
     fn refused(code: &str, detail: impl Into<String>) -> Self {
         DeadLetterError::NotRedrivable {
             code: code.to_owned(),
             detail: detail.into(),
+        }
+    }
+}
+
+impl AppError for DeadLetterError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            DeadLetterError::NotFound(_) => ErrorKind::NotFound,
+            DeadLetterError::NotRedrivable { .. } => ErrorKind::Conflict,
+            DeadLetterError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            DeadLetterError::NotFound(_) => "dead_letter_not_found",
+            DeadLetterError::NotRedrivable { .. } => "not_redrivable",
+            DeadLetterError::Store(e) => e.code(),
+        }
+    }
+    /// Why it cannot be redriven: the code and detail it would be refused with.
+    fn problems(&self) -> Option<serde_json::Value> {
+        match self {
+            DeadLetterError::NotRedrivable { code, detail } => {
+                Some(serde_json::json!([{ "code": code, "detail": detail }]))
+            }
+            _ => None,
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            DeadLetterError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }

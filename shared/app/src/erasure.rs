@@ -7,6 +7,7 @@
 //!
 //! Every step is idempotent, so a job that fails halfway is simply run again.
 
+use crate::failure::{AppError, ErrorKind};
 use base64::Engine;
 use chrono::Utc;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -44,11 +45,23 @@ pub enum ErasureError {
     Store(#[from] StoreError),
 }
 
-impl ErasureError {
-    pub fn code(&self) -> &'static str {
+impl AppError for ErasureError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ErasureError::NotFound(_) => ErrorKind::NotFound,
+            ErasureError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
         match self {
             ErasureError::NotFound(_) => "erasure_not_found",
-            ErasureError::Store(_) => "store_unavailable",
+            ErasureError::Store(e) => e.code(),
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            ErasureError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Ingest: validated events onto the stream, with retries for what the stream refuses.
 
+use crate::failure::{AppError, ErrorKind};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use std::sync::Arc;
@@ -46,6 +47,18 @@ pub struct StreamUnavailable {
     pub failed: usize,
     pub total: usize,
     pub detail: String,
+}
+
+impl AppError for StreamUnavailable {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
+    fn code(&self) -> &'static str {
+        "stream_unavailable"
+    }
+    fn retry_after(&self) -> Option<u64> {
+        Some(1)
+    }
 }
 
 pub struct Ingestor {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::browser::BrowserGuard;
+use crate::failure::{AppError, ErrorKind};
 use crate::ingest::{Ingestor, StreamUnavailable};
 use crate::profiles::{Aliases, ProfileError};
 use cjaas_core::event::validate_raw;
@@ -22,6 +23,28 @@ pub enum TrackingError {
     Stream(#[from] StreamUnavailable),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl AppError for TrackingError {
+    fn kind(&self) -> ErrorKind {
+        self.inner().kind()
+    }
+    fn code(&self) -> &'static str {
+        self.inner().code()
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        Some(self.inner())
+    }
+}
+
+impl TrackingError {
+    fn inner(&self) -> &dyn AppError {
+        match self {
+            TrackingError::Request(e) => e,
+            TrackingError::Stream(e) => e,
+            TrackingError::Store(e) => e,
+        }
+    }
 }
 
 pub struct Tracking {

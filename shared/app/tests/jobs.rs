@@ -8,6 +8,7 @@ use chrono::{Duration, Utc};
 use std::future::Future;
 use std::pin::Pin;
 
+use cjaas_app::failure::AppError;
 use cjaas_app::jobs::{all_tenants, run_timers, JobFailed, TenantFailure};
 use cjaas_app::wiring::Wiring;
 use cjaas_core::archive;

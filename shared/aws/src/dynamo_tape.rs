@@ -413,6 +413,14 @@ impl TapeStore for DynamoTapeStore {
         }
     }
 
+    /// Resumable: the marker item keeps where the last run stopped.
+    async fn backfill_projection(
+        &self,
+        budget: Option<std::time::Duration>,
+    ) -> Result<cjaas_core::projection::BackfillReport, StoreError> {
+        self.backfill_steps(budget).await
+    }
+
     /// Reads the `changes` index. It is eventually consistent: the analytics job
     /// reads from a little before its last run to cover writes still arriving.
     async fn changed_since(

@@ -17,6 +17,7 @@ mod timers;
 pub use evaluate::{OrchestrationReport, Orchestrator};
 pub use rules::{webhook_secret, Rules};
 
+use crate::failure::{problems, AppError, ErrorKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -43,14 +44,34 @@ pub enum RuleError {
     Store(#[from] StoreError),
 }
 
-impl RuleError {
-    pub fn code(&self) -> &'static str {
+impl AppError for RuleError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RuleError::Invalid(_) => ErrorKind::Invalid,
+            RuleError::NotFound(_) => ErrorKind::NotFound,
+            RuleError::TooMany | RuleError::Conflict => ErrorKind::Conflict,
+            RuleError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
         match self {
             RuleError::Invalid(_) => "invalid_rule",
             RuleError::NotFound(_) => "rule_not_found",
             RuleError::TooMany => "too_many_rules",
             RuleError::Conflict => "conflict",
-            RuleError::Store(_) => "store_unavailable",
+            RuleError::Store(e) => e.code(),
+        }
+    }
+    fn problems(&self) -> Option<serde_json::Value> {
+        match self {
+            RuleError::Invalid(items) => problems(items),
+            _ => None,
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            RuleError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -11,6 +11,7 @@ pub use build::{ProfileResult, Profiles, ReadStats, SnapshotUse, ViewKey};
 pub use journeys::Journeys;
 pub use views::Views;
 
+use crate::failure::{problems, AppError, ErrorKind};
 use cjaas_core::ids::PersonId;
 use cjaas_core::ports::StoreError;
 use cjaas_core::profile::MAX_GROUP;
@@ -42,8 +43,22 @@ pub enum ProfileError {
     Store(#[from] StoreError),
 }
 
-impl ProfileError {
-    pub fn code(&self) -> &'static str {
+impl AppError for ProfileError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ProfileError::InvalidView(_) => ErrorKind::Invalid,
+            ProfileError::ViewNotFound(_)
+            | ProfileError::VersionNotFound(..)
+            | ProfileError::AliasNotFound(_) => ErrorKind::NotFound,
+            ProfileError::Conflict
+            | ProfileError::AliasTaken { .. }
+            | ProfileError::AliasCycle(_) => ErrorKind::Conflict,
+            ProfileError::SelfLink | ProfileError::GroupTooLarge => ErrorKind::Invalid,
+            ProfileError::InvalidRequest(_) => ErrorKind::BadRequest,
+            ProfileError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
         match self {
             ProfileError::InvalidView(_) => "invalid_view",
             ProfileError::ViewNotFound(_) => "view_not_found",
@@ -55,7 +70,25 @@ impl ProfileError {
             ProfileError::AliasNotFound(_) => "alias_not_found",
             ProfileError::GroupTooLarge => "group_too_large",
             ProfileError::InvalidRequest(_) => "invalid_request",
-            ProfileError::Store(_) => "store_unavailable",
+            ProfileError::Store(e) => e.code(),
+        }
+    }
+    fn public_detail(&self) -> String {
+        match self {
+            ProfileError::InvalidView(_) => "the view is invalid; nothing was stored".into(),
+            _ => self.to_string(),
+        }
+    }
+    fn problems(&self) -> Option<serde_json::Value> {
+        match self {
+            ProfileError::InvalidView(items) => problems(items),
+            _ => None,
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            ProfileError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }
