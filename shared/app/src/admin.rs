@@ -1,7 +1,6 @@
 //! Tenants, API keys and signed tokens. Operators create tenants (CLI or the
 //! `tenant-admin` function); a tenant's own admins manage its keys over HTTP.
 
-use crate::failure::{AppError, ErrorKind};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -12,6 +11,8 @@ use cjaas_core::auth::{
 use cjaas_core::browser::BrowserBinding;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{ConfigStore, StoreError, TenantRecord};
+
+use crate::failure::{AppError, ErrorKind};
 
 const MAX_LABEL_BYTES: usize = 200;
 const MAX_KEY_DAYS: i64 = 3650;
@@ -39,6 +40,21 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
+impl AdminError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdminError::TenantExists(_) => "tenant_exists",
+            AdminError::UnknownTenant(_) => "unknown_tenant",
+            AdminError::KeyNotFound(_) => "key_not_found",
+            AdminError::ScopeNotHeld(_) => "scope_not_held",
+            AdminError::ApiKeyRequired => "api_key_required",
+            AdminError::PublishableKey => "publishable_key",
+            AdminError::InvalidRequest(_) => "invalid_request",
+            AdminError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
 impl AppError for AdminError {
     fn kind(&self) -> ErrorKind {
         match self {
@@ -52,16 +68,7 @@ impl AppError for AdminError {
         }
     }
     fn code(&self) -> &'static str {
-        match self {
-            AdminError::TenantExists(_) => "tenant_exists",
-            AdminError::UnknownTenant(_) => "unknown_tenant",
-            AdminError::KeyNotFound(_) => "key_not_found",
-            AdminError::ScopeNotHeld(_) => "scope_not_held",
-            AdminError::ApiKeyRequired => "api_key_required",
-            AdminError::PublishableKey => "publishable_key",
-            AdminError::InvalidRequest(_) => "invalid_request",
-            AdminError::Store(e) => e.code(),
-        }
+        AdminError::code(self)
     }
     fn wraps(&self) -> Option<&dyn AppError> {
         match self {

@@ -8,7 +8,6 @@
 //! refreshed by streaming their Tape, so only bounded state per person is in flight.
 //! The tenant's figures are the sum of the digests.
 
-use crate::failure::{problems, AppError, ErrorKind};
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -69,20 +68,8 @@ pub enum AnalyticsError {
     Store(#[from] StoreError),
 }
 
-impl AppError for AnalyticsError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            AnalyticsError::Invalid(_) => ErrorKind::Invalid,
-            AnalyticsError::FunnelNotFound(_) | AnalyticsError::NotComputed(_) => {
-                ErrorKind::NotFound
-            }
-            AnalyticsError::UnknownWindow(..) => ErrorKind::BadRequest,
-            AnalyticsError::TooManyFunnels | AnalyticsError::Conflict => ErrorKind::Conflict,
-            AnalyticsError::RateLimited { .. } => ErrorKind::RateLimited,
-            AnalyticsError::Store(e) => e.kind(),
-        }
-    }
-    fn code(&self) -> &'static str {
+impl AnalyticsError {
+    pub fn code(&self) -> &'static str {
         match self {
             AnalyticsError::Invalid(_) => "invalid_request",
             AnalyticsError::FunnelNotFound(_) => "funnel_not_found",
@@ -91,33 +78,7 @@ impl AppError for AnalyticsError {
             AnalyticsError::NotComputed(_) => "not_computed",
             AnalyticsError::RateLimited { .. } => "rate_limited",
             AnalyticsError::Conflict => "conflict",
-            AnalyticsError::Store(e) => e.code(),
-        }
-    }
-    fn public_detail(&self) -> String {
-        match self {
-            AnalyticsError::Invalid(_) => "the request is invalid; nothing was stored".into(),
-            _ => self.to_string(),
-        }
-    }
-    fn problems(&self) -> Option<serde_json::Value> {
-        match self {
-            AnalyticsError::Invalid(items) => problems(items),
-            _ => None,
-        }
-    }
-    fn retry_after(&self) -> Option<u64> {
-        match self {
-            AnalyticsError::RateLimited { retry_at, .. } => {
-                Some((*retry_at - Utc::now()).num_seconds().max(1) as u64)
-            }
-            _ => None,
-        }
-    }
-    fn wraps(&self) -> Option<&dyn AppError> {
-        match self {
-            AnalyticsError::Store(e) => Some(e),
-            _ => None,
+            AnalyticsError::Store(_) => "store_unavailable",
         }
     }
 }

@@ -1,12 +1,13 @@
 //! Verifies bearer tokens: API keys against the config store, signed tokens offline.
 //! The Lambda authorizer and the local server run this same code.
 
-use crate::failure::{AppError, ErrorKind};
 use chrono::Utc;
 use std::sync::Arc;
 
 use cjaas_core::auth::{AuthError, Bearer, Principal, SigningKeys};
 use cjaas_core::ports::{ConfigStore, StoreError};
+
+use crate::failure::{AppError, OneOf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthFailure {
@@ -16,19 +17,7 @@ pub enum AuthFailure {
     Store(#[from] StoreError),
 }
 
-impl AppError for AuthFailure {
-    fn kind(&self) -> ErrorKind {
-        self.inner().kind()
-    }
-    fn code(&self) -> &'static str {
-        self.inner().code()
-    }
-    fn wraps(&self) -> Option<&dyn AppError> {
-        Some(self.inner())
-    }
-}
-
-impl AuthFailure {
+impl OneOf for AuthFailure {
     fn inner(&self) -> &dyn AppError {
         match self {
             AuthFailure::Denied(e) => e,

@@ -13,7 +13,6 @@
 //! - The letter is removed only once its record is on the stream (or the bus). If
 //!   the removal fails, the letter stays and a second redrive is harmless.
 
-use crate::failure::{AppError, ErrorKind};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -24,6 +23,7 @@ use cjaas_core::envelope::{partition_key, StreamRecord};
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{BusEvent, DeadLetter, DeadLetterSink, EventBus, EventStream, StoreError};
 
+use crate::failure::{AppError, ErrorKind};
 use crate::jobs::BusMessage;
 use crate::orchestration::ActionEvent;
 use crate::writer::TapeWriter;
@@ -40,6 +40,14 @@ pub enum DeadLetterError {
 }
 
 impl DeadLetterError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeadLetterError::NotFound(_) => "dead_letter_not_found",
+            DeadLetterError::NotRedrivable { .. } => "not_redrivable",
+            DeadLetterError::Store(_) => "store_unavailable",
+        }
+    }
+
     fn refused(code: &str, detail: impl Into<String>) -> Self {
         DeadLetterError::NotRedrivable {
             code: code.to_owned(),
@@ -57,11 +65,7 @@ impl AppError for DeadLetterError {
         }
     }
     fn code(&self) -> &'static str {
-        match self {
-            DeadLetterError::NotFound(_) => "dead_letter_not_found",
-            DeadLetterError::NotRedrivable { .. } => "not_redrivable",
-            DeadLetterError::Store(e) => e.code(),
-        }
+        DeadLetterError::code(self)
     }
     /// Why it cannot be redriven: the code and detail it would be refused with.
     fn problems(&self) -> Option<serde_json::Value> {

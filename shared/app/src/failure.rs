@@ -10,6 +10,8 @@ use cjaas_core::auth::AuthError;
 use cjaas_core::ports::StoreError;
 use cjaas_core::segment::SegmentError;
 
+use crate::analytics::AnalyticsError;
+
 /// What kind of failure an error is. `http::problem` gives each kind its one
 /// HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,24 @@ pub trait AppError: std::error::Error {
     /// The error this one wraps and answers as (a store failure), if any.
     fn wraps(&self) -> Option<&dyn AppError> {
         None
+    }
+}
+
+/// An error that is always one of other application errors (a service's error,
+/// or a store failure), and answers as that one.
+pub trait OneOf: std::error::Error {
+    fn inner(&self) -> &dyn AppError;
+}
+
+impl<E: OneOf> AppError for E {
+    fn kind(&self) -> ErrorKind {
+        self.inner().kind()
+    }
+    fn code(&self) -> &'static str {
+        self.inner().code()
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        Some(self.inner())
     }
 }
 
@@ -172,6 +192,51 @@ impl AppError for SegmentError {
     fn problems(&self) -> Option<serde_json::Value> {
         match self {
             SegmentError::InvalidMessages(items) => problems(items),
+            _ => None,
+        }
+    }
+}
+
+// Here rather than in `analytics.rs`, which is being split.
+impl AppError for AnalyticsError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AnalyticsError::Invalid(_) => ErrorKind::Invalid,
+            AnalyticsError::FunnelNotFound(_) | AnalyticsError::NotComputed(_) => {
+                ErrorKind::NotFound
+            }
+            AnalyticsError::UnknownWindow(..) => ErrorKind::BadRequest,
+            AnalyticsError::TooManyFunnels | AnalyticsError::Conflict => ErrorKind::Conflict,
+            AnalyticsError::RateLimited { .. } => ErrorKind::RateLimited,
+            AnalyticsError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        AnalyticsError::code(self)
+    }
+    fn public_detail(&self) -> String {
+        match self {
+            AnalyticsError::Invalid(_) => "the request is invalid; nothing was stored".into(),
+            _ => self.to_string(),
+        }
+    }
+    fn problems(&self) -> Option<serde_json::Value> {
+        match self {
+            AnalyticsError::Invalid(items) => problems(items),
+            _ => None,
+        }
+    }
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            AnalyticsError::RateLimited { retry_at, .. } => {
+                Some((*retry_at - chrono::Utc::now()).num_seconds().max(1) as u64)
+            }
+            _ => None,
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            AnalyticsError::Store(e) => Some(e),
             _ => None,
         }
     }

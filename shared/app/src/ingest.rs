@@ -1,6 +1,5 @@
 //! Ingest: validated events onto the stream, with retries for what the stream refuses.
 
-use crate::failure::{AppError, ErrorKind};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use std::sync::Arc;
@@ -11,6 +10,8 @@ use cjaas_core::envelope::{stamped_record, StreamRecord};
 use cjaas_core::event::ValidEvent;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::EventStream;
+
+use crate::failure::{AppError, ErrorKind};
 
 /// Kinesis PutRecords limits: records and bytes (data plus partition keys) per call.
 const MAX_RECORDS_PER_PUT: usize = 500;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::browser::BrowserGuard;
-use crate::failure::{AppError, ErrorKind};
+use crate::failure::{AppError, OneOf};
 use crate::ingest::{Ingestor, StreamUnavailable};
 use crate::profiles::{Aliases, ProfileError};
 use cjaas_core::event::validate_raw;
@@ -25,19 +25,7 @@ pub enum TrackingError {
     Store(#[from] StoreError),
 }
 
-impl AppError for TrackingError {
-    fn kind(&self) -> ErrorKind {
-        self.inner().kind()
-    }
-    fn code(&self) -> &'static str {
-        self.inner().code()
-    }
-    fn wraps(&self) -> Option<&dyn AppError> {
-        Some(self.inner())
-    }
-}
-
-impl TrackingError {
+impl OneOf for TrackingError {
     fn inner(&self) -> &dyn AppError {
         match self {
             TrackingError::Request(e) => e,

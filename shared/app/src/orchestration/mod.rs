@@ -17,7 +17,6 @@ mod timers;
 pub use evaluate::{OrchestrationReport, Orchestrator};
 pub use rules::{webhook_secret, Rules};
 
-use crate::failure::{problems, AppError, ErrorKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,6 +24,8 @@ use serde_json::Value;
 use cjaas_core::ports::StoreError;
 use cjaas_core::problem::FieldProblem;
 use cjaas_core::rules::ActionSpec;
+
+use crate::failure::{problems, AppError, ErrorKind};
 
 /// Sources of events CJaaS appends itself; rules never see them.
 pub const OWN_SOURCE_PREFIX: &str = "cjaas://";
@@ -44,6 +45,18 @@ pub enum RuleError {
     Store(#[from] StoreError),
 }
 
+impl RuleError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RuleError::Invalid(_) => "invalid_rule",
+            RuleError::NotFound(_) => "rule_not_found",
+            RuleError::TooMany => "too_many_rules",
+            RuleError::Conflict => "conflict",
+            RuleError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
 impl AppError for RuleError {
     fn kind(&self) -> ErrorKind {
         match self {
@@ -54,13 +67,7 @@ impl AppError for RuleError {
         }
     }
     fn code(&self) -> &'static str {
-        match self {
-            RuleError::Invalid(_) => "invalid_rule",
-            RuleError::NotFound(_) => "rule_not_found",
-            RuleError::TooMany => "too_many_rules",
-            RuleError::Conflict => "conflict",
-            RuleError::Store(e) => e.code(),
-        }
+        RuleError::code(self)
     }
     fn problems(&self) -> Option<serde_json::Value> {
         match self {

@@ -11,11 +11,12 @@ pub use build::{ProfileResult, Profiles, ReadStats, SnapshotUse, ViewKey};
 pub use journeys::Journeys;
 pub use views::Views;
 
-use crate::failure::{problems, AppError, ErrorKind};
 use cjaas_core::ids::PersonId;
 use cjaas_core::ports::StoreError;
 use cjaas_core::profile::MAX_GROUP;
 use cjaas_core::view::ViewProblem;
+
+use crate::failure::{problems, AppError, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -43,6 +44,24 @@ pub enum ProfileError {
     Store(#[from] StoreError),
 }
 
+impl ProfileError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProfileError::InvalidView(_) => "invalid_view",
+            ProfileError::ViewNotFound(_) => "view_not_found",
+            ProfileError::VersionNotFound(..) => "version_not_found",
+            ProfileError::Conflict => "conflict",
+            ProfileError::AliasTaken { .. } => "alias_taken",
+            ProfileError::AliasCycle(_) => "alias_cycle",
+            ProfileError::SelfLink => "self_link",
+            ProfileError::AliasNotFound(_) => "alias_not_found",
+            ProfileError::GroupTooLarge => "group_too_large",
+            ProfileError::InvalidRequest(_) => "invalid_request",
+            ProfileError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
 impl AppError for ProfileError {
     fn kind(&self) -> ErrorKind {
         match self {
@@ -59,19 +78,7 @@ impl AppError for ProfileError {
         }
     }
     fn code(&self) -> &'static str {
-        match self {
-            ProfileError::InvalidView(_) => "invalid_view",
-            ProfileError::ViewNotFound(_) => "view_not_found",
-            ProfileError::VersionNotFound(..) => "version_not_found",
-            ProfileError::Conflict => "conflict",
-            ProfileError::AliasTaken { .. } => "alias_taken",
-            ProfileError::AliasCycle(_) => "alias_cycle",
-            ProfileError::SelfLink => "self_link",
-            ProfileError::AliasNotFound(_) => "alias_not_found",
-            ProfileError::GroupTooLarge => "group_too_large",
-            ProfileError::InvalidRequest(_) => "invalid_request",
-            ProfileError::Store(e) => e.code(),
-        }
+        ProfileError::code(self)
     }
     fn public_detail(&self) -> String {
         match self {

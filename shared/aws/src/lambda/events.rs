@@ -83,3 +83,57 @@ fn refused(code: &'static str, detail: String) -> Failure {
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_payload_is_one_trigger() {
+        let left = Duration::from_secs(900);
+        let at = "2026-11-23T06:00:00Z";
+        match trigger_of(json!({"job": "sweep", "time": at}), left).unwrap() {
+            Trigger::Schedule { job, at: time } => {
+                assert_eq!(
+                    (job.as_str(), time.to_rfc3339()),
+                    ("sweep", "2026-11-23T06:00:00+00:00".into())
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let backfill =
+            json!({"source": OPERATOR_SOURCE, "detail-type": BACKFILL_REQUESTED, "detail": {}});
+        match trigger_of(backfill, left).unwrap() {
+            Trigger::Operation(Operation::BackfillProjection { budget_seconds }) => {
+                assert_eq!(budget_seconds, Some(840), "the time left less a minute")
+            }
+            other => panic!("{other:?}"),
+        }
+        let erasure = json!({"source": "cjaas.erasure", "detail-type": "ErasureRequested",
+            "detail": {"tenant": "acme", "job": "erasure-1"}});
+        assert!(matches!(
+            trigger_of(erasure, left).unwrap(),
+            Trigger::Message {
+                message: BusMessage::ErasureRequested { .. },
+                ..
+            }
+        ));
+        // A schedule without a job name, a job input with a stray field, not EventBridge.
+        let refused = [
+            (
+                json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
+                "unexpected_event",
+            ),
+            (json!({"job": "sweep", "extra": 1}), "invalid_message"),
+            (json!([1, 2]), "unexpected_event"),
+        ];
+        for (payload, code) in refused {
+            assert_eq!(
+                trigger_of(payload.clone(), left).unwrap_err().code,
+                code,
+                "{payload}"
+            );
+        }
+    }
+}
