@@ -11,6 +11,8 @@ use cjaas_core::event::ValidEvent;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::EventStream;
 
+use crate::failure::{AppError, ErrorKind};
+
 /// Kinesis PutRecords limits: records and bytes (data plus partition keys) per call.
 const MAX_RECORDS_PER_PUT: usize = 500;
 const MAX_BYTES_PER_PUT: usize = 5 * 1024 * 1024;
@@ -46,6 +48,18 @@ pub struct StreamUnavailable {
     pub failed: usize,
     pub total: usize,
     pub detail: String,
+}
+
+impl AppError for StreamUnavailable {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
+    fn code(&self) -> &'static str {
+        "stream_unavailable"
+    }
+    fn retry_after(&self) -> Option<u64> {
+        Some(1)
+    }
 }
 
 pub struct Ingestor {

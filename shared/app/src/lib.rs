@@ -12,6 +12,7 @@ pub mod dead_letters;
 pub mod deliveries;
 mod documents;
 pub mod erasure;
+pub mod failure;
 pub mod forwarding;
 pub mod http;
 pub mod ingest;

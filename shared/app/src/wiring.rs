@@ -32,7 +32,7 @@ use crate::http::{
     query_routes, rule_routes, tag_routes, ProfileApi,
 };
 use crate::ingest::{Ingestor, RetryPolicy};
-use crate::jobs::{AnalyticsJob, Maintenance, Operations};
+use crate::jobs::{AnalyticsJob, Jobs, Maintenance, Operations};
 use crate::orchestration::{Orchestrator, Rules};
 use crate::profiles::{Aliases, Journeys, Profiles, Views};
 use crate::tombstones::Tombstones;
@@ -40,9 +40,9 @@ use crate::tracking::Tracking;
 use crate::writer::TapeWriter;
 
 /// What a deployment plugs into the ports.
-pub trait Adapters {
+pub trait Adapters: Send + Sync + 'static {
     /// Why an adapter cannot be made (a missing setting); `Infallible` locally.
-    type Error;
+    type Error: std::fmt::Display;
 
     fn tape(&self) -> Result<Arc<dyn TapeStore>, Self::Error>;
     fn docs(&self) -> Result<Arc<dyn DocumentStore>, Self::Error>;
@@ -67,6 +67,7 @@ pub trait Adapters {
 
 /// Builds each service from the adapters. Each call builds a new one: a caller that
 /// shares a service keeps its `Arc`.
+#[derive(Clone)]
 pub struct Wiring<A>(pub A);
 
 type Built<T, A> = Result<T, <A as Adapters>::Error>;
@@ -155,6 +156,11 @@ impl<A: Adapters> Wiring<A> {
         Ok(ArchiveRetention::new(self.0.archive()?, self.0.config()?))
     }
 
+    /// Every trigger's jobs (schedules, bus messages, operator commands).
+    pub fn jobs(self) -> Jobs<A> {
+        Jobs::new(self)
+    }
+
     /// The maintenance sweep and the erasure jobs.
     pub fn maintenance(&self) -> Built<Maintenance, A> {
         Ok(Maintenance {
@@ -162,6 +168,7 @@ impl<A: Adapters> Wiring<A> {
             retention: Arc::new(self.archive_retention()?),
             forwarding: Arc::new(self.forwarding()?),
             config: self.0.config()?,
+            tape: self.0.tape()?,
         })
     }
 

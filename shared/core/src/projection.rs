@@ -13,7 +13,7 @@
 //! entries, as before.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fold::time_of_sort_key;
 use crate::ids::{PersonId, TenantId};
@@ -22,6 +22,15 @@ use crate::tape::{JourneyQuery, Order, TapeEntry};
 
 /// Steps per page.
 pub const STEP_PAGE: usize = 1000;
+
+/// What one run of the projection backfill did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BackfillReport {
+    pub entries_scanned: u64,
+    pub projections_written: u64,
+    /// The whole Tape is migrated: reads use the projection from now on.
+    pub complete: bool,
+}
 
 /// One Tape entry as analytics sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

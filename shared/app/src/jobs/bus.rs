@@ -9,6 +9,7 @@ use serde_json::Value;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::BusEvent;
 
+use crate::failure::{AppError, ErrorKind};
 use crate::orchestration::ActionEvent;
 
 /// A message on the CJaaS bus. Its variant is the EventBridge `detail-type`, its
@@ -36,8 +37,13 @@ pub enum UnreadableMessage {
     Malformed { detail_type: String, reason: String },
 }
 
-impl UnreadableMessage {
-    pub fn code(&self) -> &'static str {
+impl AppError for UnreadableMessage {
+    /// Refused: the same message is refused again.
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::BadRequest
+    }
+
+    fn code(&self) -> &'static str {
         match self {
             UnreadableMessage::Unexpected { .. } => "unexpected_event",
             UnreadableMessage::Malformed { .. } => "invalid_message",

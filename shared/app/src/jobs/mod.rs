@@ -11,6 +11,8 @@
 mod analytics;
 mod bus;
 mod operations;
+mod run;
+mod schedule;
 mod stream;
 mod sweep;
 mod timers;
@@ -18,6 +20,10 @@ mod timers;
 pub use analytics::{AnalyticsJob, AnalyticsRuns, TenantRun, UnknownTenant};
 pub use bus::{BusMessage, UnreadableMessage};
 pub use operations::{Operation, OperationFailed, Operations};
+pub use run::{Jobs, Trigger};
+pub use schedule::{
+    job, scheduled, FirstRun, JobFuture, RunJob, ScheduledJob, ANALYTICS, SWEEP, TIMERS,
+};
 pub use stream::{orchestrate_entries, orchestrate_records, BatchOutcome};
 pub use sweep::{Maintenance, SweepReport};
 pub use timers::{run_timers, TimerReport};
@@ -25,6 +31,8 @@ pub use timers::{run_timers, TimerReport};
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::ConfigStore;
 use serde::Serialize;
+
+use crate::failure::{AppError, ErrorKind};
 
 /// One tenant's step that failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,10 +57,14 @@ pub enum JobFailed {
     },
 }
 
-impl JobFailed {
-    /// The stable code a trigger reports: `{job}_failed`, or `store_unavailable` when
-    /// the tenants could not be listed.
-    pub fn code(&self) -> &'static str {
+impl AppError for JobFailed {
+    /// Transient: the job's next run (or the trigger's retry) does it again.
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
+
+    /// `{job}_failed`, or `store_unavailable` when the tenants could not be listed.
+    fn code(&self) -> &'static str {
         match self {
             JobFailed::Tenants(_) => "store_unavailable",
             JobFailed::ForTenants { job, .. } => match *job {
@@ -62,7 +74,9 @@ impl JobFailed {
             },
         }
     }
+}
 
+impl JobFailed {
     /// `Ok(report)` when nothing failed, else the failures named.
     pub(crate) fn check<R>(
         job: &'static str,

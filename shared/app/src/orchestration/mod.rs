@@ -25,6 +25,8 @@ use cjaas_core::ports::StoreError;
 use cjaas_core::problem::FieldProblem;
 use cjaas_core::rules::ActionSpec;
 
+use crate::failure::{problems, AppError, ErrorKind};
+
 /// Sources of events CJaaS appends itself; rules never see them.
 pub const OWN_SOURCE_PREFIX: &str = "cjaas://";
 pub const MAX_RULES: usize = 200;
@@ -51,6 +53,32 @@ impl RuleError {
             RuleError::TooMany => "too_many_rules",
             RuleError::Conflict => "conflict",
             RuleError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+impl AppError for RuleError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RuleError::Invalid(_) => ErrorKind::Invalid,
+            RuleError::NotFound(_) => ErrorKind::NotFound,
+            RuleError::TooMany | RuleError::Conflict => ErrorKind::Conflict,
+            RuleError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        RuleError::code(self)
+    }
+    fn problems(&self) -> Option<serde_json::Value> {
+        match self {
+            RuleError::Invalid(items) => problems(items),
+            _ => None,
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            RuleError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -1,44 +1,36 @@
 //! The `orchestrator` function. On a Kinesis batch: evaluates the tenants' rules on
-//! each event once it is on the Tape (see [`orchestrate_records`]). On its EventBridge
-//! schedule: runs the absence timers that are due.
+//! each event once it is on the Tape (see [`orchestrate_records`]). On its
+//! EventBridge schedule (`{"job": "timers"}`): the scheduled job, through the jobs.
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
-use cjaas_app::jobs::{all_tenants, orchestrate_records, run_timers, BatchOutcome};
+use cjaas_app::jobs::{orchestrate_records, BatchOutcome, Jobs};
 use cjaas_app::orchestration::Orchestrator;
+use cjaas_app::wiring::Adapters;
 use cjaas_app::writer::TapeWriter;
-use cjaas_core::ports::{ConfigStore, TapeStore};
+use cjaas_core::ports::TapeStore;
 
-use super::failure::CommandFailed;
+use super::events::handle_event;
 use super::kinesis::{input_records, retry_from};
 
-/// What the orchestrator reads: the Tape writer's decoder, the Tape, and the tenants.
+/// What the orchestrator reads on a batch: the Tape writer's decoder and the Tape.
 pub struct OrchestratorFunction {
     pub decoder: TapeWriter,
     pub tape: std::sync::Arc<dyn TapeStore>,
     pub orchestrator: std::sync::Arc<Orchestrator>,
-    pub tenants: std::sync::Arc<dyn ConfigStore>,
 }
 
-pub async fn handle_orchestration(
+pub async fn handle_orchestration<A: Adapters>(
     function: &OrchestratorFunction,
+    jobs: &Jobs<A>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
-    let payload = event.payload;
-    if payload.get("Records").is_none() {
-        let schedule: EventBridgeEvent<Value> = serde_json::from_value(payload)?;
-        let now = schedule.time.unwrap_or_else(chrono::Utc::now);
-        let tenants = all_tenants(function.tenants.as_ref())
-            .await
-            .map_err(CommandFailed::from)?;
-        let report = run_timers(&function.orchestrator, &tenants, now).await;
-        let report = report.into_result().map_err(CommandFailed::from)?;
-        return Ok(serde_json::to_value(report)?);
+    if event.payload.get("Records").is_none() {
+        return Ok(handle_event(jobs, event).await?);
     }
-    let batch: KinesisEvent = serde_json::from_value(payload)?;
+    let batch: KinesisEvent = serde_json::from_value(event.payload)?;
     let outcome = orchestrate_records(
         &function.decoder,
         function.tape.as_ref(),

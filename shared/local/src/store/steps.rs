@@ -114,14 +114,20 @@ impl EmbeddedStore {
     /// marks the projection complete, in one write transaction (appends wait for it).
     /// Returns the rows written. Safe to run again: it writes nothing the second time.
     pub async fn backfill_steps(&self) -> Result<u64, StoreError> {
+        Ok(self.backfill_counted().await?.1)
+    }
+
+    /// [`Self::backfill_steps`]: the entries scanned and the rows written.
+    pub(super) async fn backfill_counted(&self) -> Result<(u64, u64), StoreError> {
         self.run(|db| {
             let txn = db.begin_write()?;
-            let written = {
+            let (scanned, written) = {
                 let tape = txn.open_table(TAPE)?;
                 let mut steps = txn.open_table(STEPS)?;
-                let mut written = 0;
+                let (mut scanned, mut written) = (0, 0);
                 for row in tape.iter()? {
                     let (key, value) = row?;
+                    scanned += 1;
                     let (pk, sk) = key.value();
                     let (time_us, hash) = step_key(sk)?;
                     if steps.get((pk, time_us, hash))?.is_some() {
@@ -133,11 +139,11 @@ impl EmbeddedStore {
                     written += 1;
                 }
                 txn.open_table(META)?.insert(STEPS_META, "complete")?;
-                written
+                (scanned, written)
             };
             txn.commit()?;
-            tracing::info!(written, "tape projection backfilled");
-            Ok(written)
+            tracing::info!(scanned, written, "tape projection backfilled");
+            Ok((scanned, written))
         })
         .await
     }

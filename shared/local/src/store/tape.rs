@@ -244,6 +244,24 @@ impl TapeStore for EmbeddedStore {
         }
     }
 
+    /// Redb has no TTL: expired entries go at the maintenance sweep.
+    async fn expire(&self, now: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        self.sweep_expired(now).await
+    }
+
+    /// One write transaction, whatever the budget.
+    async fn backfill_projection(
+        &self,
+        _budget: Option<std::time::Duration>,
+    ) -> Result<cjaas_core::projection::BackfillReport, StoreError> {
+        let (scanned, written) = self.backfill_counted().await?;
+        Ok(cjaas_core::projection::BackfillReport {
+            entries_scanned: scanned,
+            projections_written: written,
+            complete: true,
+        })
+    }
+
     /// Scans the tenant's rows of the change feed: one small row per person.
     async fn changed_since(
         &self,
