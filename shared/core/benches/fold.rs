@@ -3,7 +3,11 @@
 //! - `baseline_serde_json_parse`: parsing the stored events' JSON text (which every
 //!   read from the Tape has to do anyway).
 //! - `fold_parsed`: folding already-parsed events into the 10 attributes.
-//! - `parse_and_fold`: both, as a profile read does.
+//! - `parse_and_fold`: both, as a profile read did before issue 12 (a `Value` per
+//!   event).
+//! - `fold_stored` (issue 12): from the stored text as a profile read does now: the
+//!   time from the sort key, then one pass over the JSON that keeps only what the view
+//!   reads, folded into the 10 attributes.
 //!
 //! cargo bench -p cjaas-core --bench fold
 
@@ -12,7 +16,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 use std::hint::black_box;
 
-use cjaas_core::fold::{finish, FoldEvent, Part, ProfileState};
+use cjaas_core::fold::{finish, time_of_sort_key, FoldEvent, Part, ProfileState, StoredFold};
 use cjaas_core::tape::{event_hash, time_key};
 use cjaas_core::view::{CompiledView, ViewDefinition};
 
@@ -62,6 +66,22 @@ fn fold(c: &mut Criterion) {
         .iter()
         .map(|(_, _, text)| serde_json::from_str(text).unwrap())
         .collect();
+    let (mut from_values, mut from_text) = (ProfileState::new(&view), ProfileState::new(&view));
+    for ((key, time, text), event) in stored.iter().zip(&parsed) {
+        let fold = FoldEvent {
+            sort_key: key,
+            time: *time,
+            event,
+        };
+        from_values.fold(&view, Part::Unwindowed, &fold, None);
+        let one = StoredFold {
+            sort_key: key,
+            time: *time,
+            json: text,
+        };
+        from_text.fold_stored(&view, Part::Unwindowed, [one], None);
+    }
+    assert_eq!(from_values, from_text, "both folds agree");
     let mut group = c.benchmark_group("fold_10_attributes_10k_events");
     group.throughput(Throughput::Elements(EVENTS as u64));
     group.bench_function("baseline_serde_json_parse", |b| {
@@ -105,6 +125,18 @@ fn fold(c: &mut Criterion) {
                     None,
                 );
             }
+            black_box(finish(&view, &state, &ProfileState::new(&view)))
+        })
+    });
+    group.bench_function("fold_stored", |b| {
+        b.iter(|| {
+            let mut state = ProfileState::new(&view);
+            let events = black_box(&stored).iter().map(|(key, _, text)| StoredFold {
+                sort_key: key,
+                time: time_of_sort_key(key).unwrap(),
+                json: text,
+            });
+            assert_eq!(state.fold_stored(&view, Part::Unwindowed, events, None), 0);
             black_box(finish(&view, &state, &ProfileState::new(&view)))
         })
     });
