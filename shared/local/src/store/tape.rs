@@ -17,6 +17,19 @@ use super::{expired, from_json, to_json, EmbeddedStore, CHANGES, COUNTS, DEDUP, 
 /// A page of a journey.
 type Page = Result<JourneyPage, StoreError>;
 
+/// What a journey read needs of a stored [`TapeEntry`]: its other fields are skipped,
+/// not decoded (no times parsed, no ids copied), and type and source are borrowed.
+#[derive(serde::Deserialize)]
+struct EntryRead<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    source: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+    event: String,
+}
+
 impl EmbeddedStore {
     /// Deletes Tape entries (and their dedup marks) past their retention, as
     /// DynamoDB's TTL does in AWS. Returns how many went.
@@ -156,8 +169,10 @@ impl TapeStore for EmbeddedStore {
             let mut events = Vec::new();
             for row in rows {
                 let (key, value) = row?;
-                let entry: TapeEntry = from_json(value.value())?;
-                if !query.matches(&entry.ty, &entry.source) || expired(&entry, now) {
+                let entry: EntryRead<'_> = serde_json::from_str(value.value())
+                    .map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+                let gone = entry.expires_at.is_some_and(|at| at <= now);
+                if gone || !query.matches(&entry.ty, &entry.source) {
                     continue;
                 }
                 if events.len() == query.limit {
@@ -172,7 +187,7 @@ impl TapeStore for EmbeddedStore {
                 }
                 events.push(StoredEvent {
                     sort_key: key.value().1.to_owned(),
-                    ty: entry.ty,
+                    ty: entry.ty.into_owned(),
                     expires_at: entry.expires_at,
                     event: entry.event,
                 });
