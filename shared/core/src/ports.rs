@@ -96,6 +96,21 @@ pub trait TapeStore: Send + Sync {
             ..Default::default()
         })
     }
+
+    /// The steps from `from` of the first persons of `persons` (at least one when there
+    /// are any), read together: about `max_steps` at most, the last person's cut short
+    /// when theirs go past it (see `StepBatch::next`). The default reads person by
+    /// person through [`TapeStore::steps`]; the embedded store reads its projection in
+    /// one transaction.
+    async fn steps_of_persons(
+        &self,
+        tenant: &TenantId,
+        persons: &[PersonId],
+        from: Option<DateTime<Utc>>,
+        max_steps: usize,
+    ) -> Result<crate::projection::StepBatch, StoreError> {
+        crate::projection::steps_of_persons_by_page(self, tenant, persons, from, max_steps).await
+    }
 }
 
 /// The ordered, partitioned event stream between ingest and the Tape.

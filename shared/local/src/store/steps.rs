@@ -8,8 +8,8 @@ use std::ops::Bound;
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::StoreError;
 use cjaas_core::projection::{
-    decode_step, encode_step, hash_number, sort_key_of_step, step_key_of_sort_key, StepPage,
-    TapeStep, STEP_PAGE,
+    decode_step, encode_step, hash_number, sort_key_of_step, step_key_of_sort_key, LeanStep,
+    StepBatch, StepPage, TapeStep, STEP_PAGE,
 };
 use cjaas_core::tape::{person_partition, TapeEntry};
 
@@ -106,6 +106,64 @@ impl EmbeddedStore {
                 });
             }
             Ok(Some(page))
+        })
+        .await
+    }
+
+    /// The steps of the first persons of `persons` from the projection, in one read
+    /// transaction, or `None` while the store still holds entries without one.
+    pub(super) async fn read_steps_of_persons(
+        &self,
+        tenant: &TenantId,
+        persons: &[PersonId],
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        max_steps: usize,
+    ) -> Result<Option<StepBatch>, StoreError> {
+        let partitions: Vec<String> = (persons.iter())
+            .map(|p| person_partition(tenant, p))
+            .collect();
+        let now = chrono::Utc::now().timestamp();
+        let from_us = from.map_or(i64::MIN, |t| t.timestamp_micros());
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            if !complete(&txn)? {
+                return Ok(None);
+            }
+            let table = txn.open_table(STEPS)?;
+            let mut batch = StepBatch::default();
+            let (mut held, max_steps) = (0, max_steps.max(1));
+            for pk in &partitions {
+                let range = (pk.as_str(), from_us, 0)..=(pk.as_str(), i64::MAX, u128::MAX);
+                let (mut steps, mut last) = (Vec::new(), None);
+                for row in table.range::<(&str, i64, u128)>(range)? {
+                    let (key, value) = row?;
+                    let (_, time_us, hash) = key.value();
+                    if held == max_steps {
+                        // A new person is never begun at the limit: `last` is set.
+                        let (t, h) = last.ok_or_else(|| corrupted("cut"))?;
+                        batch.next = Some(sort_key_of_step(t, h).ok_or_else(|| corrupted("time"))?);
+                        break;
+                    }
+                    last = Some((time_us, hash));
+                    let step = decode_step(value.value()).ok_or_else(|| corrupted("value"))?;
+                    if step.expires_at.is_some_and(|at| at <= now) {
+                        continue;
+                    }
+                    let time = chrono::DateTime::from_timestamp_micros(time_us)
+                        .ok_or_else(|| corrupted("time"))?;
+                    steps.push(LeanStep {
+                        time,
+                        ty: batch.type_id(step.ty),
+                        expires_at: step.expires_at,
+                    });
+                    held += 1;
+                }
+                batch.persons.push(steps);
+                if batch.next.is_some() || held >= max_steps {
+                    break;
+                }
+            }
+            Ok(Some(batch))
         })
         .await
     }

@@ -6,7 +6,7 @@ use std::ops::Bound;
 
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{AppendOutcome, StoreError, TapeStore};
-use cjaas_core::projection::{steps_from_entries, StepPage};
+use cjaas_core::projection::{steps_from_entries, steps_of_persons_by_page, StepBatch, StepPage};
 use cjaas_core::tape::{
     person_partition, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
 };
@@ -275,6 +275,21 @@ impl TapeStore for EmbeddedStore {
             projections_written: written,
             complete: true,
         })
+    }
+
+    /// Reads the projection of a batch of persons in one transaction once every entry
+    /// has one; person by person from the entries until then.
+    async fn steps_of_persons(
+        &self,
+        tenant: &TenantId,
+        persons: &[PersonId],
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        max_steps: usize,
+    ) -> Result<StepBatch, StoreError> {
+        match (self.read_steps_of_persons(tenant, persons, from, max_steps)).await? {
+            Some(batch) => Ok(batch),
+            None => steps_of_persons_by_page(self, tenant, persons, from, max_steps).await,
+        }
     }
 
     /// Scans the tenant's rows of the change feed: one small row per person.
