@@ -13,7 +13,11 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 use cjaas_app::actions::ActionRunner;
-use cjaas_app::jobs::{all_tenants, run_timers, AnalyticsJob, BusMessage, JobFailed, Maintenance};
+use cjaas_app::audiences::Membership;
+use cjaas_app::jobs::{
+    all_tenants, resume_backfills, run_audience_checks, run_audience_message, run_timers,
+    AnalyticsJob, BusMessage, JobFailed, Maintenance,
+};
 use cjaas_app::orchestration::{ActionEvent, Orchestrator};
 use cjaas_core::ports::{BusEvent, EventBus, StoreError};
 
@@ -59,6 +63,7 @@ pub struct Scheduler {
     pub maintenance: Arc<Maintenance>,
     pub orchestrator: Arc<Orchestrator>,
     pub actions: Arc<ActionRunner>,
+    pub audiences: Arc<Membership>,
     pub store: EmbeddedStore,
     pub analytics_every: Duration,
 }
@@ -89,6 +94,7 @@ impl Scheduler {
         for timer in [&mut analytics, &mut maintenance, &mut timers] {
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
+        self.resume_backfills();
         loop {
             tokio::select! {
                 _ = analytics.tick() => self.run_analytics().await,
@@ -121,6 +127,10 @@ impl Scheduler {
                 // A failure is logged by the job; the sweep runs it again.
                 let _ = self.maintenance.erase(&tenant, &job).await;
             }
+            Ok(message @ BusMessage::AudienceBackfillRequested { .. })
+            | Ok(message @ BusMessage::AliasesChanged { .. }) => self.run_audiences(message),
+            // For the tenant's own consumers.
+            Ok(BusMessage::AudienceMembershipChanged(_)) => {}
             Err(e) => tracing::warn!(error = %e, "bus message refused"),
         }
     }
@@ -149,6 +159,36 @@ impl Scheduler {
             Err(e) => Err(e),
         };
         log_failure("timers", report);
+        let checks = match all_tenants(&self.store).await {
+            Ok(tenants) => run_audience_checks(&self.audiences, &tenants, Utc::now())
+                .await
+                .into_result(),
+            Err(e) => Err(e),
+        };
+        log_failure("audience_checks", checks);
+    }
+
+    /// A backfill or an alias change, on its own task: a long backfill never holds up
+    /// the bus. A failed backfill is resumed at the next start.
+    fn run_audiences(&self, message: BusMessage) {
+        let audiences = self.audiences.clone();
+        tokio::spawn(async move {
+            if let Err(e) = run_audience_message(&audiences, &message).await {
+                tracing::warn!(error = %e, kind = message.detail_type(), "audience job failed");
+            }
+        });
+    }
+
+    /// The backfills a crash or a lost request left unfinished.
+    fn resume_backfills(&self) {
+        let (audiences, store) = (self.audiences.clone(), self.store.clone());
+        tokio::spawn(async move {
+            let report = match all_tenants(&store).await {
+                Ok(tenants) => resume_backfills(&audiences, &tenants).await.into_result(),
+                Err(e) => Err(e),
+            };
+            log_failure("audience_backfill", report);
+        });
     }
 
     /// Expired Tape entries (DynamoDB's TTL in AWS), then the maintenance sweep.

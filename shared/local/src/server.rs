@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use cjaas_app::actions::ActionRunner;
 use cjaas_app::admin::{Admin, KeyView};
 use cjaas_app::archive::Replayer;
+use cjaas_app::audiences::Membership;
 use cjaas_app::http::{live_routes, require_bearer, with_edge_headers, with_problem_fallback};
 use cjaas_app::jobs::{AnalyticsJob, Maintenance, Operations};
 use cjaas_app::orchestration::Orchestrator;
@@ -42,6 +43,7 @@ pub struct LocalApp {
     pub maintenance: Arc<Maintenance>,
     pub orchestrator: Arc<Orchestrator>,
     pub actions: Arc<ActionRunner>,
+    pub audiences: Arc<Membership>,
     pub live: LocalLive,
     pub archive: Arc<DirArchive>,
     /// How often the analytics job runs for every tenant.
@@ -75,6 +77,7 @@ impl LocalApp {
         let Ok(analytics) = wiring.analytics_job().map(Arc::new);
         let Ok(maintenance) = wiring.maintenance().map(Arc::new);
         let Ok(actions) = wiring.action_runner().map(Arc::new);
+        let Ok(audiences) = wiring.membership().map(Arc::new);
         let Ok(browser) = wiring.ingest_router(|events| require_bearer(events, auth.clone()));
         let Ok(api) = wiring.api_router();
         let live = LocalLive::new(store.clone());
@@ -92,7 +95,8 @@ impl LocalApp {
                 archiver,
                 orchestrator.clone(),
                 live.clone(),
-            ),
+            )
+            .with_audiences(audiences.clone()),
             store,
             keys,
             admin: operations.admin.clone(),
@@ -104,6 +108,7 @@ impl LocalApp {
             maintenance,
             orchestrator,
             actions,
+            audiences,
             live,
             archive,
             analytics_every: DEFAULT_ANALYTICS_EVERY,
@@ -141,6 +146,7 @@ impl LocalApp {
             maintenance: self.maintenance,
             orchestrator: self.orchestrator,
             actions: self.actions,
+            audiences: self.audiences,
             store: self.store.clone(),
             analytics_every: self.analytics_every,
         };

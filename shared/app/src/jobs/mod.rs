@@ -9,6 +9,7 @@
 //! retries at its next tick).
 
 mod analytics;
+mod audiences;
 mod bus;
 mod operations;
 mod stream;
@@ -16,6 +17,10 @@ mod sweep;
 mod timers;
 
 pub use analytics::{AnalyticsJob, AnalyticsRuns, TenantRun, UnknownTenant};
+pub use audiences::{
+    audiences_on_entries, resume_backfills, run_audience_checks, run_audience_message,
+    AudienceCheckReport,
+};
 pub use bus::{BusMessage, UnreadableMessage};
 pub use operations::{Operation, OperationFailed, Operations};
 pub use stream::{orchestrate_entries, orchestrate_records, BatchOutcome};
@@ -57,7 +62,7 @@ impl JobFailed {
             JobFailed::Tenants(_) => "store_unavailable",
             JobFailed::ForTenants { job, .. } => match *job {
                 "analytics" => "analytics_failed",
-                "timers" => "timers_failed",
+                "timers" | "audience_checks" => "timers_failed",
                 _ => "maintenance_failed",
             },
         }
