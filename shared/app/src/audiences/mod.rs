@@ -48,6 +48,9 @@ pub enum AudienceError {
     Conflict,
     #[error("{0}")]
     InvalidQuery(String),
+    /// The person's alias group could not be read (e.g. `group_too_large`).
+    #[error(transparent)]
+    Profile(crate::profiles::ProfileError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -61,6 +64,7 @@ impl AudienceError {
             AudienceError::TooMany => "too_many_audiences",
             AudienceError::Conflict => "conflict",
             AudienceError::InvalidQuery(_) => "invalid_query",
+            AudienceError::Profile(e) => e.code(),
             AudienceError::Store(_) => "store_unavailable",
         }
     }

@@ -203,7 +203,10 @@ impl Membership {
             .aliases
             .root(tenant, person)
             .await
-            .map_err(|e| AudienceError::Store(StoreError::Transient(e.to_string())))?;
+            .map_err(|e| match e {
+                crate::profiles::ProfileError::Store(e) => AudienceError::Store(e),
+                other => AudienceError::Profile(other),
+            })?;
         let mut found = Vec::new();
         for audience in list(self.docs.as_ref(), tenant).await? {
             let pk = keys::members(tenant, &audience.id);

@@ -61,8 +61,10 @@ pub fn audience_routes(api: Arc<AudienceApi>) -> Router {
 
 impl From<AudienceError> for Problem {
     fn from(e: AudienceError) -> Self {
-        let status = match &e {
-            AudienceError::Invalid(problems) => {
+        let status = match e {
+            AudienceError::Profile(profile) => return profile.into(),
+            AudienceError::Store(store) => return store.into(),
+            AudienceError::Invalid(ref problems) => {
                 return Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
                     .with_errors(problems)
             }
@@ -71,7 +73,6 @@ impl From<AudienceError> for Problem {
             }
             AudienceError::TooMany | AudienceError::Conflict => StatusCode::CONFLICT,
             AudienceError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
-            AudienceError::Store(store) => return store.clone().into(),
         };
         Problem::new(status, e.code(), e.to_string())
     }
