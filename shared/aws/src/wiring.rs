@@ -37,6 +37,7 @@ pub fn orchestrator_function(wiring: &AwsWiring) -> Result<OrchestratorFunction,
         tape: wiring.0.tape()?,
         orchestrator: Arc::new(wiring.orchestrator()?),
         tenants: wiring.0.config()?,
+        audiences: Arc::new(wiring.membership()?),
     })
 }
 
