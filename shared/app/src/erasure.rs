@@ -287,6 +287,8 @@ impl Erasures {
         }
         removed.rule_state = self.erase_rule_state(tenant, &ids).await?;
         removed.dead_letters = self.erase_dead_letters(tenant, &ids).await?;
+        removed.audience_memberships =
+            crate::audiences::erase_memberships(self.stores.docs.as_ref(), tenant, &ids).await?;
         removed.delivery_firings = DeliveryLog::new(self.stores.docs.clone())
             .erase(tenant, &ids)
             .await?;

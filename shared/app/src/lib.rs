@@ -6,6 +6,7 @@ pub mod actions;
 pub mod admin;
 pub mod analytics;
 pub mod archive;
+pub mod audiences;
 pub mod auth;
 pub mod browser;
 pub mod dead_letters;

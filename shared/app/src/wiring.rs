@@ -20,6 +20,7 @@ use crate::actions::ActionRunner;
 use crate::admin::Admin;
 use crate::analytics::Analytics;
 use crate::archive::{ArchiveRetention, Archiver, Replayer};
+use crate::audiences::{Audiences, Membership};
 use crate::auth::Authenticator;
 use crate::browser::BrowserGuard;
 use crate::dead_letters::DeadLetters;
@@ -27,9 +28,9 @@ use crate::deliveries::DeliveryLog;
 use crate::erasure::{Erasures, Stores};
 use crate::forwarding::Forwarding;
 use crate::http::{
-    admin_routes, analytics_routes, asset_routes, browser_routes, dead_letter_routes,
-    delivery_routes, erasure_routes, forwarding_routes, ingest_routes, profile_routes,
-    query_routes, rule_routes, tag_routes, ProfileApi,
+    admin_routes, analytics_routes, asset_routes, audience_routes, browser_routes,
+    dead_letter_routes, delivery_routes, erasure_routes, forwarding_routes, ingest_routes,
+    profile_routes, query_routes, rule_routes, tag_routes, AudienceApi, ProfileApi,
 };
 use crate::ingest::{Ingestor, RetryPolicy};
 use crate::jobs::{AnalyticsJob, Jobs, Maintenance, Operations};
@@ -100,8 +101,39 @@ impl<A: Adapters> Wiring<A> {
         Ok(TapeWriter::new(tape, sink, auth, self.0.keys()?).with_tombstones(self.tombstones()?))
     }
 
+    /// Alias links, announced on the bus (for audiences) where the deployment has one.
     pub fn aliases(&self) -> Built<Arc<Aliases>, A> {
-        Ok(Arc::new(Aliases::new(self.0.docs()?)))
+        let aliases = Aliases::new(self.0.docs()?);
+        Ok(Arc::new(match self.0.bus() {
+            Ok(bus) => aliases.with_bus(bus),
+            Err(_) => aliases,
+        }))
+    }
+
+    /// Audience definitions (CRUD), asking for backfills on the bus.
+    pub fn audiences(&self) -> Built<Audiences, A> {
+        Ok(Audiences::new(self.0.docs()?, self.0.bus()?))
+    }
+
+    /// Audience membership: evaluated on events, time checks, alias changes and
+    /// backfills; changes appended through ingest and published on the bus.
+    pub fn membership(&self) -> Built<Membership, A> {
+        Ok(Membership::new(
+            self.0.tape()?,
+            self.0.docs()?,
+            self.0.bus()?,
+            self.ingestor()?,
+            self.aliases()?,
+        ))
+    }
+
+    /// Audiences, their members, sizes and backfill status.
+    pub fn audience_router(&self) -> Built<Router, A> {
+        let api = AudienceApi {
+            audiences: self.audiences()?,
+            membership: Arc::new(self.membership()?),
+        };
+        Ok(audience_routes(Arc::new(api)))
     }
 
     pub fn profile_api(&self) -> Built<ProfileApi, A> {
@@ -302,6 +334,7 @@ impl<A: Adapters> Wiring<A> {
         Ok(Router::new()
             .merge(self.admin_api_router()?)
             .merge(self.rules_router()?)
+            .merge(self.audience_router()?)
             .merge(self.analytics_router()?)
             .merge(self.query_router()?)
             .merge(self.profile_router()?))

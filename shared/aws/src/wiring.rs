@@ -36,6 +36,7 @@ pub fn orchestrator_function(wiring: &AwsWiring) -> Result<OrchestratorFunction,
         decoder: wiring.tape_writer()?,
         tape: wiring.0.tape()?,
         orchestrator: Arc::new(wiring.orchestrator()?),
+        audiences: Arc::new(wiring.membership()?),
     })
 }
 

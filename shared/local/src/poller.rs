@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use cjaas_app::archive::Archiver;
-use cjaas_app::jobs::{orchestrate_entries, BatchOutcome};
+use cjaas_app::audiences::Membership;
+use cjaas_app::jobs::{audiences_on_entries, orchestrate_entries, BatchOutcome};
 use cjaas_app::orchestration::Orchestrator;
 use cjaas_app::writer::{BatchReport, InputRecord, RecordOutcome, TapeWriter};
 use cjaas_core::tape::TapeEntry;
@@ -59,6 +60,7 @@ pub struct LocalPoller {
     archiver: Arc<Archiver>,
     orchestrator: Arc<Orchestrator>,
     live: LocalLive,
+    audiences: Option<Arc<Membership>>,
 }
 
 impl LocalPoller {
@@ -75,7 +77,14 @@ impl LocalPoller {
             archiver,
             orchestrator,
             live,
+            audiences: None,
         }
+    }
+
+    /// Also keeps audience memberships current as events land.
+    pub fn with_audiences(mut self, audiences: Arc<Membership>) -> Self {
+        self.audiences = Some(audiences);
+        self
     }
 
     /// Runs until `shutdown` turns true, then returns after the batch in hand.
@@ -142,6 +151,13 @@ impl LocalPoller {
             Ok(BatchOutcome::RetryFrom(_)) => return Err(()),
             Err(e) => {
                 tracing::warn!(error = %e, "orchestration failed; the batch will be read again");
+                return Err(());
+            }
+        }
+        // Then audiences: a failure reads the batch again; no change is made twice.
+        if let Some(audiences) = &self.audiences {
+            if let Err(e) = audiences_on_entries(audiences, &report.on_tape).await {
+                tracing::warn!(error = %e, "audience evaluation failed; the batch will be read again");
                 return Err(());
             }
         }

@@ -143,7 +143,8 @@ impl Scheduler {
                 Err(e) => tracing::warn!(message = kind, error = %e, "bus message failed"),
             }
         };
-        if kind == "ActionTriggered" {
+        // An action or a backfill on its own task: a long one never holds up the bus.
+        if matches!(kind, "ActionTriggered" | "AudienceBackfillRequested") {
             tokio::spawn(run);
         } else {
             run.await;

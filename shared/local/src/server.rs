@@ -77,13 +77,16 @@ impl LocalApp {
                 .merge(browser)
                 .merge(require_bearer(api, auth)),
         ));
+        let jobs = Arc::new(wiring.jobs());
+        let membership = jobs.membership().expect("the embedded store has every resource");
         Ok(Self {
-            poller: LocalPoller::new(store.clone(), writer, archiver, orchestrator, live.clone()),
+            poller: LocalPoller::new(store.clone(), writer, archiver, orchestrator, live.clone())
+                .with_audiences(membership),
             store,
             keys,
             admin: operations.admin.clone(),
             replayer: operations.replayer.clone(),
-            jobs: Arc::new(wiring.jobs()),
+            jobs,
             router,
             bus,
             live,

@@ -10,6 +10,9 @@ use cjaas_core::ids::TenantId;
 use cjaas_core::ports::BusEvent;
 
 use crate::failure::{AppError, ErrorKind};
+use cjaas_core::ids::PersonId;
+
+use crate::audiences::AudienceChange;
 use crate::orchestration::ActionEvent;
 
 /// A message on the CJaaS bus. Its variant is the EventBridge `detail-type`, its
@@ -26,6 +29,19 @@ pub enum BusMessage {
     ErasureRequested { tenant: TenantId, job: String },
     /// A rule fired: carry out this action.
     ActionTriggered(ActionEvent),
+    /// An audience version was created or changed: backfill its membership.
+    AudienceBackfillRequested {
+        tenant: TenantId,
+        audience: String,
+        version: u32,
+    },
+    /// Alias links changed: evaluate these persons' groups against the audiences.
+    AliasesChanged {
+        tenant: TenantId,
+        persons: Vec<PersonId>,
+    },
+    /// A person entered or left an audience (for the tenant's own consumers).
+    AudienceMembershipChanged(AudienceChange),
 }
 
 /// A bus event that is not a [`BusMessage`]: logged and refused, never a panic.
@@ -58,6 +74,9 @@ impl BusMessage {
             BusMessage::AnalyticsRunRequested { .. } => "cjaas.analytics",
             BusMessage::ErasureRequested { .. } => "cjaas.erasure",
             BusMessage::ActionTriggered(_) => "cjaas.actions",
+            BusMessage::AudienceBackfillRequested { .. }
+            | BusMessage::AliasesChanged { .. }
+            | BusMessage::AudienceMembershipChanged(_) => "cjaas.audiences",
         }
     }
 
@@ -66,6 +85,9 @@ impl BusMessage {
             BusMessage::AnalyticsRunRequested { .. } => "AnalyticsRunRequested",
             BusMessage::ErasureRequested { .. } => "ErasureRequested",
             BusMessage::ActionTriggered(_) => "ActionTriggered",
+            BusMessage::AudienceBackfillRequested { .. } => "AudienceBackfillRequested",
+            BusMessage::AliasesChanged { .. } => "AliasesChanged",
+            BusMessage::AudienceMembershipChanged(_) => "AudienceMembershipChanged",
         }
     }
 
@@ -97,10 +119,13 @@ impl BusMessage {
     }
 }
 
-const KNOWN: [&str; 3] = [
+const KNOWN: [&str; 6] = [
     "AnalyticsRunRequested",
     "ErasureRequested",
     "ActionTriggered",
+    "AudienceBackfillRequested",
+    "AliasesChanged",
+    "AudienceMembershipChanged",
 ];
 
 impl From<&BusMessage> for BusEvent {
@@ -145,6 +170,15 @@ mod tests {
             BusMessage::ErasureRequested {
                 tenant: tenant(),
                 job: "erasure-1".into(),
+            },
+            BusMessage::AudienceBackfillRequested {
+                tenant: tenant(),
+                audience: "audience-1".into(),
+                version: 2,
+            },
+            BusMessage::AliasesChanged {
+                tenant: tenant(),
+                persons: vec![PersonId::parse("p-1").unwrap()],
             },
         ];
         for message in messages {

@@ -9,6 +9,7 @@
 //! retries at its next tick).
 
 mod analytics;
+mod audiences;
 mod bus;
 mod operations;
 mod run;
@@ -18,11 +19,16 @@ mod sweep;
 mod timers;
 
 pub use analytics::{AnalyticsJob, AnalyticsRuns, TenantRun, UnknownTenant};
+pub use audiences::{
+    audiences_on_entries, resume_backfills, run_audience_checks, run_audience_message,
+    AudienceCheckReport,
+};
 pub use bus::{BusMessage, UnreadableMessage};
 pub use operations::{Operation, OperationFailed, Operations};
 pub use run::{Jobs, Trigger};
 pub use schedule::{
-    job, scheduled, FirstRun, JobFuture, RunJob, ScheduledJob, ANALYTICS, SWEEP, TIMERS,
+    job, scheduled, FirstRun, JobFuture, RunJob, ScheduledJob, ANALYTICS, AUDIENCE_BACKFILLS,
+    AUDIENCE_CHECKS, SWEEP, TIMERS,
 };
 pub use stream::{orchestrate_entries, orchestrate_records, BatchOutcome};
 pub use sweep::{Maintenance, SweepReport};
@@ -69,7 +75,7 @@ impl AppError for JobFailed {
             JobFailed::Tenants(_) => "store_unavailable",
             JobFailed::ForTenants { job, .. } => match *job {
                 "analytics" => "analytics_failed",
-                "timers" => "timers_failed",
+                "timers" | "audience_checks" => "timers_failed",
                 _ => "maintenance_failed",
             },
         }

@@ -12,8 +12,9 @@ use std::sync::{Arc, OnceLock};
 
 use cjaas_core::ports::{ConfigStore, TapeStore};
 
-use super::{scheduled, AnalyticsJob, BusMessage, Maintenance, Operation, Operations};
+use super::{run_audience_message, scheduled, AnalyticsJob, BusMessage, Maintenance, Operation, Operations};
 use crate::actions::ActionRunner;
+use crate::audiences::Membership;
 use crate::failure::{ErrorKind, Failure};
 use crate::orchestration::Orchestrator;
 use crate::wiring::{Adapters, Wiring};
@@ -40,6 +41,7 @@ pub struct Jobs<A> {
     orchestrator: OnceLock<Arc<Orchestrator>>,
     actions: OnceLock<Arc<ActionRunner>>,
     operations: OnceLock<Arc<Operations>>,
+    membership: OnceLock<Arc<Membership>>,
 }
 
 fn built<T, E: std::fmt::Display>(
@@ -66,6 +68,7 @@ impl<A: Adapters> Jobs<A> {
             orchestrator: OnceLock::new(),
             actions: OnceLock::new(),
             operations: OnceLock::new(),
+            membership: OnceLock::new(),
         }
     }
 
@@ -92,6 +95,10 @@ impl<A: Adapters> Jobs<A> {
 
     pub fn operations(&self) -> Result<Arc<Operations>, Failure> {
         built(&self.operations, || self.wiring.operations())
+    }
+
+    pub fn membership(&self) -> Result<Arc<Membership>, Failure> {
+        built(&self.membership, || self.wiring.membership())
     }
 
     pub fn config(&self) -> Result<Arc<dyn ConfigStore>, Failure> {
@@ -145,6 +152,13 @@ impl<A: Adapters> Jobs<A> {
                 let outcome = self.actions()?.run(&action).await?;
                 Ok(json!({ "action_id": action.action_id, "outcome": outcome }))
             }
+            message @ (BusMessage::AudienceBackfillRequested { .. }
+            | BusMessage::AliasesChanged { .. }) => {
+                run_audience_message(&*self.membership()?, &message).await?;
+                Ok(json!({ "done": message.detail_type() }))
+            }
+            // For the tenant's own consumers: nothing to run here.
+            BusMessage::AudienceMembershipChanged(_) => Ok(json!({ "ignored": true })),
         }
     }
 

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use super::{analytics, sweep, timers, Jobs};
+use super::{analytics, audiences, sweep, timers, Jobs};
 use crate::failure::Failure;
 use crate::wiring::Adapters;
 
@@ -57,11 +57,15 @@ pub const SWEEP: &str = "sweep";
 /// The analytics run's name; `CJAAS_ANALYTICS_EVERY_SECONDS` sets its local period.
 pub const ANALYTICS: &str = "analytics";
 pub const TIMERS: &str = "timers";
+/// Audience windows that let a person in or out with no event.
+pub const AUDIENCE_CHECKS: &str = "audience_checks";
+/// Audience backfills a crash or a lost request left unfinished.
+pub const AUDIENCE_BACKFILLS: &str = "audience_backfills";
 
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// Every scheduled job.
-pub fn scheduled<A: Adapters>() -> [ScheduledJob<A>; 3] {
+pub fn scheduled<A: Adapters>() -> [ScheduledJob<A>; 5] {
     use FirstRun::*;
     [
         job(SWEEP, 60 * MINUTE, AtStart, |j, at| {
@@ -72,6 +76,12 @@ pub fn scheduled<A: Adapters>() -> [ScheduledJob<A>; 3] {
         }),
         job(TIMERS, Duration::from_secs(5), AtStart, |j, at| {
             Box::pin(timers::scheduled(j, at))
+        }),
+        job(AUDIENCE_CHECKS, Duration::from_secs(5), AtStart, |j, at| {
+            Box::pin(audiences::scheduled_checks(j, at))
+        }),
+        job(AUDIENCE_BACKFILLS, 60 * MINUTE, AtStart, |j, _| {
+            Box::pin(audiences::scheduled_backfills(j))
         }),
     ]
 }

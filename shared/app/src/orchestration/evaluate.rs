@@ -130,7 +130,10 @@ impl Orchestrator {
         let mut report = OrchestrationReport::default();
         let mut rules: HashMap<TenantId, Vec<ActiveRule>> = HashMap::new();
         for entry in entries {
-            if entry.source.starts_with(OWN_SOURCE_PREFIX) {
+            // CJaaS's own events are not evaluated, except live audience changes.
+            if entry.source.starts_with(OWN_SOURCE_PREFIX)
+                && !cjaas_core::audience::fires_rules(&entry.source)
+            {
                 continue;
             }
             if !rules.contains_key(&entry.tenant) {

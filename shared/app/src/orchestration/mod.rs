@@ -8,7 +8,8 @@
 //! - **Cooldown per person under concurrency.** Firing claims the person's cooldown
 //!   document with a conditional write; of two concurrent firings only one wins.
 //! - **No loops.** Events CJaaS itself appends (source `cjaas://…`, e.g.
-//!   recommendations) are not evaluated.
+//!   recommendations) are not evaluated, except live audience membership changes
+//!   (`cjaas://audiences/{id}`, see `crate::audiences`).
 
 mod evaluate;
 mod rules;
