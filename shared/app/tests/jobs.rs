@@ -205,13 +205,18 @@ async fn every_scheduled_job_runs_by_its_name() {
         .iter()
         .map(|j| j.name)
         .collect();
-    assert_eq!(names, ["sweep", "analytics", "timers"]);
+    assert_eq!(
+        names,
+        ["sweep", "analytics", "timers", "audience_checks", "audience_backfills"]
+    );
 
     let swept = run("sweep").await.unwrap();
     assert_eq!(swept["archive_objects_deleted"], 1, "{swept}");
     let analytics = run("analytics").await.unwrap();
     assert_eq!(analytics["runs"][0]["tenant"], "acme", "{analytics}");
     assert_eq!(run("timers").await.unwrap()["timers_fired"], 0);
+    assert_eq!(run("audience_checks").await.unwrap()["exited"], 0);
+    assert_eq!(run("audience_backfills").await.unwrap()["entered"], 0);
 
     let (pk, sk) = (
         cjaas_core::erasure::jobs(&acme),
