@@ -251,6 +251,7 @@ impl RuleDefinition {
                 format!("the cooldown is 0 to {MAX_COOLDOWN_SECONDS} seconds"),
             );
         }
+        let caps = super::caps::compile_caps(&self.caps, "caps", true, &mut c.problems);
         if self.actions.is_empty() || self.actions.len() > MAX_ACTIONS {
             c.problem(
                 "actions",
@@ -292,6 +293,7 @@ impl RuleDefinition {
             cond,
             filters: c.filters,
             reads_fields: c.reads_fields,
+            caps,
             lookback: c.lookback.max(absence_window),
             absence: c.absence,
             cooldown: Duration::seconds(self.cooldown_seconds as i64),

@@ -48,6 +48,8 @@ pub struct CompiledRule {
     pub lookback: Duration,
     /// The stored views whose profiles the conditions read.
     pub views: BTreeSet<String>,
+    /// The rule's own caps (the tenant's are added when it fires).
+    pub caps: Vec<super::caps::Cap>,
     /// Whether some filter reads a field of the event (a `where`).
     pub(crate) reads_fields: bool,
 }

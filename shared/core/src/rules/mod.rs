@@ -19,9 +19,11 @@
 //! and their evaluation), `filters` (each distinct filter matched once per event) and
 //! [`RuleSet`] (a tenant's rules evaluated together).
 
+pub mod caps;
 mod compile;
 mod eval;
 mod filters;
+pub mod replay;
 mod set;
 pub mod spec;
 

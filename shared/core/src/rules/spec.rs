@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::caps::CapSpec;
 use crate::view::EventFilter;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,7 +87,22 @@ pub struct RuleDefinition {
     pub when: ConditionSpec,
     #[serde(default)]
     pub cooldown_seconds: u64,
+    /// At most `max` firings per person per period (see [`super::caps`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caps: Vec<CapSpec>,
     pub actions: Vec<ActionSpec>,
+}
+
+impl ActionSpec {
+    /// The action's type, which the tenant's caps call its channel.
+    pub fn channel(&self) -> &'static str {
+        match self {
+            ActionSpec::Webhook { .. } => "webhook",
+            ActionSpec::Recommendation { .. } => "recommendation",
+            ActionSpec::Enrichment { .. } => "enrichment",
+            ActionSpec::Publish { .. } => "publish",
+        }
+    }
 }
 
 fn active() -> bool {

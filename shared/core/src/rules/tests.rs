@@ -457,3 +457,201 @@ mod rule_set {
         }
     }
 }
+
+mod replaying {
+    use super::*;
+    use crate::rules::caps::{compile_caps, CapSpec, Caps};
+    use crate::rules::replay::replay_person;
+
+    fn tenant_caps(specs: Value) -> Vec<caps::Cap> {
+        let specs: Vec<CapSpec> = serde_json::from_value(specs).unwrap();
+        let mut problems = Vec::new();
+        let caps = compile_caps(&specs, "caps", false, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        caps
+    }
+
+    /// (name, rule, extra rule fields, tenant caps, events as (minute, type), window
+    /// in minutes, expected (minute, capped) firings)
+    type Case = (
+        &'static str,
+        Value,
+        Value,
+        Value,
+        Vec<(i64, &'static str)>,
+        (i64, i64),
+        Vec<(i64, bool)>,
+    );
+
+    #[test]
+    fn a_replay_applies_the_window_cooldown_and_caps() {
+        let view = json!({"event": {"type": "v"}});
+        let absence = json!({"absence": {"after": {"type": "cart"}, "missing": {"type": "paid"}, "within": "30m"}});
+        let views = vec![(0, "v"), (10, "v"), (20, "v"), (70, "v"), (80, "v")];
+        let cases: Vec<Case> = vec![
+            (
+                "every match",
+                view.clone(),
+                json!({}),
+                json!([]),
+                views.clone(),
+                (0, 100),
+                vec![
+                    (0, false),
+                    (10, false),
+                    (20, false),
+                    (70, false),
+                    (80, false),
+                ],
+            ),
+            (
+                "inside the window only",
+                view.clone(),
+                json!({}),
+                json!([]),
+                views.clone(),
+                (10, 70),
+                vec![(10, false), (20, false), (70, false)],
+            ),
+            (
+                "cooldown of an hour",
+                view.clone(),
+                json!({"cooldown_seconds": 3600}),
+                json!([]),
+                views.clone(),
+                (0, 100),
+                vec![(0, false), (70, false)],
+            ),
+            (
+                "rule cap: 2 per hour, then capped",
+                view.clone(),
+                json!({"caps": [{"max": 2, "per": "1h"}]}),
+                json!([]),
+                views.clone(),
+                (0, 100),
+                vec![
+                    (0, false),
+                    (10, false),
+                    (20, true),
+                    (70, false),
+                    (80, false),
+                ],
+            ),
+            (
+                "tenant cap on the channel",
+                view.clone(),
+                json!({}),
+                json!([{"max": 1, "per": "1h", "channel": "publish"}]),
+                views.clone(),
+                (0, 100),
+                vec![(0, false), (10, true), (20, true), (70, false), (80, true)],
+            ),
+            (
+                "tenant cap on another channel",
+                view.clone(),
+                json!({}),
+                json!([{"max": 1, "per": "1h", "channel": "webhook"}]),
+                views.clone(),
+                (0, 100),
+                vec![
+                    (0, false),
+                    (10, false),
+                    (20, false),
+                    (70, false),
+                    (80, false),
+                ],
+            ),
+            (
+                "a capped firing starts no cooldown",
+                view.clone(),
+                json!({"cooldown_seconds": 600, "caps": [{"max": 1, "per": "1h"}]}),
+                json!([]),
+                vec![(0, "v"), (15, "v"), (30, "v")],
+                (0, 100),
+                vec![(0, false), (15, true), (30, true)],
+            ),
+            (
+                "absence: the purchase came",
+                absence.clone(),
+                json!({}),
+                json!([]),
+                vec![(0, "cart"), (20, "paid")],
+                (0, 100),
+                vec![],
+            ),
+            (
+                "absence: no purchase",
+                absence.clone(),
+                json!({}),
+                json!([]),
+                vec![(0, "cart"), (40, "paid")],
+                (0, 100),
+                vec![(0, false)],
+            ),
+            (
+                "absence: not due by the end",
+                absence,
+                json!({}),
+                json!([]),
+                vec![(0, "cart")],
+                (0, 20),
+                vec![],
+            ),
+        ];
+        for (name, when, extra, tenant, events, (from, to), expected) in cases {
+            let mut definition =
+                json!({"name": "r", "when": when, "actions": [{"type": "publish", "name": "x"}]});
+            definition
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let definition: RuleDefinition = serde_json::from_value(definition).unwrap();
+            let rule = definition.compile().unwrap();
+            let mut caps = rule.caps.clone();
+            caps.extend(tenant_caps(tenant));
+            let values: Vec<Value> = events.iter().map(|(_, t)| json!({"type": t})).collect();
+            let seen: Vec<Seen> = events
+                .iter()
+                .zip(&values)
+                .map(|((m, _), e)| Seen {
+                    time: at(*m),
+                    event: e,
+                })
+                .collect();
+            let got: Vec<(i64, bool)> = replay_person(
+                &rule,
+                &seen,
+                &BTreeMap::new(),
+                (at(from), at(to)),
+                &Caps(caps),
+                &["publish"],
+            )
+            .into_iter()
+            .map(|r| ((r.time - at(0)).num_minutes(), r.capped))
+            .collect();
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_caps_are_named_by_field() {
+        let definition: RuleDefinition = serde_json::from_value(json!({
+            "name": "r", "when": {"event": {"type": "a"}}, "actions": [{"type": "publish", "name": "x"}],
+            "caps": [{"max": 0, "per": "1d"}, {"max": 1, "per": "90d"}, {"max": 1, "per": "1d", "channel": "webhook"}]
+        })).unwrap();
+        let got: Vec<(String, &str)> = definition
+            .compile()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| (p.field, p.code))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("caps/0/max".to_owned(), "invalid_cap"),
+                ("caps/1/per".to_owned(), "invalid_period"),
+                ("caps/2/channel".to_owned(), "invalid_cap"),
+            ]
+        );
+    }
+}
