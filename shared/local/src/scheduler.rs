@@ -1,7 +1,7 @@
 //! The embedded default's event bus and background jobs, the same use cases
 //! (`cjaas_app::jobs`) as the `analytics`, `maintenance`, `orchestrator` and
 //! `actions` Lambdas: analytics every `analytics_every` and on a tenant's request,
-//! erasures on request, rules' actions as they fire, absence timers every few
+//! erasures and backtests on request, rules' actions as they fire, absence timers every few
 //! seconds, and once an hour the maintenance sweep (and the expired Tape entries,
 //! which DynamoDB's TTL removes in AWS). A job's failure is logged; the next tick
 //! runs it again.
@@ -13,7 +13,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 use cjaas_app::actions::ActionRunner;
-use cjaas_app::jobs::{all_tenants, run_timers, AnalyticsJob, BusMessage, JobFailed, Maintenance};
+use cjaas_app::jobs::{
+    all_tenants, run_timers, AnalyticsJob, Backtests, BusMessage, JobFailed, Maintenance,
+};
 use cjaas_app::orchestration::{ActionEvent, Orchestrator};
 use cjaas_core::ports::{BusEvent, EventBus, StoreError};
 
@@ -57,6 +59,7 @@ impl EventBus for LocalBus {
 pub struct Scheduler {
     pub analytics: Arc<AnalyticsJob>,
     pub maintenance: Arc<Maintenance>,
+    pub backtests: Arc<Backtests>,
     pub orchestrator: Arc<Orchestrator>,
     pub actions: Arc<ActionRunner>,
     pub store: EmbeddedStore,
@@ -120,6 +123,15 @@ impl Scheduler {
             Ok(BusMessage::ErasureRequested { tenant, job }) => {
                 // A failure is logged by the job; the sweep runs it again.
                 let _ = self.maintenance.erase(&tenant, &job).await;
+            }
+            Ok(BusMessage::BacktestRequested { tenant, job }) => {
+                // On its own task: a long replay never holds up the other jobs.
+                let backtests = self.backtests.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = backtests.run(&tenant, &job).await {
+                        tracing::warn!(tenant = %tenant, job, error = %e, "backtest not run");
+                    }
+                });
             }
             Err(e) => tracing::warn!(error = %e, "bus message refused"),
         }

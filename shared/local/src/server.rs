@@ -40,6 +40,7 @@ pub struct LocalApp {
     pub bus: LocalBus,
     pub analytics: Arc<AnalyticsJob>,
     pub maintenance: Arc<Maintenance>,
+    pub backtests: Arc<cjaas_app::jobs::Backtests>,
     pub orchestrator: Arc<Orchestrator>,
     pub actions: Arc<ActionRunner>,
     pub live: LocalLive,
@@ -74,6 +75,7 @@ impl LocalApp {
         let Ok(operations) = wiring.operations();
         let Ok(analytics) = wiring.analytics_job().map(Arc::new);
         let Ok(maintenance) = wiring.maintenance().map(Arc::new);
+        let Ok(backtests) = wiring.backtests().map(Arc::new);
         let Ok(actions) = wiring.action_runner().map(Arc::new);
         let Ok(browser) = wiring.ingest_router(|events| require_bearer(events, auth.clone()));
         let Ok(api) = wiring.api_router();
@@ -102,6 +104,7 @@ impl LocalApp {
             bus,
             analytics,
             maintenance,
+            backtests,
             orchestrator,
             actions,
             live,
@@ -139,6 +142,7 @@ impl LocalApp {
         let scheduler = Scheduler {
             analytics: self.analytics,
             maintenance: self.maintenance,
+            backtests: self.backtests,
             orchestrator: self.orchestrator,
             actions: self.actions,
             store: self.store.clone(),

@@ -23,6 +23,8 @@ pub enum BusMessage {
     },
     /// `DELETE /v1/persons/{person}`: run this erasure job.
     ErasureRequested { tenant: TenantId, job: String },
+    /// `POST /v1/rules/{id}/backtest`: run this backtest job.
+    BacktestRequested { tenant: TenantId, job: String },
     /// A rule fired: carry out this action.
     ActionTriggered(ActionEvent),
 }
@@ -51,6 +53,7 @@ impl BusMessage {
         match self {
             BusMessage::AnalyticsRunRequested { .. } => "cjaas.analytics",
             BusMessage::ErasureRequested { .. } => "cjaas.erasure",
+            BusMessage::BacktestRequested { .. } => "cjaas.backtest",
             BusMessage::ActionTriggered(_) => "cjaas.actions",
         }
     }
@@ -59,6 +62,7 @@ impl BusMessage {
         match self {
             BusMessage::AnalyticsRunRequested { .. } => "AnalyticsRunRequested",
             BusMessage::ErasureRequested { .. } => "ErasureRequested",
+            BusMessage::BacktestRequested { .. } => "BacktestRequested",
             BusMessage::ActionTriggered(_) => "ActionTriggered",
         }
     }
@@ -91,9 +95,10 @@ impl BusMessage {
     }
 }
 
-const KNOWN: [&str; 3] = [
+const KNOWN: [&str; 4] = [
     "AnalyticsRunRequested",
     "ErasureRequested",
+    "BacktestRequested",
     "ActionTriggered",
 ];
 
@@ -139,6 +144,10 @@ mod tests {
             BusMessage::ErasureRequested {
                 tenant: tenant(),
                 job: "erasure-1".into(),
+            },
+            BusMessage::BacktestRequested {
+                tenant: tenant(),
+                job: "backtest-1".into(),
             },
         ];
         for message in messages {

@@ -9,6 +9,8 @@
 //! retries at its next tick).
 
 mod analytics;
+mod backtest;
+mod backtest_run;
 mod bus;
 mod operations;
 mod stream;
@@ -16,6 +18,10 @@ mod sweep;
 mod timers;
 
 pub use analytics::{AnalyticsJob, AnalyticsRuns, TenantRun, UnknownTenant};
+pub use backtest::{
+    BacktestError, BacktestJob, BacktestResult, BacktestStatus, Backtests, Day, InlineBacktest,
+    Progress, SampleFiring, Window, KEPT_JOBS, MAX_WINDOW_DAYS, SAMPLE,
+};
 pub use bus::{BusMessage, UnreadableMessage};
 pub use operations::{Operation, OperationFailed, Operations};
 pub use stream::{orchestrate_entries, orchestrate_records, BatchOutcome};

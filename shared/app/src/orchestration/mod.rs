@@ -11,10 +11,12 @@
 //!   recommendations) are not evaluated.
 
 mod evaluate;
+mod policy;
 mod rules;
 mod timers;
 
 pub use evaluate::{OrchestrationReport, Orchestrator};
+pub use policy::{Policies, Policy, PolicyDefinition};
 pub use rules::{webhook_secret, Rules};
 
 use chrono::{DateTime, Utc};

@@ -5,6 +5,7 @@
 mod actions;
 mod analytics;
 mod authorizer;
+mod backtest;
 mod failure;
 mod kinesis;
 mod maintenance;
@@ -16,6 +17,7 @@ pub use actions::handle_action;
 pub use analytics::handle_analytics;
 pub use authorizer::handle_authorizer;
 use authorizer::DUPLICATE_HEADER;
+pub use backtest::{handle_backtest, is_backtest};
 pub use failure::CommandFailed;
 pub use kinesis::{handle_archive, handle_kinesis};
 pub use maintenance::handle_maintenance;
