@@ -242,15 +242,22 @@ impl Backtests {
         tenant: &TenantId,
         inline: InlineBacktest,
     ) -> Result<BacktestJob, BacktestError> {
-        let mut problems = window_problems(inline.from, inline.to);
-        if let Err(RuleError::Invalid(found)) = self.rules.check_form(tenant, &inline.rule).await {
-            problems.extend(found.into_iter().map(|p| FieldProblem {
-                field: format!("rule/{}", p.field),
-                ..p
-            }));
-        }
-        if !problems.is_empty() {
-            return Err(BacktestError::Invalid(problems));
+        let window = window_problems(inline.from, inline.to);
+        let rule = match self.rules.check_form(tenant, &inline.rule).await {
+            Err(RuleError::Invalid(found)) => found
+                .into_iter()
+                .map(|p| FieldProblem {
+                    field: format!("rule/{}", p.field),
+                    ..p
+                })
+                .collect(),
+            Err(e) => return Err(e.into()),
+            Ok(()) => Vec::new(),
+        };
+        match (window.is_empty(), rule.is_empty()) {
+            (true, true) => {}
+            (true, false) => return Err(BacktestError::InvalidRule(rule)),
+            (false, _) => return Err(BacktestError::Invalid([window, rule].concat())),
         }
         self.request(tenant, None, inline.rule, inline.from, inline.to)
             .await
