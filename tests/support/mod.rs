@@ -216,6 +216,15 @@ impl Stack {
         .map_err(|e| format!("{}: {}", e.code, e.detail))
     }
 
+    /// Runs the `maintenance` function's backtest handler on an EventBridge payload.
+    pub async fn backtest(&self, payload: Value) -> Result<Value, String> {
+        let backtests = self.wiring().backtests().expect("backtests");
+        let event = serde_json::from_value(payload).expect("an EventBridge event");
+        cjaas_aws::lambda::handle_backtest(&backtests, LambdaEvent::new(event, Context::default()))
+            .await
+            .map_err(|e| format!("{}: {}", e.code, e.detail))
+    }
+
     /// Every object of a bucket: key → bytes (gzip objects decompressed to text).
     pub async fn objects(&self, bucket: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
         let objects =
