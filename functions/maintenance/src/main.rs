@@ -1,4 +1,4 @@
-//! Erasure jobs (from the CJaaS bus) and the daily sweep: pending erasures, and each
+//! Erasure and backtest jobs (from the CJaaS bus) and the daily sweep: pending erasures, and each
 //! tenant's retention applied to the archive, and failed forwarding deliveries retried.
 //! Operators also run the Tape projection backfill through it (`lambda::events`).
 use cjaas_aws::{lambda, wiring};

@@ -28,13 +28,13 @@ use crate::deliveries::DeliveryLog;
 use crate::erasure::{Erasures, Stores};
 use crate::forwarding::Forwarding;
 use crate::http::{
-    admin_routes, analytics_routes, asset_routes, audience_routes, browser_routes,
+    admin_routes, analytics_routes, asset_routes, audience_routes, backtest_routes, browser_routes,
     dead_letter_routes, delivery_routes, erasure_routes, forwarding_routes, ingest_routes,
     profile_routes, query_routes, rule_routes, tag_routes, AudienceApi, ProfileApi,
 };
 use crate::ingest::{Ingestor, RetryPolicy};
-use crate::jobs::{AnalyticsJob, Jobs, Maintenance, Operations};
-use crate::orchestration::{Orchestrator, Rules};
+use crate::jobs::{AnalyticsJob, Backtests, Jobs, Maintenance, Operations};
+use crate::orchestration::{Orchestrator, Policies, Rules};
 use crate::profiles::{Aliases, Journeys, Profiles, Views};
 use crate::tombstones::Tombstones;
 use crate::tracking::Tracking;
@@ -291,11 +291,30 @@ impl<A: Adapters> Wiring<A> {
         Ok(profile_routes(Arc::new(self.profile_api()?)))
     }
 
-    /// Rules and their delivery logs.
+    /// Rule backtests: requested over HTTP, run by a worker (see [`crate::jobs`]).
+    pub fn backtests(&self) -> Built<Backtests, A> {
+        let docs = self.0.docs()?;
+        let profiles = Profiles::new(self.0.tape()?, docs.clone(), self.aliases()?);
+        Ok(Backtests::new(
+            self.0.tape()?,
+            docs.clone(),
+            self.0.bus()?,
+            Views::new(docs),
+            profiles,
+        ))
+    }
+
+    /// Rules, their delivery logs, backtests and the orchestration policy.
     pub fn rules_router(&self) -> Built<Router, A> {
         let docs = self.0.docs()?;
         let rules = Rules::with_targets(docs.clone(), self.0.targets()?);
-        Ok(rule_routes(Arc::new(rules)).merge(delivery_routes(Arc::new(DeliveryLog::new(docs)))))
+        let backtests = backtest_routes(
+            Arc::new(self.backtests()?),
+            Arc::new(Policies::new(docs.clone())),
+        );
+        Ok(rule_routes(Arc::new(rules))
+            .merge(delivery_routes(Arc::new(DeliveryLog::new(docs))))
+            .merge(backtests))
     }
 
     pub fn admin_router(&self) -> Built<Router, A> {

@@ -207,7 +207,13 @@ async fn every_scheduled_job_runs_by_its_name() {
         .collect();
     assert_eq!(
         names,
-        ["sweep", "analytics", "timers", "audience_checks", "audience_backfills"]
+        [
+            "sweep",
+            "analytics",
+            "timers",
+            "audience_checks",
+            "audience_backfills"
+        ]
     );
 
     let swept = run("sweep").await.unwrap();

@@ -143,8 +143,11 @@ impl Scheduler {
                 Err(e) => tracing::warn!(message = kind, error = %e, "bus message failed"),
             }
         };
-        // An action or a backfill on its own task: a long one never holds up the bus.
-        if matches!(kind, "ActionTriggered" | "AudienceBackfillRequested") {
+        // An action, a backfill or a backtest on its own task: a long one never holds up the bus.
+        if matches!(
+            kind,
+            "ActionTriggered" | "AudienceBackfillRequested" | "BacktestRequested"
+        ) {
             tokio::spawn(run);
         } else {
             run.await;

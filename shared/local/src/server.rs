@@ -78,7 +78,9 @@ impl LocalApp {
                 .merge(require_bearer(api, auth)),
         ));
         let jobs = Arc::new(wiring.jobs());
-        let membership = jobs.membership().expect("the embedded store has every resource");
+        let membership = jobs
+            .membership()
+            .expect("the embedded store has every resource");
         Ok(Self {
             poller: LocalPoller::new(store.clone(), writer, archiver, orchestrator, live.clone())
                 .with_audiences(membership),

@@ -30,6 +30,7 @@ pub use erase::erase_memberships;
 pub use membership::{AudienceChange, AudienceRef, Cause, Membership, MembershipReport};
 pub use reads::{MemberPage, MemberView, PersonAudience, SizePoint, MAX_SERIES_DAYS};
 
+use crate::failure::{problems, AppError, ErrorKind};
 use cjaas_core::audience::MAX_AUDIENCES;
 use cjaas_core::ports::StoreError;
 use cjaas_core::problem::FieldProblem;
@@ -53,6 +54,35 @@ pub enum AudienceError {
     Profile(crate::profiles::ProfileError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl AppError for AudienceError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AudienceError::Invalid(_) => ErrorKind::Invalid,
+            AudienceError::NotFound(_) | AudienceError::VersionNotFound(..) => ErrorKind::NotFound,
+            AudienceError::TooMany | AudienceError::Conflict => ErrorKind::Conflict,
+            AudienceError::InvalidQuery(_) => ErrorKind::BadRequest,
+            AudienceError::Profile(e) => e.kind(),
+            AudienceError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        AudienceError::code(self)
+    }
+    fn problems(&self) -> Option<serde_json::Value> {
+        match self {
+            AudienceError::Invalid(items) => problems(items),
+            _ => None,
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            AudienceError::Profile(e) => Some(e),
+            AudienceError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl AudienceError {

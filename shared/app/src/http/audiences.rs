@@ -29,7 +29,7 @@ use cjaas_core::tape::ParamProblem;
 use super::deliveries::page_query;
 use super::person::PersonPath;
 use super::{path_param, read_json, Caller, Problem};
-use crate::audiences::{AudienceError, Audiences, Membership};
+use crate::audiences::{Audiences, Membership};
 
 /// The audience services the routes use.
 pub struct AudienceApi {
@@ -57,25 +57,6 @@ pub fn audience_routes(api: Arc<AudienceApi>) -> Router {
         .route("/v1/audiences/{id}/size", get(get_size))
         .route("/v1/persons/{person}/audiences", get(person_audiences))
         .with_state(api)
-}
-
-impl From<AudienceError> for Problem {
-    fn from(e: AudienceError) -> Self {
-        let status = match e {
-            AudienceError::Profile(profile) => return profile.into(),
-            AudienceError::Store(store) => return store.into(),
-            AudienceError::Invalid(ref problems) => {
-                return Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
-                    .with_errors(problems)
-            }
-            AudienceError::NotFound(_) | AudienceError::VersionNotFound(..) => {
-                StatusCode::NOT_FOUND
-            }
-            AudienceError::TooMany | AudienceError::Conflict => StatusCode::CONFLICT,
-            AudienceError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
-        };
-        Problem::new(status, e.code(), e.to_string())
-    }
 }
 
 async fn list_audiences(

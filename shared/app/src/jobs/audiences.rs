@@ -11,9 +11,9 @@ use cjaas_core::tape::TapeEntry;
 
 use super::run::to_json;
 use super::{all_tenants, BusMessage, Failures, JobFailed, Jobs, TenantFailure};
+use crate::audiences::{Membership, MembershipReport};
 use crate::failure::Failure;
 use crate::wiring::Adapters;
-use crate::audiences::{Membership, MembershipReport};
 
 /// Evaluates the persons of a batch already on the Tape. `Err`: retry the batch
 /// (no change is made twice).

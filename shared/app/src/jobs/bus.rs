@@ -27,6 +27,8 @@ pub enum BusMessage {
     },
     /// `DELETE /v1/persons/{person}`: run this erasure job.
     ErasureRequested { tenant: TenantId, job: String },
+    /// `POST /v1/rules/{id}/backtest`: run this backtest job.
+    BacktestRequested { tenant: TenantId, job: String },
     /// A rule fired: carry out this action.
     ActionTriggered(ActionEvent),
     /// An audience version was created or changed: backfill its membership.
@@ -73,6 +75,7 @@ impl BusMessage {
         match self {
             BusMessage::AnalyticsRunRequested { .. } => "cjaas.analytics",
             BusMessage::ErasureRequested { .. } => "cjaas.erasure",
+            BusMessage::BacktestRequested { .. } => "cjaas.backtest",
             BusMessage::ActionTriggered(_) => "cjaas.actions",
             BusMessage::AudienceBackfillRequested { .. }
             | BusMessage::AliasesChanged { .. }
@@ -84,6 +87,7 @@ impl BusMessage {
         match self {
             BusMessage::AnalyticsRunRequested { .. } => "AnalyticsRunRequested",
             BusMessage::ErasureRequested { .. } => "ErasureRequested",
+            BusMessage::BacktestRequested { .. } => "BacktestRequested",
             BusMessage::ActionTriggered(_) => "ActionTriggered",
             BusMessage::AudienceBackfillRequested { .. } => "AudienceBackfillRequested",
             BusMessage::AliasesChanged { .. } => "AliasesChanged",
@@ -119,9 +123,10 @@ impl BusMessage {
     }
 }
 
-const KNOWN: [&str; 6] = [
+const KNOWN: [&str; 7] = [
     "AnalyticsRunRequested",
     "ErasureRequested",
+    "BacktestRequested",
     "ActionTriggered",
     "AudienceBackfillRequested",
     "AliasesChanged",
@@ -179,6 +184,10 @@ mod tests {
             BusMessage::AliasesChanged {
                 tenant: tenant(),
                 persons: vec![PersonId::parse("p-1").unwrap()],
+            },
+            BusMessage::BacktestRequested {
+                tenant: tenant(),
+                job: "backtest-1".into(),
             },
         ];
         for message in messages {

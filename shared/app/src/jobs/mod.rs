@@ -10,6 +10,8 @@
 
 mod analytics;
 mod audiences;
+mod backtest;
+mod backtest_run;
 mod bus;
 mod operations;
 mod run;
@@ -22,6 +24,10 @@ pub use analytics::{AnalyticsJob, AnalyticsRuns, TenantRun, UnknownTenant};
 pub use audiences::{
     audiences_on_entries, resume_backfills, run_audience_checks, run_audience_message,
     AudienceCheckReport,
+};
+pub use backtest::{
+    BacktestError, BacktestJob, BacktestResult, BacktestStatus, Backtests, Day, InlineBacktest,
+    Progress, SampleFiring, Window, KEPT_JOBS, MAX_WINDOW_DAYS, SAMPLE,
 };
 pub use bus::{BusMessage, UnreadableMessage};
 pub use operations::{Operation, OperationFailed, Operations};

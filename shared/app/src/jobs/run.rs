@@ -12,7 +12,10 @@ use std::sync::{Arc, OnceLock};
 
 use cjaas_core::ports::{ConfigStore, TapeStore};
 
-use super::{run_audience_message, scheduled, AnalyticsJob, BusMessage, Maintenance, Operation, Operations};
+use super::{
+    run_audience_message, scheduled, AnalyticsJob, BacktestError, Backtests, BusMessage,
+    Maintenance, Operation, Operations,
+};
 use crate::actions::ActionRunner;
 use crate::audiences::Membership;
 use crate::failure::{ErrorKind, Failure};
@@ -42,6 +45,7 @@ pub struct Jobs<A> {
     actions: OnceLock<Arc<ActionRunner>>,
     operations: OnceLock<Arc<Operations>>,
     membership: OnceLock<Arc<Membership>>,
+    backtests: OnceLock<Arc<Backtests>>,
 }
 
 fn built<T, E: std::fmt::Display>(
@@ -69,6 +73,7 @@ impl<A: Adapters> Jobs<A> {
             actions: OnceLock::new(),
             operations: OnceLock::new(),
             membership: OnceLock::new(),
+            backtests: OnceLock::new(),
         }
     }
 
@@ -99,6 +104,10 @@ impl<A: Adapters> Jobs<A> {
 
     pub fn membership(&self) -> Result<Arc<Membership>, Failure> {
         built(&self.membership, || self.wiring.membership())
+    }
+
+    pub fn backtests(&self) -> Result<Arc<Backtests>, Failure> {
+        built(&self.backtests, || self.wiring.backtests())
     }
 
     pub fn config(&self) -> Result<Arc<dyn ConfigStore>, Failure> {
@@ -156,6 +165,14 @@ impl<A: Adapters> Jobs<A> {
             | BusMessage::AliasesChanged { .. }) => {
                 run_audience_message(&*self.membership()?, &message).await?;
                 Ok(json!({ "done": message.detail_type() }))
+            }
+            BusMessage::BacktestRequested { tenant, job } => {
+                match self.backtests()?.run(&tenant, &job).await {
+                    Ok(done) => Ok(json!({ "backtest": done })),
+                    // A job that is gone was pruned: nothing to retry.
+                    Err(BacktestError::NotFound(_)) => Ok(json!({ "backtest": null })),
+                    Err(e) => Err(e.into()),
+                }
             }
             // For the tenant's own consumers: nothing to run here.
             BusMessage::AudienceMembershipChanged(_) => Ok(json!({ "ignored": true })),

@@ -12,10 +12,12 @@
 //!   (`cjaas://audiences/{id}`, see `crate::audiences`).
 
 mod evaluate;
+mod policy;
 mod rules;
 mod timers;
 
 pub use evaluate::{OrchestrationReport, Orchestrator};
+pub use policy::{Policies, Policy, PolicyDefinition};
 pub use rules::{webhook_secret, Rules};
 
 use chrono::{DateTime, Utc};

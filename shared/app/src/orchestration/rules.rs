@@ -56,13 +56,23 @@ impl Rules {
         definition: &RuleDefinition,
     ) -> Result<(), RuleError> {
         let targets = definition.target_problems(&self.targets);
-        let compiled = definition.compile().map_err(|mut problems| {
-            problems.extend(targets.iter().cloned());
-            RuleError::Invalid(problems)
-        })?;
+        if let Err(RuleError::Invalid(mut problems)) = self.check_form(tenant, definition).await {
+            problems.extend(targets);
+            return Err(RuleError::Invalid(problems));
+        }
         if !targets.is_empty() {
             return Err(RuleError::Invalid(targets));
         }
+        Ok(())
+    }
+
+    /// Compiles the rule and checks that the views it reads exist (not its targets).
+    pub(crate) async fn check_form(
+        &self,
+        tenant: &TenantId,
+        definition: &RuleDefinition,
+    ) -> Result<(), RuleError> {
+        let compiled = definition.compile().map_err(RuleError::Invalid)?;
         let mut problems = Vec::new();
         for view in &compiled.views {
             match self.views.get(tenant, view, None).await {

@@ -83,6 +83,7 @@ impl AudienceDefinition {
             active: true,
             when: self.when.clone(),
             cooldown_seconds: 0,
+            caps: Vec::new(),
             actions: vec![ActionSpec::Publish {
                 name: "audience".into(),
                 payload: None,
