@@ -450,6 +450,14 @@ async fn audiences_enter_exit_follow_aliases_and_backfill_without_firing() {
         tape(&server, "aud-backfill-7a1b").await.len() == 2
     })
     .await;
+    // The poller finishes a batch (Tape, rules, audiences) before it writes the next:
+    // once a later event is on the Tape, the docs' batch has met the old version.
+    let sentinel = event("aud-sentinel-3e9d", "sentinel-1", "doc.read", json!({}), 60);
+    post_events(&server, vec![sentinel]).await;
+    eventually("a later batch on the Tape", || async {
+        tape(&server, "aud-sentinel-3e9d").await.len() == 1
+    })
+    .await;
     let (status, updated) = send(&server, "PUT", &format!("/v1/audiences/{pair}"), Some(json!({
         "name": "two docs read", "when": {"count": {"of": {"type": "doc.read"}, "at_least": 2, "within": "7d"}}}))).await;
     assert_eq!((status, &updated["version"]), (200, &json!(2)), "{updated}");
