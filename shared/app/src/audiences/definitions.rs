@@ -11,11 +11,10 @@ use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{
     BusEvent, DocumentStore, EventBus, Expect, Limit, LimitedOutcome, LimitedWrite,
 };
-use cjaas_core::problem::FieldProblem;
 
 use crate::documents::{decode, encode};
 use crate::jobs::BusMessage;
-use crate::profiles::{ProfileError, Views};
+use crate::profiles::Views;
 
 use super::backfill::{queue_status, BackfillStatus};
 use super::AudienceError;
@@ -50,18 +49,10 @@ impl Audiences {
         definition: &AudienceDefinition,
     ) -> Result<(), AudienceError> {
         let compiled = definition.compile().map_err(AudienceError::Invalid)?;
-        let mut problems = Vec::new();
-        for view in &compiled.views {
-            match self.views.get(tenant, view, None).await {
-                Ok(_) => {}
-                Err(ProfileError::Store(e)) => return Err(e.into()),
-                Err(_) => problems.push(FieldProblem {
-                    field: "when".into(),
-                    code: "unknown_view",
-                    detail: format!("no view {view} in this tenant"),
-                }),
-            }
-        }
+        let problems = self
+            .views
+            .unknown_in_condition(tenant, &compiled.views)
+            .await?;
         match problems.is_empty() {
             true => Ok(()),
             false => Err(AudienceError::Invalid(problems)),

@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{DocumentStore, Expect, Limit, LimitedOutcome, LimitedWrite, StoreError};
-use cjaas_core::problem::FieldProblem;
 use cjaas_core::rules::{keys, new_rule_id, RuleDefinition, StoredRule, RULE_ID_PREFIX};
 use cjaas_core::target::TargetPolicy;
 
 use crate::deliveries::DeliveryLog;
 use crate::documents::{decode, encode};
-use crate::profiles::{ProfileError, Views};
+use crate::profiles::Views;
 
 use super::{RuleError, MAX_RULES};
 
@@ -73,18 +72,10 @@ impl Rules {
         definition: &RuleDefinition,
     ) -> Result<(), RuleError> {
         let compiled = definition.compile().map_err(RuleError::Invalid)?;
-        let mut problems = Vec::new();
-        for view in &compiled.views {
-            match self.views.get(tenant, view, None).await {
-                Ok(_) => {}
-                Err(ProfileError::Store(e)) => return Err(e.into()),
-                Err(_) => problems.push(FieldProblem {
-                    field: "when".into(),
-                    code: "unknown_view",
-                    detail: format!("no view {view} in this tenant"),
-                }),
-            }
-        }
+        let problems = self
+            .views
+            .unknown_in_condition(tenant, &compiled.views)
+            .await?;
         if problems.is_empty() {
             Ok(())
         } else {
