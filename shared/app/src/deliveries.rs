@@ -58,6 +58,44 @@ fn text(event: &Value, field: &str) -> String {
         .to_owned()
 }
 
+/// The record of a firing, every action `pending`.
+fn firing(
+    rule: &str,
+    hash: &str,
+    person: &PersonId,
+    event: &Value,
+    event_time: DateTime<Utc>,
+    fired_at: DateTime<Utc>,
+    actions: &[ActionSpec],
+) -> Firing {
+    Firing {
+        id: format!("{rule}.{hash}"),
+        rule: rule.to_owned(),
+        person: person.to_string(),
+        triggering_event: TriggeringEvent {
+            id: text(event, "id"),
+            ty: text(event, "type"),
+            source: text(event, "source"),
+            time: event_time,
+        },
+        fired_at,
+        actions: actions
+            .iter()
+            .enumerate()
+            .map(|(index, action)| ActionDelivery {
+                index,
+                action_id: format!("{rule}.{hash}.{index}"),
+                kind: kind_of(action),
+                status: DeliveryStatus::Pending,
+                attempts: Vec::new(),
+                latency_ms: None,
+                updated_at: fired_at,
+            })
+            .collect(),
+        cap: None,
+    }
+}
+
 impl DeliveryLog {
     pub fn new(docs: Arc<dyn DocumentStore>) -> Self {
         Self { docs }
@@ -77,32 +115,43 @@ impl DeliveryLog {
         fired_at: DateTime<Utc>,
         actions: &[ActionSpec],
     ) -> Result<(), StoreError> {
-        let firing = Firing {
-            id: format!("{rule}.{hash}"),
-            rule: rule.to_owned(),
-            person: person.to_string(),
-            triggering_event: TriggeringEvent {
-                id: text(event, "id"),
-                ty: text(event, "type"),
-                source: text(event, "source"),
-                time: event_time,
-            },
-            fired_at,
-            actions: actions
-                .iter()
-                .enumerate()
-                .map(|(index, action)| ActionDelivery {
-                    index,
-                    action_id: format!("{rule}.{hash}.{index}"),
-                    kind: kind_of(action),
-                    status: DeliveryStatus::Pending,
-                    attempts: Vec::new(),
-                    latency_ms: None,
-                    updated_at: fired_at,
-                })
-                .collect(),
-        };
-        let sk = keys::firing(rule, fired_at, hash);
+        let firing = firing(rule, hash, person, event, event_time, fired_at, actions);
+        self.create(tenant, hash, firing, DeliveryStatus::Pending)
+            .await
+    }
+
+    /// A firing `cap` held back: every action `capped`. Kept like `record_firing`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_capped(
+        &self,
+        tenant: &TenantId,
+        rule: &str,
+        hash: &str,
+        person: &PersonId,
+        event: &Value,
+        event_time: DateTime<Utc>,
+        fired_at: DateTime<Utc>,
+        actions: &[ActionSpec],
+        cap: &str,
+    ) -> Result<(), StoreError> {
+        let mut firing = firing(rule, hash, person, event, event_time, fired_at, actions);
+        firing.cap = Some(cap.to_owned());
+        self.create(tenant, hash, firing, DeliveryStatus::Capped)
+            .await
+    }
+
+    /// Stores a new firing, its actions in `status`, unless it is there already.
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        hash: &str,
+        mut firing: Firing,
+        status: DeliveryStatus,
+    ) -> Result<(), StoreError> {
+        for action in &mut firing.actions {
+            action.status = status;
+        }
+        let sk = keys::firing(&firing.rule, firing.fired_at, hash);
         self.docs
             .put(
                 &keys::deliveries(tenant),

@@ -301,7 +301,8 @@ impl Erasures {
         Ok(removed)
     }
 
-    /// Rules' cooldowns of the ids (one per rule) and their absence timers.
+    /// Rules' cooldowns of the ids (one per rule), their cap ledgers and their absence
+    /// timers.
     async fn erase_rule_state(
         &self,
         tenant: &TenantId,
@@ -319,6 +320,13 @@ impl Erasures {
                     docs.delete(&pk, id.as_str()).await?;
                     removed += 1;
                 }
+            }
+        }
+        let ledgers = rules::keys::ledgers(tenant);
+        for id in ids {
+            if docs.get(&ledgers, id.as_str()).await?.is_some() {
+                docs.delete(&ledgers, id.as_str()).await?;
+                removed += 1;
             }
         }
         let timers = rules::keys::timers(tenant);

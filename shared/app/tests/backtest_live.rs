@@ -1,6 +1,7 @@
 //! The backtest's promise, as a property on the real embedded store: replaying a rule
 //! over a history gives the same firings as feeding that history live, one event at
-//! a time, then running the absence timers once they are due.
+//! a time, then running the absence timers once they are due; with the rule's caps
+//! and the tenant's, the same firings are capped.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
@@ -9,10 +10,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use cjaas_app::jobs::{BacktestStatus, Backtests, BusMessage, Window};
-use cjaas_app::orchestration::{Orchestrator, Rules};
+use cjaas_app::orchestration::{Orchestrator, Policies, PolicyDefinition, Rules};
 use cjaas_app::profiles::{Aliases, Profiles, Views};
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::TapeStore;
+use cjaas_core::rules::caps::CapSpec;
 use cjaas_core::rules::RuleDefinition;
 use cjaas_core::tape::TapeEntry;
 use cjaas_local::scheduler::LocalBus;
@@ -56,11 +58,45 @@ fn when() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// A rule's caps, the tenant's caps and how many `publish` actions the rule has.
+#[derive(Debug, Clone)]
+struct Capping {
+    rule: Vec<CapSpec>,
+    tenant: Vec<CapSpec>,
+    actions: usize,
+}
+
+fn cap(max: u32, per: &str, channel: Option<&str>) -> CapSpec {
+    CapSpec {
+        max,
+        per: per.into(),
+        channel: channel.map(str::to_owned),
+    }
+}
+
+fn capping() -> impl Strategy<Value = Capping> {
+    let per = || prop_oneof![Just("30m"), Just("1h"), Just("2h")];
+    let rule = prop::collection::vec((1..4u32, per()), 0..2)
+        .prop_map(|caps| caps.into_iter().map(|(m, p)| cap(m, p, None)).collect());
+    let channel = prop_oneof![Just(None), Just(Some("publish")), Just(Some("webhook"))];
+    let tenant = prop::collection::vec((1..6u32, per(), channel), 0..2)
+        .prop_map(|caps| caps.into_iter().map(|(m, p, c)| cap(m, p, c)).collect());
+    (rule, tenant, 1..3usize).prop_map(|(rule, tenant, actions)| Capping {
+        rule,
+        tenant,
+        actions,
+    })
+}
+
+/// The live firings and the replayed ones, each with how many were capped.
+type Firings = (Vec<(String, String)>, u64);
+
 async fn compare(
     when: Value,
     cooldown: u64,
+    capping: Capping,
     events: Vec<(u8, i64, u8, u8)>,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+) -> (Firings, Firings) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let bus = LocalBus::default();
@@ -81,11 +117,23 @@ async fn compare(
         profiles(),
     );
     let tenant = TenantId::parse("acme").unwrap();
+    let actions: Vec<Value> = (0..capping.actions)
+        .map(|i| json!({"type": "publish", "name": format!("x{i}")}))
+        .collect();
     let rule: RuleDefinition = serde_json::from_value(json!({
         "name": "r", "cooldown_seconds": cooldown, "when": when,
-        "actions": [{"type": "publish", "name": "x"}]
+        "caps": capping.rule, "actions": actions
     }))
     .unwrap();
+    Policies::new(store.clone())
+        .put(
+            &tenant,
+            PolicyDefinition {
+                caps: capping.tenant,
+            },
+        )
+        .await
+        .unwrap();
     let rule = Rules::new(store.clone())
         .create(&tenant, rule)
         .await
@@ -93,15 +141,21 @@ async fn compare(
 
     let mut events = events;
     events.sort_by_key(|(_, minute, ..)| *minute);
+    let mut capped = 0;
     for (n, event) in events.iter().enumerate() {
         let entry = entry(&tenant, n, event);
         store.append_batch(std::slice::from_ref(&entry)).await;
-        orchestrator.on_entries(&[entry]).await.unwrap();
+        capped += orchestrator
+            .on_entries(&[entry])
+            .await
+            .unwrap()
+            .skipped_capped;
     }
-    orchestrator
+    capped += orchestrator
         .run_due_timers(&tenant, start() + Duration::days(3))
         .await
-        .unwrap();
+        .unwrap()
+        .skipped_capped;
     let mut live = BTreeSet::new();
     while let Ok(event) = published.try_recv() {
         if let Ok(BusMessage::ActionTriggered(action)) = BusMessage::try_from(&event) {
@@ -140,7 +194,10 @@ async fn compare(
         replayed.len(),
         "the sample holds every firing here"
     );
-    (live.into_iter().collect(), replayed.into_iter().collect())
+    (
+        (live.into_iter().collect(), capped),
+        (replayed.into_iter().collect(), result.capped),
+    )
 }
 
 proptest! {
@@ -149,10 +206,11 @@ proptest! {
     fn a_backtest_finds_the_live_firings(
         when in when(),
         cooldown in prop_oneof![Just(0u64), Just(300), Just(3600)],
+        capping in capping(),
         events in prop::collection::vec((0..3u8, 0..240i64, 0..3u8, 0..3u8), 1..40),
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let (live, replayed) = runtime.block_on(compare(when.clone(), cooldown, events));
+        let (live, replayed) = runtime.block_on(compare(when.clone(), cooldown, capping, events));
         prop_assert_eq!(live, replayed, "{}", when);
     }
 }

@@ -6,7 +6,8 @@
 //!   a rule's firings are one key range, newest first.
 //! - **Who writes.** The orchestrator records the firing before publishing its
 //!   actions (status `pending`), then marks them `published`; the actions runner
-//!   records each action's attempts and final status.
+//!   records each action's attempts and final status. A firing a cap held back is
+//!   recorded once, its actions `capped`, and never published.
 //! - **Bounded.** Firings older than [`RETENTION_DAYS`] are never shown, and each new
 //!   firing of the rule deletes up to [`PRUNE_PER_FIRING`] of them.
 
@@ -41,6 +42,8 @@ pub enum DeliveryStatus {
     Failed,
     /// Undeliverable: kept in the dead letters (`GET /v1/dead-letters`).
     DeadLettered,
+    /// Held back by a cap (the firing's `cap`): never published. Final.
+    Capped,
 }
 
 /// One try at carrying out an action.
@@ -109,6 +112,10 @@ pub struct Firing {
     pub triggering_event: TriggeringEvent,
     pub fired_at: DateTime<Utc>,
     pub actions: Vec<ActionDelivery>,
+    /// The cap that held the firing back (its actions are `capped`): `caps/{i}`, the
+    /// rule's own, or `policy/caps/{i}`, the tenant's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<String>,
 }
 
 impl Firing {

@@ -19,6 +19,7 @@ use crate::jobs::BusMessage;
 use crate::profiles::{ProfileError, Profiles, Views};
 use crate::tape_pages::for_each_page;
 
+use super::caps::Candidate;
 use super::{ActionEvent, RuleRef, OWN_SOURCE_PREFIX};
 
 /// A tenant's active rules, compiled once per batch.
@@ -35,6 +36,8 @@ pub struct OrchestrationReport {
     pub timers_set: u64,
     pub skipped_cooldown: u64,
     pub skipped_replay: u64,
+    /// Held back by a cap (recorded as `capped` in the delivery log).
+    pub skipped_capped: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -53,11 +56,6 @@ impl FiredMark {
             fired_at: None,
         }
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct Cooldown {
-    fired_at: DateTime<Utc>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -285,8 +283,9 @@ impl Orchestrator {
         .await
     }
 
-    /// Claims the firing (replays stop here), then the cooldown (concurrent firings
-    /// stop here), then publishes; a failed publish is redone by the retry.
+    /// Claims the firing (replays stop here), then takes the cooldown and the caps
+    /// (concurrent firings and capped ones stop here, see `caps`), then publishes; a
+    /// failed publish is redone by the retry, which does not take again.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn fire_for(
         &self,
@@ -318,11 +317,20 @@ impl Orchestrator {
                 return Ok(());
             }
             fired_at = mark.fired_at.unwrap_or(fired_at);
-        } else if !self.claim_cooldown(tenant, person, rule, time).await? {
+        }
+        let candidate = Candidate {
+            tenant,
+            person,
+            rule,
+            event,
+            hash,
+            time,
+            fired_at,
+        };
+        if !self.admit(&candidate, report).await? {
             self.docs
                 .put(&fired, hash, &encode(&FiredMark::done()), Expect::Anything)
                 .await?;
-            report.skipped_cooldown += 1;
             return Ok(());
         }
         let actions = &rule.stored.definition.actions;
@@ -392,41 +400,5 @@ impl Orchestrator {
         if let Err(e) = self.deliveries.prune(tenant, rule).await {
             tracing::warn!(tenant = %tenant, rule, error = %e, "delivery log not pruned");
         }
-    }
-
-    /// `true` if this firing may go ahead: the person's last firing of the rule is a
-    /// cooldown ago (or never), and no concurrent firing claimed it first.
-    async fn claim_cooldown(
-        &self,
-        tenant: &TenantId,
-        person: &PersonId,
-        rule: &ActiveRule,
-        time: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        if rule.compiled.cooldown.is_zero() {
-            return Ok(true);
-        }
-        let pk = keys::cooldowns(tenant, &rule.stored.id);
-        let current = self.docs.get(&pk, person.as_str()).await?;
-        let expect = match &current {
-            Some(document) => {
-                let last: Cooldown = decode(&document.body)?;
-                if time < last.fired_at + rule.compiled.cooldown
-                    && time >= last.fired_at - rule.compiled.cooldown
-                {
-                    return Ok(false);
-                }
-                Expect::Revision(document.revision)
-            }
-            None => Expect::Absent,
-        };
-        self.docs
-            .put(
-                &pk,
-                person.as_str(),
-                &encode(&Cooldown { fired_at: time }),
-                expect,
-            )
-            .await
     }
 }

@@ -5,12 +5,15 @@
 //!   conditional write before anything is published, so a replayed or redelivered
 //!   event never fires again. A mark whose publishing failed is published again on
 //!   the retry, with the same action ids (at least once on the bus, deduplicable).
-//! - **Cooldown per person under concurrency.** Firing claims the person's cooldown
-//!   document with a conditional write; of two concurrent firings only one wins.
+//! - **Cooldown and caps per person under concurrency.** Firing takes from the
+//!   person's ledger (its cooldowns and cap counters) with one conditional write; of
+//!   concurrent firings only those that fit win, and a capped one is recorded in the
+//!   delivery log as `capped` (see `caps`).
 //! - **No loops.** Events CJaaS itself appends (source `cjaas://…`, e.g.
 //!   recommendations) are not evaluated, except live audience membership changes
 //!   (`cjaas://audiences/{id}`, see `crate::audiences`).
 
+mod caps;
 mod evaluate;
 mod policy;
 mod rules;

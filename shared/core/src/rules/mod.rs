@@ -49,7 +49,8 @@ mod tests;
 /// |-------------------|----------------------------|---------------------------------------|
 /// | rule              | `T#{tenant}#RULES`         | `{rule id}`                           |
 /// | fired (replays)   | `T#{tenant}#RFIRED#{rule}` | `{event hash}`                        |
-/// | cooldown          | `T#{tenant}#RCOOL#{rule}`  | `{person}`                            |
+/// | cooldown (before the ledger) | `T#{tenant}#RCOOL#{rule}` | `{person}`                |
+/// | cap ledger        | `T#{tenant}#RLEDGER`       | `{person}` (caps, cooldowns)          |
 /// | absence timer     | `T#{tenant}#RTIMERS`       | `{due time}#{rule}#{event hash}`      |
 /// | webhook secret    | `T#{tenant}#RULES`         | `~SECRET` (sorts after every rule id) |
 /// | rule count (AWS)  | `T#{tenant}#RULES#COUNT`   | `rule-` (see `ports::Limit`)          |
@@ -65,6 +66,10 @@ pub mod keys {
     }
     pub fn cooldowns(tenant: &TenantId, rule: &str) -> String {
         format!("T#{tenant}#RCOOL#{rule}")
+    }
+    /// Each person's cap counters and cooldowns, one document per person.
+    pub fn ledgers(tenant: &TenantId) -> String {
+        format!("T#{tenant}#RLEDGER")
     }
     pub fn timers(tenant: &TenantId) -> String {
         format!("T#{tenant}#RTIMERS")
