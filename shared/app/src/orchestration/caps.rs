@@ -338,3 +338,102 @@ impl Orchestrator {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cjaas_core::rules::caps::{compile_caps, CapSpec};
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_000_000 - 1_795_000_000 % 86_400, 0).unwrap()
+            + Duration::minutes(minute)
+    }
+
+    fn takes(specs: &[(u32, &str, Option<&str>)], rule: bool, time: DateTime<Utc>) -> Vec<Take> {
+        let specs: Vec<CapSpec> = specs
+            .iter()
+            .map(|(max, per, channel)| CapSpec {
+                max: *max,
+                per: (*per).into(),
+                channel: channel.map(str::to_owned),
+            })
+            .collect();
+        let caps = compile_caps(&specs, "caps", rule, &mut Vec::new());
+        caps.iter()
+            .filter_map(|cap| Take::of(cap, "rule-a", time, &["publish", "webhook"]))
+            .collect()
+    }
+
+    #[test]
+    fn the_cooldown_comes_first_and_a_capped_firing_takes_nothing() {
+        let mut ledger = Ledger::default();
+        let cooldown = Duration::minutes(10);
+        let caps = |t| takes(&[(2, "1h", None)], true, t);
+        assert_eq!(
+            ledger.admit("rule-a", "h1", cooldown, at(0), &caps(at(0))),
+            Admission::Go
+        );
+        assert_eq!(
+            ledger.admit("rule-a", "h2", cooldown, at(5), &caps(at(5))),
+            Admission::Cooling
+        );
+        assert_eq!(
+            ledger.admit("rule-a", "h3", cooldown, at(20), &caps(at(20))),
+            Admission::Go
+        );
+        assert_eq!(
+            ledger.admit("rule-a", "h4", cooldown, at(40), &caps(at(40))),
+            Admission::Capped("caps/0".into())
+        );
+        // Capped: no cooldown started, so the next hour's firing at 65 goes ahead.
+        assert_eq!(
+            ledger.admit("rule-a", "h5", cooldown, at(65), &caps(at(65))),
+            Admission::Go
+        );
+        assert!(ledger.took("rule-a", "h1") && ledger.took("rule-a", "h5"));
+        assert!(!ledger.took("rule-a", "h4"));
+    }
+
+    #[test]
+    fn a_channel_cap_counts_its_actions_only_and_the_ledger_stays_bounded() {
+        let webhooks = takes(
+            &[
+                (1, "1d", Some("webhook")),
+                (9, "1d", Some("recommendation")),
+            ],
+            false,
+            at(0),
+        );
+        assert_eq!(
+            webhooks.len(),
+            1,
+            "a cap that counts none of the actions is left out"
+        );
+        assert_eq!(
+            (webhooks[0].name.as_str(), webhooks[0].cost),
+            ("policy/caps/0", 1)
+        );
+        let mut ledger = Ledger::default();
+        for i in 0..100 {
+            let time = at(i * 60);
+            let takes = takes(&[(1, "1h", None)], true, time);
+            assert_eq!(
+                ledger.admit("rule-a", &format!("h{i}"), Duration::zero(), time, &takes),
+                Admission::Go
+            );
+            ledger.prune(time - LATE);
+        }
+        assert_eq!(ledger.takers.len(), 24, "a day of takers");
+        assert_eq!(
+            ledger.counters.len(),
+            25,
+            "the last day's buckets and the current one"
+        );
+        for i in 0..100 {
+            let takes = takes(&[(1000, "1d", None)], true, at(0));
+            ledger.admit("rule-a", &format!("x{i}"), Duration::zero(), at(0), &takes);
+            ledger.prune(at(0) - LATE);
+        }
+        assert_eq!(ledger.takers.len(), TAKERS);
+    }
+}
