@@ -35,6 +35,10 @@ pub struct OrchestrationReport {
     pub timers_set: u64,
     pub skipped_cooldown: u64,
     pub skipped_replay: u64,
+    /// Quiet hours: firings held, dropped, and held ones published.
+    pub held: u64,
+    pub dropped: u64,
+    pub released: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -323,6 +327,21 @@ impl Orchestrator {
                 .put(&fired, hash, &encode(&FiredMark::done()), Expect::Anything)
                 .await?;
             report.skipped_cooldown += 1;
+            return Ok(());
+        }
+        let firing = super::quiet::QuietFiring {
+            tenant,
+            person,
+            rule,
+            event,
+            hash,
+            time,
+            fired_at,
+        };
+        if self.quiet_hours(firing, report).await? {
+            self.docs
+                .put(&fired, hash, &encode(&FiredMark::done()), Expect::Anything)
+                .await?;
             return Ok(());
         }
         let actions = &rule.stored.definition.actions;

@@ -7,17 +7,22 @@
 //!   the retry, with the same action ids (at least once on the bus, deduplicable).
 //! - **Cooldown per person under concurrency.** Firing claims the person's cooldown
 //!   document with a conditional write; of two concurrent firings only one wins.
+//! - **Quiet hours.** Just before publishing, a firing inside the person's quiet
+//!   hours is held (published by the `timers` job when they end) or dropped, as the
+//!   rule chooses (`quiet.rs`).
 //! - **No loops.** Events CJaaS itself appends (source `cjaas://…`, e.g.
 //!   recommendations) are not evaluated, except live audience membership changes
 //!   (`cjaas://audiences/{id}`, see `crate::audiences`).
 
 mod evaluate;
 mod policy;
+mod quiet;
 mod rules;
 mod timers;
 
 pub use evaluate::{OrchestrationReport, Orchestrator};
 pub use policy::{Policies, Policy, PolicyDefinition};
+pub use quiet::CLAIM_LEASE_SECONDS;
 pub use rules::{webhook_secret, Rules};
 
 use chrono::{DateTime, Utc};
