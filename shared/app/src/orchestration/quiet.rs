@@ -21,7 +21,9 @@ use serde_json::Value;
 use cjaas_core::deliveries::{DeliveryStatus, Firing, QuietNote};
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{BusEvent, Document, Expect, StoreError};
-use cjaas_core::rules::quiet::{keys, QuietChoice, QuietHours, QuietVerdict, Tz};
+use cjaas_core::rules::quiet::{
+    keys, local_time, zone_name, QuietChoice, QuietHours, QuietVerdict,
+};
 use cjaas_core::rules::{ActionSpec, StoredRule};
 
 use crate::documents::{decode, encode};
@@ -129,12 +131,12 @@ impl Orchestrator {
         let named = self.zone_name(firing.tenant, firing.person, hours).await?;
         let (zone, known) = hours.zone(named.as_deref());
         if let (Some(named), false) = (&named, known) {
-            tracing::warn!(tenant = %firing.tenant, rule = %firing.rule.stored.id, zone = %named, default = %zone, "unknown time zone in the profile; the policy's default applies");
+            tracing::warn!(tenant = %firing.tenant, rule = %firing.rule.stored.id, zone = %named, default = zone_name(&zone), "unknown time zone in the profile; the policy's default applies");
         }
-        let verdict = hours.judge(choice, firing.fired_at, zone);
+        let verdict = hours.judge(choice, firing.fired_at, &zone);
         let note = QuietNote {
-            time_zone: zone.name().to_owned(),
-            local_time: local_time(firing.fired_at, zone),
+            time_zone: zone_name(&zone).to_owned(),
+            local_time: local_time(firing.fired_at, &zone),
             release_at: match verdict {
                 QuietVerdict::Hold { until } => Some(until),
                 _ => None,
@@ -337,11 +339,6 @@ fn verdict_of(record: &Firing) -> Option<QuietVerdict> {
         Some(until) => QuietVerdict::Hold { until },
         None => QuietVerdict::Drop,
     })
-}
-
-/// `HH:MM:SS` of `at` in `zone`.
-fn local_time(at: DateTime<Utc>, zone: Tz) -> String {
-    at.with_timezone(&zone).format("%H:%M:%S").to_string()
 }
 
 /// The held firing's actions, with the ids and `fired_at` they had when it fired.

@@ -12,8 +12,11 @@
 //!   change skips that wall-clock time, the first valid minute after it; if it
 //!   repeats it, its first occurrence after the firing.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, NaiveTime, TimeZone, Utc};
-pub use chrono_tz::Tz;
+use chrono::{DateTime, NaiveTime, Timelike, Utc};
+use jiff::civil;
+use jiff::tz::AmbiguousOffset;
+pub use jiff::tz::TimeZone as Tz;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::problem::FieldProblem;
@@ -75,9 +78,43 @@ pub enum QuietVerdict {
     Drop,
 }
 
-/// An IANA zone name (`Europe/Paris`, `UTC`), exactly as the database spells it.
+/// An IANA zone name (`Europe/Paris`, `UTC`), from the bundled database.
 pub fn parse_zone(name: &str) -> Option<Tz> {
-    name.parse().ok()
+    Tz::get(name).ok()
+}
+
+/// The zone's IANA name (`UTC` for a zone without one).
+pub fn zone_name(zone: &Tz) -> &str {
+    zone.iana_name().unwrap_or("UTC")
+}
+
+/// `at`'s local wall-clock time in `zone`, `HH:MM:SS`.
+pub fn local_time(at: DateTime<Utc>, zone: &Tz) -> String {
+    let t = zone.to_datetime(timestamp(at)).time();
+    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
+}
+
+fn timestamp(at: DateTime<Utc>) -> Timestamp {
+    Timestamp::from_microsecond(at.timestamp_micros()).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn utc_of(ts: Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(ts.as_microsecond()).unwrap_or_default()
+}
+
+fn civil_time(t: NaiveTime) -> civil::Time {
+    // Hours, minutes and seconds of a parsed HH:MM[:SS] are always in range.
+    civil::Time::new(t.hour() as i8, t.minute() as i8, t.second() as i8, 0).unwrap_or_default()
+}
+
+fn naive_time(t: civil::Time) -> NaiveTime {
+    NaiveTime::from_hms_nano_opt(
+        t.hour() as u32,
+        t.minute() as u32,
+        t.second() as u32,
+        t.subsec_nanosecond() as u32,
+    )
+    .unwrap_or_default()
 }
 
 /// `HH:MM` or `HH:MM:SS`, two digits each.
@@ -195,26 +232,29 @@ impl QuietHours {
     pub fn zone(&self, named: Option<&str>) -> (Tz, bool) {
         match named.and_then(parse_zone) {
             Some(zone) => (zone, true),
-            None => (self.default_zone, false),
+            None => (self.default_zone.clone(), false),
         }
     }
 
     /// When the quiet period `at` falls in ends, in `zone`; `None` if `at` is not
     /// quiet there.
-    pub fn release_at(&self, at: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
-        let local = at.with_timezone(&zone);
-        if !self.is_quiet(local.time()) {
+    pub fn release_at(&self, at: DateTime<Utc>, zone: &Tz) -> Option<DateTime<Utc>> {
+        let at = timestamp(at);
+        let local = zone.to_datetime(at);
+        let t = naive_time(local.time());
+        if !self.is_quiet(t) {
             return None;
         }
-        let mut date = local.date_naive();
-        if local.time() >= self.end {
-            date = date.succ_opt()?;
+        let mut date = local.date();
+        if t >= self.end {
+            date = date.tomorrow().ok()?;
         }
-        Some(first_after(zone, date.and_time(self.end), at))
+        let wall = date.to_datetime(civil_time(self.end));
+        first_after(zone, wall, at).map(utc_of)
     }
 
     /// What `choice` does with a firing at `at` in `zone`.
-    pub fn judge(&self, choice: QuietChoice, at: DateTime<Utc>, zone: Tz) -> QuietVerdict {
+    pub fn judge(&self, choice: QuietChoice, at: DateTime<Utc>, zone: &Tz) -> QuietVerdict {
         match (choice, self.release_at(at, zone)) {
             (QuietChoice::Ignore, _) | (_, None) => QuietVerdict::Send,
             (QuietChoice::Hold, Some(until)) => QuietVerdict::Hold { until },
@@ -225,20 +265,26 @@ impl QuietHours {
 
 /// `wall` in `zone`, as an instant after `at`: a repeated time's first occurrence
 /// after `at`; a skipped time moves on a minute at a time to the first that exists.
-fn first_after(zone: Tz, wall: NaiveDateTime, at: DateTime<Utc>) -> DateTime<Utc> {
+fn first_after(zone: &Tz, wall: civil::DateTime, at: Timestamp) -> Option<Timestamp> {
     let mut wall = wall;
     // A gap is at most a few hours; a day of minutes is a generous bound.
     for _ in 0..1440 {
-        match zone.from_local_datetime(&wall) {
-            LocalResult::Single(t) => return t.with_timezone(&Utc),
-            LocalResult::Ambiguous(a, b) => {
-                let a = a.with_timezone(&Utc);
-                return if a > at { a } else { b.with_timezone(&Utc) };
+        match zone.to_ambiguous_timestamp(wall).offset() {
+            AmbiguousOffset::Unambiguous { offset } => return offset.to_timestamp(wall).ok(),
+            AmbiguousOffset::Fold { before, after } => {
+                let first = before.to_timestamp(wall).ok()?;
+                return if first > at {
+                    Some(first)
+                } else {
+                    after.to_timestamp(wall).ok()
+                };
             }
-            LocalResult::None => wall += Duration::minutes(1),
+            AmbiguousOffset::Gap { .. } => {
+                wall = wall.checked_add(jiff::Span::new().minutes(1)).ok()?
+            }
         }
     }
-    wall.and_utc()
+    None
 }
 
 /// Held firings: `T#{tenant}#RHELD` / `{release time}#{rule}#{event hash}`, read in
@@ -292,20 +338,20 @@ mod tests {
         let paris = parse_zone("Europe/Paris").unwrap();
         // 22:30 in Paris (winter, UTC+1): held until 08:00 Paris the next day.
         assert_eq!(
-            quiet.release_at(at("2026-12-01T21:30:00Z"), paris),
+            quiet.release_at(at("2026-12-01T21:30:00Z"), &paris),
             Some(at("2026-12-02T07:00:00Z"))
         );
         // 03:00 in Paris: until 08:00 the same day.
         assert_eq!(
-            quiet.release_at(at("2026-12-02T02:00:00Z"), paris),
+            quiet.release_at(at("2026-12-02T02:00:00Z"), &paris),
             Some(at("2026-12-02T07:00:00Z"))
         );
         // 12:00 in Paris: not quiet; 08:00 itself is the end, not quiet either.
-        assert_eq!(quiet.release_at(at("2026-12-02T11:00:00Z"), paris), None);
-        assert_eq!(quiet.release_at(at("2026-12-02T07:00:00Z"), paris), None);
+        assert_eq!(quiet.release_at(at("2026-12-02T11:00:00Z"), &paris), None);
+        assert_eq!(quiet.release_at(at("2026-12-02T07:00:00Z"), &paris), None);
         // The same instant is 21:30 in UTC: quiet there.
         assert_eq!(
-            quiet.release_at(at("2026-12-01T21:30:00Z"), Tz::UTC),
+            quiet.release_at(at("2026-12-01T21:30:00Z"), &Tz::UTC),
             Some(at("2026-12-02T08:00:00Z"))
         );
     }
@@ -316,19 +362,19 @@ mod tests {
         let noon = at("2026-12-01T12:00:10Z");
         let until = at("2026-12-01T12:00:30Z");
         assert_eq!(
-            quiet.judge(QuietChoice::Hold, noon, Tz::UTC),
+            quiet.judge(QuietChoice::Hold, noon, &Tz::UTC),
             QuietVerdict::Hold { until }
         );
         assert_eq!(
-            quiet.judge(QuietChoice::Drop, noon, Tz::UTC),
+            quiet.judge(QuietChoice::Drop, noon, &Tz::UTC),
             QuietVerdict::Drop
         );
         assert_eq!(
-            quiet.judge(QuietChoice::Ignore, noon, Tz::UTC),
+            quiet.judge(QuietChoice::Ignore, noon, &Tz::UTC),
             QuietVerdict::Send
         );
         assert_eq!(
-            quiet.judge(QuietChoice::Drop, until, Tz::UTC),
+            quiet.judge(QuietChoice::Drop, until, &Tz::UTC),
             QuietVerdict::Send
         );
     }
@@ -339,17 +385,17 @@ mod tests {
         let quiet = hours("01:00", "02:30");
         let paris = parse_zone("Europe/Paris").unwrap();
         assert_eq!(
-            quiet.release_at(at("2026-03-29T00:30:00Z"), paris),
+            quiet.release_at(at("2026-03-29T00:30:00Z"), &paris),
             Some(at("2026-03-29T01:00:00Z")) // 03:00 CEST
         );
         // It repeats 02:00 to 03:00 on 2026-10-25: the first 02:30 after the firing.
         let quiet = hours("01:00", "02:30");
         assert_eq!(
-            quiet.release_at(at("2026-10-25T00:10:00Z"), paris), // 02:10 CEST
+            quiet.release_at(at("2026-10-25T00:10:00Z"), &paris), // 02:10 CEST
             Some(at("2026-10-25T00:30:00Z"))
         );
         assert_eq!(
-            quiet.release_at(at("2026-10-25T01:10:00Z"), paris), // 02:10 CET
+            quiet.release_at(at("2026-10-25T01:10:00Z"), &paris), // 02:10 CET
             Some(at("2026-10-25T01:30:00Z"))
         );
     }
@@ -357,7 +403,8 @@ mod tests {
     #[test]
     fn a_person_without_a_known_zone_gets_the_default() {
         let quiet = hours("21:00", "08:00");
-        assert_eq!(quiet.zone(Some("Asia/Tokyo")).1, true);
+        assert!(quiet.zone(Some("Asia/Tokyo")).1);
+        assert_eq!(zone_name(&quiet.zone(Some("Asia/Tokyo")).0), "Asia/Tokyo");
         assert_eq!(quiet.zone(Some("Mars/Olympus")), (Tz::UTC, false));
         assert_eq!(quiet.zone(None), (Tz::UTC, false));
     }
