@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use cjaas_core::deliveries::{
-    encode_cursor, keys, ActionDelivery, Attempt, DeliveryStatus, Firing, PageQuery,
+    encode_cursor, keys, ActionDelivery, Attempt, DeliveryStatus, Firing, PageQuery, QuietNote,
     TriggeringEvent, PRUNE_PER_FIRING, RETENTION_DAYS,
 };
 use cjaas_core::ids::{PersonId, TenantId};
@@ -58,8 +58,8 @@ fn text(event: &Value, field: &str) -> String {
         .to_owned()
 }
 
-/// The record of a firing, every action `pending`.
-fn firing(
+/// A firing's record, every action `pending`.
+fn new_firing(
     rule: &str,
     hash: &str,
     person: &PersonId,
@@ -93,6 +93,7 @@ fn firing(
             })
             .collect(),
         cap: None,
+        quiet_hours: None,
     }
 }
 
@@ -115,9 +116,8 @@ impl DeliveryLog {
         fired_at: DateTime<Utc>,
         actions: &[ActionSpec],
     ) -> Result<(), StoreError> {
-        let firing = firing(rule, hash, person, event, event_time, fired_at, actions);
-        self.create(tenant, hash, firing, DeliveryStatus::Pending)
-            .await
+        let firing = new_firing(rule, hash, person, event, event_time, fired_at, actions);
+        self.create(tenant, &firing).await
     }
 
     /// A firing `cap` held back: every action `capped`. Kept like `record_firing`.
@@ -134,33 +134,92 @@ impl DeliveryLog {
         actions: &[ActionSpec],
         cap: &str,
     ) -> Result<(), StoreError> {
-        let mut firing = firing(rule, hash, person, event, event_time, fired_at, actions);
+        let mut firing = new_firing(rule, hash, person, event, event_time, fired_at, actions);
+        for action in &mut firing.actions {
+            action.status = DeliveryStatus::Capped;
+        }
         firing.cap = Some(cap.to_owned());
-        self.create(tenant, hash, firing, DeliveryStatus::Capped)
-            .await
+        self.create(tenant, &firing).await
     }
 
-    /// Stores a new firing, its actions in `status`, unless it is there already.
-    async fn create(
+    /// A new firing that quiet hours held or dropped: every action `status`, with
+    /// `note`. A retried firing keeps the record it already has.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_quiet(
         &self,
         tenant: &TenantId,
+        rule: &str,
         hash: &str,
-        mut firing: Firing,
+        person: &PersonId,
+        (event, event_time): (&Value, DateTime<Utc>),
+        fired_at: DateTime<Utc>,
+        actions: &[ActionSpec],
         status: DeliveryStatus,
+        note: QuietNote,
     ) -> Result<(), StoreError> {
+        let mut firing = new_firing(rule, hash, person, event, event_time, fired_at, actions);
         for action in &mut firing.actions {
             action.status = status;
         }
-        let sk = keys::firing(&firing.rule, firing.fired_at, hash);
+        firing.quiet_hours = Some(note);
+        self.create(tenant, &firing).await
+    }
+
+    async fn create(&self, tenant: &TenantId, firing: &Firing) -> Result<(), StoreError> {
+        let sk = keys::firing(&firing.rule, firing.fired_at, firing.id_hash());
         self.docs
             .put(
                 &keys::deliveries(tenant),
                 &sk,
-                &encode(&firing),
+                &encode(firing),
                 Expect::Absent,
             )
             .await?;
         Ok(())
+    }
+
+    /// The firing's record, if it is kept.
+    pub async fn firing(
+        &self,
+        tenant: &TenantId,
+        rule: &str,
+        hash: &str,
+        fired_at: DateTime<Utc>,
+    ) -> Result<Option<Firing>, StoreError> {
+        let sk = keys::firing(rule, fired_at, hash);
+        match self.docs.get(&keys::deliveries(tenant), &sk).await? {
+            Some(document) => Ok(Some(decode(&document.body)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A held firing's quiet hours ended: its `held` actions become `to` (`published`,
+    /// or `dropped` with `reason`).
+    pub async fn settle_held(
+        &self,
+        tenant: &TenantId,
+        (rule, hash): (&str, &str),
+        fired_at: DateTime<Utc>,
+        to: DeliveryStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sk = keys::firing(rule, fired_at, hash);
+        let now = Utc::now();
+        self.update(tenant, &sk, |firing| {
+            let mut changed = false;
+            for action in &mut firing.actions {
+                if action.status == DeliveryStatus::Held {
+                    action.status = to;
+                    action.updated_at = now;
+                    changed = true;
+                }
+            }
+            if let (true, Some(note), Some(reason)) = (changed, &mut firing.quiet_hours, reason) {
+                note.reason = Some(reason.to_owned());
+            }
+            changed
+        })
+        .await
     }
 
     /// The firing's actions are on the bus: `pending` ones become `published`.

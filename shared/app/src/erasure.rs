@@ -301,8 +301,8 @@ impl Erasures {
         Ok(removed)
     }
 
-    /// Rules' cooldowns of the ids (one per rule), their cap ledgers and their absence
-    /// timers.
+    /// Rules' cooldowns of the ids (one per rule), their cap ledgers, their absence
+    /// timers and the firings quiet hours hold for them.
     async fn erase_rule_state(
         &self,
         tenant: &TenantId,
@@ -329,14 +329,19 @@ impl Erasures {
                 removed += 1;
             }
         }
-        let timers = rules::keys::timers(tenant);
-        for (sk, document) in docs.list(&timers).await? {
-            let person = serde_json::from_str::<serde_json::Value>(&document.body)
-                .ok()
-                .and_then(|timer| timer.get("person")?.as_str().map(str::to_owned));
-            if person.is_some_and(|p| ids.iter().any(|id| id.as_str() == p)) {
-                docs.delete(&timers, &sk).await?;
-                removed += 1;
+        // Absence timers and firings held by quiet hours: each names its person.
+        for pk in [
+            rules::keys::timers(tenant),
+            rules::quiet::keys::held(tenant),
+        ] {
+            for (sk, document) in docs.list(&pk).await? {
+                let person = serde_json::from_str::<serde_json::Value>(&document.body)
+                    .ok()
+                    .and_then(|timer| timer.get("person")?.as_str().map(str::to_owned));
+                if person.is_some_and(|p| ids.iter().any(|id| id.as_str() == p)) {
+                    docs.delete(&pk, &sk).await?;
+                    removed += 1;
+                }
             }
         }
         Ok(removed)

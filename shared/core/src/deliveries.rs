@@ -44,6 +44,12 @@ pub enum DeliveryStatus {
     DeadLettered,
     /// Held back by a cap (the firing's `cap`): never published. Final.
     Capped,
+    /// Fired in the person's quiet hours: published when they end
+    /// (`quiet_hours.release_at` of the firing), then `published`.
+    Held,
+    /// Fired in the person's quiet hours, and the rule drops such firings (or it
+    /// was no longer active when they ended): never published.
+    Dropped,
 }
 
 /// One try at carrying out an action.
@@ -116,9 +122,32 @@ pub struct Firing {
     /// rule's own, or `policy/caps/{i}`, the tenant's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap: Option<String>,
+    /// Set when the firing fell in the person's quiet hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietNote>,
+}
+
+/// What quiet hours did to a firing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuietNote {
+    /// The zone the firing was judged in (the person's, or the policy's default).
+    pub time_zone: String,
+    /// The firing's local wall-clock time there.
+    pub local_time: String,
+    /// Held: when the actions are published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_at: Option<DateTime<Utc>>,
+    /// Dropped: why (`quiet_hours`, `rule_inactive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Firing {
+    /// The event hash of its id `{rule}.{hash}`.
+    pub fn id_hash(&self) -> &str {
+        self.id.rsplit_once('.').map_or("", |(_, hash)| hash)
+    }
+
     pub fn expired(&self, now: DateTime<Utc>) -> bool {
         self.fired_at <= now - Duration::days(RETENTION_DAYS)
     }

@@ -88,7 +88,7 @@ pub struct Removed {
     pub alias_links: u64,
     pub profile_snapshots: u64,
     pub analytics_digests: u64,
-    /// Rules' per-person state: cooldowns and absence timers.
+    /// Rules' per-person state: cooldowns, absence timers and held firings.
     pub rule_state: u64,
     pub dead_letters: u64,
     /// Firings in rules' delivery logs that named one of the ids.

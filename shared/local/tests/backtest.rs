@@ -127,7 +127,17 @@ async fn backtests_replay_rules_in_event_time_with_cooldown_and_caps() {
     let mut log = send(&server, reqwest::Method::GET, &deliveries, None)
         .await
         .1;
-    while live(&log).len() < 3 {
+    // Until the actions runner recorded each action too, so the log stays as it is.
+    let settled = |log: &Value| {
+        log["deliveries"].as_array().unwrap().iter().all(|d| {
+            d["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a.get("latency_ms").is_some())
+        })
+    };
+    while live(&log).len() < 3 || !settled(&log) {
         assert!(
             Instant::now() < deadline,
             "the live firings never came: {log}"

@@ -14,6 +14,8 @@ use crate::wiring::Adapters;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TimerReport {
     pub timers_fired: u64,
+    /// Firings held by quiet hours and published now that they ended.
+    pub held_released: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<TenantFailure>,
 }
@@ -25,8 +27,9 @@ impl TimerReport {
     }
 }
 
-/// Fires each tenant's due absence timers; a failing tenant is reported (its timers
-/// stay due for the next run) and the others go on.
+/// Fires each tenant's due absence timers, then publishes the firings held by quiet
+/// hours that ended; a failing tenant is reported (its timers and held firings stay
+/// due for the next run) and the others go on.
 pub async fn run_timers(
     orchestrator: &Orchestrator,
     tenants: &[TenantId],
@@ -38,6 +41,10 @@ pub async fn run_timers(
         let run = orchestrator.run_due_timers(tenant, now).await;
         if let Some(done) = failures.check(tenant, "timers", run) {
             report.timers_fired += done.fired;
+        }
+        let held = orchestrator.release_held(tenant, now).await;
+        if let Some(done) = failures.check(tenant, "quiet_hours", held) {
+            report.held_released += done.released;
         }
     }
     report.failures = failures.into_vec();

@@ -38,6 +38,10 @@ pub struct OrchestrationReport {
     pub skipped_replay: u64,
     /// Held back by a cap (recorded as `capped` in the delivery log).
     pub skipped_capped: u64,
+    /// Quiet hours: firings held, dropped, and held ones published.
+    pub held: u64,
+    pub dropped: u64,
+    pub released: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -328,6 +332,12 @@ impl Orchestrator {
             fired_at,
         };
         if !self.admit(&candidate, report).await? {
+            self.docs
+                .put(&fired, hash, &encode(&FiredMark::done()), Expect::Anything)
+                .await?;
+            return Ok(());
+        }
+        if self.quiet_hours(&candidate, report).await? {
             self.docs
                 .put(&fired, hash, &encode(&FiredMark::done()), Expect::Anything)
                 .await?;

@@ -9,6 +9,9 @@
 //!   person's ledger (its cooldowns and cap counters) with one conditional write; of
 //!   concurrent firings only those that fit win, and a capped one is recorded in the
 //!   delivery log as `capped` (see `caps`).
+//! - **Quiet hours.** Just before publishing, a firing inside the person's quiet
+//!   hours is held (published by the `timers` job when they end) or dropped, as the
+//!   rule chooses (`quiet.rs`).
 //! - **No loops.** Events CJaaS itself appends (source `cjaas://…`, e.g.
 //!   recommendations) are not evaluated, except live audience membership changes
 //!   (`cjaas://audiences/{id}`, see `crate::audiences`).
@@ -16,11 +19,13 @@
 mod caps;
 mod evaluate;
 mod policy;
+mod quiet;
 mod rules;
 mod timers;
 
 pub use evaluate::{OrchestrationReport, Orchestrator};
 pub use policy::{Policies, Policy, PolicyDefinition};
+pub use quiet::CLAIM_LEASE_SECONDS;
 pub use rules::{webhook_secret, Rules};
 
 use chrono::{DateTime, Utc};

@@ -1,6 +1,7 @@
 //! The tenant's orchestration policy: caps across all its rules (at most N actions
-//! per person per period, optionally of one channel). `GET/PUT
-//! /v1/orchestration/policy`; read by each firing and by backtests.
+//! per person per period, optionally of one channel) and quiet hours (see
+//! `cjaas_core::rules::quiet`). `GET/PUT /v1/orchestration/policy`; read by each
+//! firing and by backtests.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,9 +9,12 @@ use std::sync::Arc;
 
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{DocumentStore, Expect, StoreError};
+use cjaas_core::problem::FieldProblem;
 use cjaas_core::rules::caps::{compile_caps, Cap, CapSpec};
+use cjaas_core::rules::quiet::{compile_quiet_hours, QuietHours, QuietHoursSpec};
 
 use crate::documents::{decode, encode};
+use crate::profiles::Views;
 
 use super::RuleError;
 
@@ -20,6 +24,8 @@ use super::RuleError;
 pub struct PolicyDefinition {
     #[serde(default)]
     pub caps: Vec<CapSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHoursSpec>,
 }
 
 /// The stored policy.
@@ -63,6 +69,9 @@ impl Policies {
     ) -> Result<Policy, RuleError> {
         let mut problems = Vec::new();
         compile_caps(&definition.caps, "caps", false, &mut problems);
+        if let Some(quiet) = &definition.quiet_hours {
+            self.check_quiet_hours(tenant, quiet, &mut problems).await?;
+        }
         if !problems.is_empty() {
             return Err(RuleError::Invalid(problems));
         }
@@ -74,7 +83,12 @@ impl Policies {
         self.docs
             .put(&pk, sk, &encode(&policy), Expect::Anything)
             .await?;
-        tracing::info!(tenant = %tenant, caps = policy.definition.caps.len(), "orchestration policy updated");
+        tracing::info!(
+            tenant = %tenant,
+            caps = policy.definition.caps.len(),
+            quiet_hours = policy.definition.quiet_hours.is_some(),
+            "orchestration policy updated"
+        );
         Ok(policy)
     }
 
@@ -87,5 +101,35 @@ impl Policies {
             false,
             &mut Vec::new(),
         ))
+    }
+
+    /// The tenant's quiet hours, compiled (a stored policy was valid when written).
+    pub async fn quiet_hours(&self, tenant: &TenantId) -> Result<Option<QuietHours>, StoreError> {
+        let policy = self.get(tenant).await?;
+        Ok(policy
+            .definition
+            .quiet_hours
+            .and_then(|spec| compile_quiet_hours(&spec, "quiet_hours", &mut Vec::new())))
+    }
+
+    /// Validates quiet hours, and that the view of their zone attribute exists.
+    async fn check_quiet_hours(
+        &self,
+        tenant: &TenantId,
+        spec: &QuietHoursSpec,
+        problems: &mut Vec<FieldProblem>,
+    ) -> Result<(), StoreError> {
+        if compile_quiet_hours(spec, "quiet_hours", problems).is_none() {
+            return Ok(());
+        }
+        let Some(zone) = &spec.time_zone else {
+            return Ok(());
+        };
+        let views = Views::new(self.docs.clone());
+        for mut problem in views.unknown_in_condition(tenant, [&zone.view]).await? {
+            problem.field = "quiet_hours/time_zone/view".into();
+            problems.push(problem);
+        }
+        Ok(())
     }
 }

@@ -84,6 +84,7 @@ impl AudienceDefinition {
             when: self.when.clone(),
             cooldown_seconds: 0,
             caps: Vec::new(),
+            quiet_hours: crate::rules::quiet::QuietChoice::Ignore,
             actions: vec![ActionSpec::Publish {
                 name: "audience".into(),
                 payload: None,

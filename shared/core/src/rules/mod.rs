@@ -23,6 +23,7 @@ pub mod caps;
 mod compile;
 mod eval;
 mod filters;
+pub mod quiet;
 pub mod replay;
 mod set;
 pub mod spec;

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::caps::CapSpec;
+use super::quiet::QuietChoice;
 use crate::view::EventFilter;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,6 +91,9 @@ pub struct RuleDefinition {
     /// At most `max` firings per person per period (see [`super::caps`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caps: Vec<CapSpec>,
+    /// What a firing inside the tenant's quiet hours does (see [`super::quiet`]).
+    #[serde(default)]
+    pub quiet_hours: QuietChoice,
     pub actions: Vec<ActionSpec>,
 }
 
