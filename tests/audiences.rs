@@ -437,13 +437,9 @@ async fn deleting_an_audience_exits_every_member_once_on_dynamodb() {
         .audience_router()
         .expect("the profile function has what a deletion needs");
     let path = format!("/v1/audiences/{viewers}");
+    let profile = with_authorizer_principal(profile);
     let context = stack.authorize(&token).await;
-    let delete = call_with_context(
-        &with_authorizer_principal(profile),
-        call("DELETE", &path, None),
-        context,
-    );
-    let (status, _, body) = delete.await;
+    let (status, _, body) = call_with_context(&profile, call("DELETE", &path, None), context).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     settle(&stack).await;
     for person in persons {
@@ -508,6 +504,7 @@ async fn deleting_an_audience_exits_every_member_once_on_dynamodb() {
 
 #[tokio::test]
 async fn the_sweep_marks_a_crashed_workers_jobs_on_dynamodb() {
+    use cjaas_app::wiring::Adapters;
     use cjaas_core::ports::{DocumentStore, Expect};
     let stack = Stack::create().await;
     let (tenant, token) = stack.create_tenant().await;
