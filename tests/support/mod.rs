@@ -32,6 +32,7 @@ use cjaas_core::auth::SigningKeys;
 pub use cjaas_core::target::TargetPolicy;
 
 pub mod gateway;
+pub mod template;
 
 /// The SDK configuration for the emulator. Tests need `AWS_ENDPOINT_URL`: they must
 /// never reach a real account by accident.
@@ -258,9 +259,10 @@ impl Stack {
         ))
     }
 
-    /// The `ingest` function's routes (`POST /v1/events` and the tracking API).
+    /// The `ingest` function's routes (`POST /v1/events` and the tracking API), with
+    /// the resources the template gives the function.
     pub fn ingest_api(&self) -> Router {
-        self.wiring()
+        self.wiring_of("IngestFunction")
             .ingest_router(with_authorizer_principal)
             .expect("the ingest routes")
     }

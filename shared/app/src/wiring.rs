@@ -101,13 +101,19 @@ impl<A: Adapters> Wiring<A> {
         Ok(TapeWriter::new(tape, sink, auth, self.0.keys()?).with_tombstones(self.tombstones()?))
     }
 
-    /// Alias links, announced on the bus (for audiences) where the deployment has one.
+    /// Alias groups, for reading them (journeys, profiles, audiences, rules).
     pub fn aliases(&self) -> Built<Arc<Aliases>, A> {
-        let aliases = Aliases::new(self.0.docs()?);
-        Ok(Arc::new(match self.0.bus() {
-            Ok(bus) => aliases.with_bus(bus),
-            Err(_) => aliases,
-        }))
+        Ok(Arc::new(Aliases::new(self.0.docs()?)))
+    }
+
+    /// Alias groups for what links and unlinks ids (`POST /v1/persons/{p}/aliases`,
+    /// `identify`, `alias`): each change is announced on the bus (`AliasesChanged`)
+    /// so audiences evaluate the group. The bus is required: a function without it
+    /// fails at start, naming it, instead of linking silently.
+    pub fn linking_aliases(&self) -> Built<Arc<Aliases>, A> {
+        Ok(Arc::new(
+            Aliases::new(self.0.docs()?).with_bus(self.0.bus()?),
+        ))
     }
 
     /// Audience definitions (CRUD), asking for backfills on the bus.
@@ -137,7 +143,7 @@ impl<A: Adapters> Wiring<A> {
     }
 
     pub fn profile_api(&self) -> Built<ProfileApi, A> {
-        let aliases = self.aliases()?;
+        let aliases = self.linking_aliases()?;
         Ok(ProfileApi {
             views: Views::new(self.0.docs()?),
             profiles: Profiles::new(self.0.tape()?, self.0.docs()?, aliases.clone()),
@@ -201,6 +207,7 @@ impl<A: Adapters> Wiring<A> {
             forwarding: Arc::new(self.forwarding()?),
             config: self.0.config()?,
             tape: self.0.tape()?,
+            docs: self.0.docs()?,
         })
     }
 
@@ -264,7 +271,7 @@ impl<A: Adapters> Wiring<A> {
         Ok(Tracking::new(
             auth,
             self.ingestor()?,
-            self.aliases()?,
+            self.linking_aliases()?,
             guard,
         ))
     }

@@ -13,6 +13,9 @@ use crate::documents::{decode, encode};
 use super::membership::{Cause, Member, Membership, MembershipReport};
 use super::reads::set_size;
 
+/// The `reason` of a run whose worker stopped saving progress.
+pub const STALLED: &str = "stalled";
+
 /// How often (in persons) the progress is saved.
 const PROGRESS_EVERY: u64 = 25;
 
@@ -25,7 +28,8 @@ pub enum BackfillState {
     Done,
     /// A newer version was saved; its own backfill takes over.
     Superseded,
-    /// It stopped on a store failure; the next request (or retry) starts it again.
+    /// It stopped on a store failure (`reason: run_failed`) or its worker stopped
+    /// (`reason: stalled`); the schedule starts it again (see `unfinished_backfills`).
     Failed,
 }
 
@@ -47,6 +51,24 @@ pub struct BackfillStatus {
     pub finished_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the last run stopped, as a stable code: `stalled` (its worker stopped
+    /// saving progress; see `jobs::stalled`) or `run_failed` (a store failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When a `running` backfill last saved progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    /// Runs of this version that stalled; after [`MAX_STALLS`] it is no longer
+    /// started again on its own (a new version, or a request, starts it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stalls: u32,
+}
+
+/// Stalled runs of a version after which the schedule stops restarting it.
+pub const MAX_STALLS: u32 = 3;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Marks the version's backfill queued.
@@ -67,6 +89,9 @@ pub(super) async fn queue_status(
         started_at: None,
         finished_at: None,
         error: None,
+        reason: None,
+        heartbeat_at: None,
+        stalls: 0,
     };
     let pk = keys::statuses(tenant);
     docs.put(&pk, &audience.id, &encode(&status), Expect::Anything)
@@ -123,13 +148,13 @@ impl Membership {
             return Ok(status);
         }
         let Some(audience) = self.current(tenant, id, version).await? else {
-            status.state = BackfillState::Superseded;
-            self.save_status(tenant, &status).await?;
-            return Ok(status);
+            return self.not_current(tenant, id, status).await;
         };
         let persons = self.tape.changed_since(tenant, None).await?;
         status.state = BackfillState::Running;
         status.started_at = Some(Utc::now());
+        status.heartbeat_at = status.started_at;
+        (status.error, status.reason) = (None, None);
         status.persons_total = persons.len() as u64;
         (status.persons_done, status.entered, status.exited) = (0, 0, 0);
         self.save_status(tenant, &status).await?;
@@ -142,6 +167,7 @@ impl Membership {
             if let Err(e) = run {
                 status.state = BackfillState::Failed;
                 status.error = Some(e.to_string());
+                status.reason = Some("run_failed".into());
                 self.save_status(tenant, &status).await?;
                 return Err(e);
             }
@@ -149,10 +175,9 @@ impl Membership {
             (status.entered, status.exited) = (report.entered, report.exited);
             if status.persons_done.is_multiple_of(PROGRESS_EVERY) {
                 if self.current(tenant, id, version).await?.is_none() {
-                    status.state = BackfillState::Superseded;
-                    self.save_status(tenant, &status).await?;
-                    return Ok(status);
+                    return self.not_current(tenant, id, status).await;
                 }
+                status.heartbeat_at = Some(Utc::now());
                 self.save_status(tenant, &status).await?;
             }
         }
@@ -165,8 +190,29 @@ impl Membership {
         Ok(status)
     }
 
+    /// Stops a backfill whose version is not the audience's latest: `superseded` once a
+    /// newer version is saved. With no head (the audience is being created, its status
+    /// written first, or deleted) the status is left as it is: the creation's own
+    /// request runs it, and a deletion removes it.
+    async fn not_current(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        mut status: BackfillStatus,
+    ) -> Result<BackfillStatus, StoreError> {
+        let newer = super::definitions::head(self.docs.as_ref(), tenant, id)
+            .await?
+            .is_some_and(|(head, _)| head.version > status.version);
+        if newer {
+            status.state = BackfillState::Superseded;
+            self.save_status(tenant, &status).await?;
+        }
+        Ok(status)
+    }
+
     /// The backfills that were asked for and never finished (a lost request, a
-    /// crash, a failure): run them again with [`Membership::backfill`].
+    /// crash, a failure, a stall): run them again with [`Membership::backfill`]. One
+    /// that stalled [`MAX_STALLS`] times waits for a new version or request.
     pub async fn unfinished_backfills(
         &self,
         tenant: &TenantId,
@@ -174,10 +220,13 @@ impl Membership {
         let mut unfinished = Vec::new();
         for (id, document) in self.docs.list(&keys::statuses(tenant)).await? {
             let status: BackfillStatus = decode(&document.body)?;
-            if matches!(
-                status.state,
-                BackfillState::Queued | BackfillState::Running | BackfillState::Failed
-            ) {
+            let gave_up = status.reason.as_deref() == Some(STALLED) && status.stalls >= MAX_STALLS;
+            if !gave_up
+                && matches!(
+                    status.state,
+                    BackfillState::Queued | BackfillState::Running | BackfillState::Failed
+                )
+            {
                 unfinished.push((id, status.version));
             }
         }

@@ -204,28 +204,32 @@ impl Audiences {
         Ok(decode(&document.body)?)
     }
 
-    /// Deletes the audience with its memberships, sizes, versions and status. No exit
-    /// events are appended: the audience no longer exists.
-    pub async fn delete(&self, tenant: &TenantId, id: &str) -> Result<(), AudienceError> {
-        self.head(tenant, id).await?;
+    /// Starts a deletion (see [`super::Membership::delete`]): the last version is
+    /// kept under the deletions under way, then the head goes, so the audience is no
+    /// longer evaluated, read or counted against the limit.
+    pub(super) async fn remove_head(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<StoredAudience, AudienceError> {
+        let (audience, _) = self.head(tenant, id).await?;
+        self.docs
+            .put(
+                &keys::deletions(tenant),
+                id,
+                &encode(&audience),
+                Expect::Anything,
+            )
+            .await?;
         let outcome = self
             .docs
             .write_limited(&limit(tenant), LimitedWrite::Delete { sk: id })
             .await?;
         if outcome == LimitedOutcome::Unchanged {
+            // A concurrent deletion took the head; it finishes the rest.
             return Err(AudienceError::NotFound(id.to_owned()));
         }
-        for pk in [
-            keys::members(tenant, id),
-            keys::sizes(tenant, id),
-            keys::versions(tenant, id),
-        ] {
-            for (sk, _) in self.docs.list(&pk).await? {
-                self.docs.delete(&pk, &sk).await?;
-            }
-        }
-        self.docs.delete(&keys::statuses(tenant), id).await?;
-        Ok(())
+        Ok(audience)
     }
 }
 

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use cjaas_core::audience::{
-    change_id, is_audience_event, keys, source, CompiledAudience, Seen, StoredAudience, ENTERED,
-    EXITED,
+    change_id, deletion_source, is_audience_event, keys, source, CompiledAudience, Seen,
+    StoredAudience, ENTERED, EXITED,
 };
 use cjaas_core::event::validate_raw;
 use cjaas_core::fold::time_of_sort_key;
@@ -35,6 +35,8 @@ pub enum Cause {
     Time,
     Aliases,
     Backfill,
+    /// The audience was deleted: every member exits, once.
+    AudienceDeleted,
 }
 
 /// A person's row in an audience (kept after an exit: its sequence numbers the
@@ -200,7 +202,7 @@ impl Membership {
                 Cause::Aliases
             };
             for audience in audiences {
-                self.apply(tenant, audience, person, false, now, reason, report)
+                self.apply(tenant, &audience.stored, person, false, now, reason, report)
                     .await?;
             }
         }
@@ -220,7 +222,7 @@ impl Membership {
             let evaluation = audience.compiled.evaluate(now, &seen, &profiles);
             self.apply(
                 tenant,
-                audience,
+                &audience.stored,
                 &root,
                 evaluation.member,
                 now,
@@ -311,14 +313,14 @@ impl Membership {
     pub(super) async fn apply(
         &self,
         tenant: &TenantId,
-        audience: &Active,
+        audience: &StoredAudience,
         person: &PersonId,
         member: bool,
         at: DateTime<Utc>,
         cause: Cause,
         report: &mut MembershipReport,
     ) -> Result<(), StoreError> {
-        let pk = keys::members(tenant, &audience.stored.id);
+        let pk = keys::members(tenant, &audience.id);
         for _ in 0..MAX_RACES {
             let current = self.docs.get(&pk, person.as_str()).await?;
             let (row, expect) = match &current {
@@ -333,8 +335,8 @@ impl Membership {
                 return Ok(());
             }
             let seq = row.as_ref().map_or(0, |r| r.seq) + 1;
-            let version = audience.stored.version;
-            let id = change_id(&audience.stored.id, version, person, seq);
+            let version = audience.version;
+            let id = change_id(&audience.id, version, person, seq);
             let entered_at = row.as_ref().filter(|r| r.member).map(|r| r.since);
             self.announce(tenant, audience, person, &id, member, at, cause, entered_at)
                 .await?;
@@ -350,12 +352,12 @@ impl Membership {
                 .await?
             {
                 let delta = if member { 1 } else { -1 };
-                adjust_size(self.docs.as_ref(), tenant, &audience.stored.id, delta, at).await?;
+                adjust_size(self.docs.as_ref(), tenant, &audience.id, delta, at).await?;
                 match member {
                     true => report.entered += 1,
                     false => report.exited += 1,
                 }
-                tracing::info!(tenant = %tenant, audience = %audience.stored.id, member, ?cause, "audience membership changed");
+                tracing::info!(tenant = %tenant, audience = %audience.id, member, ?cause, "audience membership changed");
                 return Ok(());
             }
         }
@@ -370,7 +372,7 @@ impl Membership {
     async fn announce(
         &self,
         tenant: &TenantId,
-        audience: &Active,
+        audience: &StoredAudience,
         person: &PersonId,
         id: &str,
         member: bool,
@@ -380,9 +382,9 @@ impl Membership {
     ) -> Result<(), StoreError> {
         let backfill = cause == Cause::Backfill;
         let reference = AudienceRef {
-            id: audience.stored.id.clone(),
-            name: audience.stored.definition.name.clone(),
-            version: audience.stored.version,
+            id: audience.id.clone(),
+            name: audience.definition.name.clone(),
+            version: audience.version,
         };
         let mut data = json!({"audience": reference, "reason": cause});
         if let Some(entered_at) = entered_at {
@@ -391,7 +393,10 @@ impl Membership {
         let ty = if member { ENTERED } else { EXITED };
         let event = json!({
             "specversion": "1.0", "id": id, "type": ty,
-            "source": source(&audience.stored.id, backfill),
+            "source": match cause {
+                Cause::AudienceDeleted => deletion_source(&audience.id),
+                _ => source(&audience.id, backfill),
+            },
             "person": person, "time": at, "datacontenttype": "application/json", "data": data,
         });
         let now = Utc::now();

@@ -14,17 +14,20 @@
 //! - **Backfill fires no rule.** Its events carry the source
 //!   `cjaas://audiences/{id}/backfill`, which the orchestrator skips like every other
 //!   `cjaas://` source; live changes (`cjaas://audiences/{id}`) may trigger rules.
+//! - **Deletion exits every member** (`reason: audience_deleted`), exactly once and
+//!   firing no rule (see [`deletion`]).
 //! - **Alias groups.** Membership belongs to the group's root; a person linked into
 //!   another group leaves its audiences (`reason: aliases`), and the group is
 //!   evaluated again.
 
 mod backfill;
 mod definitions;
+mod deletion;
 mod erase;
 mod membership;
 mod reads;
 
-pub use backfill::BackfillStatus;
+pub use backfill::{BackfillState, BackfillStatus, MAX_STALLS, STALLED};
 pub use definitions::Audiences;
 pub use erase::erase_memberships;
 pub use membership::{AudienceChange, AudienceRef, Cause, Membership, MembershipReport};

@@ -28,6 +28,7 @@ use cjaas_core::tape::ParamProblem;
 
 use super::deliveries::page_query;
 use super::person::PersonPath;
+use super::version::VersionPath;
 use super::{path_param, read_json, Caller, Problem};
 use crate::audiences::{Audiences, Membership};
 
@@ -95,16 +96,10 @@ async fn get_audience(
 async fn get_audience_version(
     State(api): Api,
     Caller(caller): Caller,
-    path: Result<Path<(String, String)>, PathRejection>,
+    path: Result<VersionPath, Problem>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::Admin)?;
-    let bad = |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid_version", detail);
-    let Path((id, version)) = path.map_err(|e| bad(e.body_text()))?;
-    let version = version
-        .parse::<u32>()
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| bad(format!("{version:?} is not a version number")))?;
+    let VersionPath { id, version } = path?;
     Ok(Json(
         api.audiences
             .get(&caller.tenant, &id, Some(version))
@@ -135,7 +130,9 @@ async fn delete_audience(
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::Admin)?;
     let id = path_param(id, "invalid_audience_id")?;
-    api.audiences.delete(&caller.tenant, &id).await?;
+    api.membership
+        .delete(&api.audiences, &caller.tenant, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

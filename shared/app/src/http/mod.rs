@@ -24,6 +24,7 @@ mod rules;
 mod tag;
 mod tracking;
 mod validators;
+mod version;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request, State};

@@ -24,6 +24,7 @@ use cjaas_core::auth::Scope;
 use cjaas_core::view::ViewDefinition;
 
 use super::person::{parse_person, PersonPath};
+use super::version::VersionPath;
 use super::{path_param, read_json, Caller, Problem};
 use crate::profiles::{Aliases, ProfileError, Profiles, Views};
 
@@ -88,14 +89,10 @@ async fn get_view(
 async fn get_view_version(
     State(api): Api,
     Caller(caller): Caller,
-    path: Result<Path<(String, String)>, PathRejection>,
+    path: Result<VersionPath, Problem>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Scope::TapeRead)?;
-    let bad = |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid_version", detail);
-    let Path((id, version)) = path.map_err(|e| bad(e.body_text()))?;
-    let version = version
-        .parse()
-        .map_err(|_| bad(format!("{version:?} is not a version number")))?;
+    let VersionPath { id, version } = path?;
     Ok(Json(
         api.views.get(&caller.tenant, &id, Some(version)).await?,
     ))

@@ -90,8 +90,8 @@ pub async fn run_audience_message(
     Ok(())
 }
 
-/// Runs every backfill that was asked for and never finished, tenant by tenant (at
-/// start, and with each maintenance sweep).
+/// Runs every backfill that was asked for and never finished, and finishes every
+/// deletion a crash left under way, tenant by tenant (at start, and hourly).
 pub async fn resume_backfills(
     membership: &Membership,
     tenants: &[TenantId],
@@ -99,6 +99,10 @@ pub async fn resume_backfills(
     let mut report = AudienceCheckReport::default();
     let mut failures = Failures::default();
     for tenant in tenants {
+        let deleted = membership.finish_deletions(tenant).await;
+        if let Some(exited) = failures.check(tenant, "audience_deletion", deleted) {
+            report.exited += exited;
+        }
         let unfinished = membership.unfinished_backfills(tenant).await;
         let Some(unfinished) = failures.check(tenant, "audience_backfill", unfinished) else {
             continue;

@@ -196,6 +196,13 @@ pub struct BacktestJob {
     pub result: Option<BacktestResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why a `failed` job failed, as a stable code: `not_queued`, `run_failed`, or
+    /// `stalled` (its worker stopped; see [`super::stalled`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When its worker last saved progress (a `running` job's heartbeat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_at: Option<DateTime<Utc>>,
 }
 
 pub(crate) fn jobs_key(tenant: &TenantId) -> String {
@@ -322,6 +329,8 @@ impl Backtests {
             progress: Progress::default(),
             result: None,
             error: None,
+            reason: None,
+            heartbeat_at: None,
         };
         self.docs
             .put(&jobs_key(tenant), &job.id, &encode(&job), Expect::Absent)
@@ -336,6 +345,7 @@ impl Backtests {
             let mut failed = job.clone();
             failed.status = BacktestStatus::Failed;
             failed.error = Some(format!("the request could not be queued: {e}"));
+            failed.reason = Some("not_queued".into());
             self.save(tenant, &failed, 1).await?;
             return Ok(failed);
         }

@@ -125,6 +125,7 @@ impl Backtests {
         }
         job.status = BacktestStatus::Running;
         job.started_at = Some(Utc::now());
+        job.heartbeat_at = job.started_at;
         if !self.save(tenant, &job, revision).await? {
             return Ok(self.stored(tenant, id).await?.0);
         }
@@ -142,6 +143,7 @@ impl Backtests {
                 tracing::warn!(tenant = %tenant, job = id, error = %e, "backtest failed");
                 job.status = BacktestStatus::Failed;
                 job.error = Some(e.to_string());
+                job.reason = Some("run_failed".into());
             }
         }
         self.save(tenant, &job, revision).await?;
@@ -190,6 +192,7 @@ impl Backtests {
             job.progress.persons_done += 1;
             job.progress.events_read += read.events.len() as u64;
             if saved.elapsed() >= PROGRESS_EVERY {
+                job.heartbeat_at = Some(Utc::now());
                 if !self.save(tenant, job, *revision).await? {
                     return Ok(None);
                 }

@@ -16,6 +16,7 @@ mod bus;
 mod operations;
 mod run;
 mod schedule;
+mod stalled;
 mod stream;
 mod sweep;
 mod timers;
@@ -36,6 +37,7 @@ pub use schedule::{
     job, scheduled, FirstRun, JobFuture, RunJob, ScheduledJob, ANALYTICS, AUDIENCE_BACKFILLS,
     AUDIENCE_CHECKS, SWEEP, TIMERS,
 };
+pub use stalled::{fail_stalled, Stalled, STALE_AFTER};
 pub use stream::{orchestrate_entries, orchestrate_records, BatchOutcome};
 pub use sweep::{Maintenance, SweepReport};
 pub use timers::{run_timers, TimerReport};

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use cjaas_core::erasure::ErasureJob;
 use cjaas_core::ids::TenantId;
-use cjaas_core::ports::{ConfigStore, TapeStore};
+use cjaas_core::ports::{ConfigStore, DocumentStore, TapeStore};
 
 use super::run::to_json;
+use super::stalled::fail_stalled;
 use super::{all_tenants, Failures, JobFailed, Jobs, TenantFailure};
 use crate::archive::ArchiveRetention;
 use crate::erasure::{ErasureError, Erasures};
@@ -25,6 +26,8 @@ pub struct Maintenance {
     pub config: Arc<dyn ConfigStore>,
     /// Its expired entries go first, where the store has no TTL of its own.
     pub tape: Arc<dyn TapeStore>,
+    /// Where backtests and audience backfills keep their status (stalled ones).
+    pub docs: Arc<dyn DocumentStore>,
 }
 
 /// What one sweep did, over every tenant it reached.
@@ -37,6 +40,10 @@ pub struct SweepReport {
     pub erasures_run: usize,
     pub archive_objects_deleted: usize,
     pub forwarding_retries_delivered: usize,
+    /// Backtests and audience backfills whose worker stopped, marked `failed`
+    /// (`reason: stalled`; see `jobs::stalled`).
+    pub backtests_stalled: u64,
+    pub backfills_stalled: u64,
     /// Steps that failed, by tenant; the other tenants and steps ran.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<TenantFailure>,
@@ -69,7 +76,8 @@ impl Maintenance {
     }
 
     /// For each tenant: its pending erasures (expired tombstones pruned first), the
-    /// archive's retention, and failed forwarding deliveries retried. A failing step
+    /// archive's retention, stalled backtests and backfills marked failed, and failed
+    /// forwarding deliveries retried. A failing step
     /// is reported and the sweep goes on.
     pub async fn sweep(&self, tenants: &[TenantId], now: DateTime<Utc>) -> SweepReport {
         let mut report = SweepReport::default();
@@ -88,6 +96,11 @@ impl Maintenance {
             let swept = self.retention.sweep(tenant, now).await;
             if let Some(swept) = failures.check(tenant, "retention", swept) {
                 report.archive_objects_deleted += swept.objects_deleted;
+            }
+            let stalled = fail_stalled(self.docs.as_ref(), tenant, now).await;
+            if let Some(stalled) = failures.check(tenant, "stalled_jobs", stalled) {
+                report.backtests_stalled += stalled.backtests;
+                report.backfills_stalled += stalled.backfills;
             }
             let retried = self.forwarding.retry_pending(tenant).await;
             if let Some(delivered) = failures.check(tenant, "forwarding", retried) {

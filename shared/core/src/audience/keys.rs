@@ -9,6 +9,7 @@
 //! | daily size             | `T#{tenant}#AUDSIZE#{id}`     | `{YYYY-MM-DD}`                      |
 //! | backfill status        | `T#{tenant}#AUDSTATUS`        | `{audience id}`                     |
 //! | time check             | `T#{tenant}#AUDTIMERS`        | `{due time}#{audience id}#{person}` |
+//! | deletion under way     | `T#{tenant}#AUDDELETED`       | `{audience id}` (the last version)  |
 //! | audience count (AWS)   | `T#{tenant}#AUDIENCES#COUNT`  | `audience-` (see `ports::Limit`)    |
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -20,6 +21,7 @@ pub const ENTERED: &str = "cjaas.audience.entered";
 pub const EXITED: &str = "cjaas.audience.exited";
 const SOURCE_PREFIX: &str = "cjaas://audiences/";
 const BACKFILL_SUFFIX: &str = "/backfill";
+const DELETION_SUFFIX: &str = "/deleted";
 
 pub fn audiences(tenant: &TenantId) -> String {
     format!("T#{tenant}#AUDIENCES")
@@ -42,6 +44,10 @@ pub fn day(date: NaiveDate) -> String {
 pub fn statuses(tenant: &TenantId) -> String {
     format!("T#{tenant}#AUDSTATUS")
 }
+/// Audiences whose deletion started and has not finished (their members' exits).
+pub fn deletions(tenant: &TenantId) -> String {
+    format!("T#{tenant}#AUDDELETED")
+}
 pub fn timers(tenant: &TenantId) -> String {
     format!("T#{tenant}#AUDTIMERS")
 }
@@ -62,10 +68,19 @@ pub fn source(audience: &str, backfill: bool) -> String {
     format!("{SOURCE_PREFIX}{audience}{suffix}")
 }
 
+/// The source of the exits a deletion appends: `cjaas://audiences/{id}/deleted`
+/// (rules never see those either: deleting an audience is no member's doing).
+pub fn deletion_source(audience: &str) -> String {
+    format!("{SOURCE_PREFIX}{audience}{DELETION_SUFFIX}")
+}
+
 /// Whether an event CJaaS appended itself (`cjaas://…`) may still trigger rules: a
-/// membership change does, unless a backfill made it.
+/// live membership change does (`cjaas://audiences/{id}`), not one a backfill or a
+/// deletion made.
 pub fn fires_rules(source: &str) -> bool {
-    source.starts_with(SOURCE_PREFIX) && !source.ends_with(BACKFILL_SUFFIX)
+    source
+        .strip_prefix(SOURCE_PREFIX)
+        .is_some_and(|audience| !audience.is_empty() && !audience.contains('/'))
 }
 
 /// Membership changes are never an audience's input (no loops).
@@ -115,6 +130,7 @@ mod tests {
     fn only_live_membership_changes_fire_rules() {
         assert!(fires_rules(&source("audience-a", false)));
         assert!(!fires_rules(&source("audience-a", true)));
+        assert!(!fires_rules(&deletion_source("audience-a")));
         assert!(!fires_rules("cjaas://recommendation/rule-x"));
         let person = PersonId::parse("p-1").unwrap();
         let sk = timer(Utc::now(), "audience-a", &person);

@@ -21,7 +21,9 @@ mod evaluate;
 pub mod keys;
 
 pub use evaluate::{Evaluation, Seen};
-pub use keys::{change_id, fires_rules, is_audience_event, source, ENTERED, EXITED};
+pub use keys::{
+    change_id, deletion_source, fires_rules, is_audience_event, source, ENTERED, EXITED,
+};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
