@@ -423,3 +423,55 @@ async fn a_retried_publish_does_not_take_from_the_cap_again() {
     assert_eq!((report.fired, report.skipped_capped), (1, 1));
     assert_eq!(statuses(&world, &tenant, &rule).await, (2, 1));
 }
+
+#[tokio::test]
+async fn a_cooldown_kept_by_the_old_per_rule_document_still_holds_and_moves_to_the_ledger() {
+    use cjaas_core::ports::{DocumentStore, Expect};
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path());
+    let tenant = TenantId::parse("dev").unwrap();
+    let rule: RuleDefinition = serde_json::from_value(json!({
+        "name": "any view", "cooldown_seconds": 600, "when": {"event": {"type": "page.viewed"}},
+        "actions": [{"type": "publish", "name": "nudge"}]
+    }))
+    .unwrap();
+    let rule = Rules::new(world.store.clone())
+        .create(&tenant, rule)
+        .await
+        .unwrap()
+        .id;
+    // Written by the earlier version: ana's last firing, at base().
+    let old_pk = cjaas_core::rules::keys::cooldowns(&tenant, &rule);
+    let old = json!({"fired_at": base()}).to_string();
+    assert!(world
+        .store
+        .put(&old_pk, "ana", &old, Expect::Absent)
+        .await
+        .unwrap());
+
+    let inside = entry(&tenant, "ana", 60);
+    let after = entry(&tenant, "ana", 700);
+    let later = entry(&tenant, "ana", 800);
+    world
+        .store
+        .append_batch(&[inside.clone(), after.clone(), later.clone()])
+        .await;
+    let report = world.orchestrator.on_entries(&[inside]).await.unwrap();
+    assert_eq!(
+        (report.fired, report.skipped_cooldown),
+        (0, 1),
+        "the old cooldown holds"
+    );
+    let report = world.orchestrator.on_entries(&[after]).await.unwrap();
+    assert_eq!(report.fired, 1);
+    assert!(
+        world.store.get(&old_pk, "ana").await.unwrap().is_none(),
+        "migrated"
+    );
+    let report = world.orchestrator.on_entries(&[later]).await.unwrap();
+    assert_eq!(
+        (report.fired, report.skipped_cooldown),
+        (0, 1),
+        "the ledger's cooldown holds"
+    );
+}
