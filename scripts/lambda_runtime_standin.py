@@ -94,6 +94,7 @@ def eventbridge_event(source, detail_type):
 
 # One invocation per function that its handler answers without an AWS call.
 PAYLOADS = {
+    "lambda-baseline": {"cold": "start"},  # echoed back
     "ingest": http_event("/v1/events", "POST"),  # no credential: 401
     "query": http_event("/v1/persons/p1/journey"),
     "admin-api": http_event("/v1/keys"),
