@@ -7,14 +7,16 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::json;
-use std::time::Duration as StdDuration;
 
-use cjaas_aws::projection_backfill::{handle_projection_backfill, is_backfill, tape_store};
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::TapeStore;
 use cjaas_core::projection::{steps_from_entries, TapeStep};
 use cjaas_core::tape::TapeEntry;
 use cjaas_tests::{fixture, Stack};
+
+fn tape_store(sdk: &aws_config::SdkConfig, table: &str) -> cjaas_aws::DynamoTapeStore {
+    cjaas_aws::DynamoTapeStore::new(aws_sdk_dynamodb::Client::new(sdk), table.to_owned())
+}
 
 fn entry(tenant: &TenantId, person: &PersonId, time: DateTime<Utc>, n: usize) -> TapeEntry {
     let (id, ty, source) = (
@@ -126,20 +128,13 @@ async fn old_entries_read_until_the_backfill_gives_them_their_projection() {
         "before the backfill, the full entries are read"
     );
 
-    // What an operator sends the maintenance function.
-    let request: aws_lambda_events::event::eventbridge::EventBridgeEvent =
-        serde_json::from_value(fixture("maintenance-projection-backfill.json")).unwrap();
-    assert!(is_backfill(&request));
-    let first = handle_projection_backfill(&tape, StdDuration::from_secs(120))
-        .await
-        .unwrap();
-    let report = &first["projection_backfill"];
-    assert_eq!(report["projections_written"], 10);
+    // What an operator sends the maintenance function, through its handler.
+    let request = fixture("maintenance-projection-backfill.json");
+    let report = stack.maintain(request.clone()).await.unwrap();
+    assert_eq!(report["projections_written"], 10, "{report}");
     assert_eq!(report["complete"], true);
-    let again = handle_projection_backfill(&tape, StdDuration::from_secs(120))
-        .await
-        .unwrap();
-    assert_eq!(again["projection_backfill"]["projections_written"], 0);
+    let again = stack.maintain(request).await.unwrap();
+    assert_eq!(again["projections_written"], 0, "{again}");
 
     // A new process reads the projection, and it says the same.
     let fresh = tape_store(&stack.sdk, &stack.tape_table);

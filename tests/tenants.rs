@@ -106,12 +106,12 @@ async fn tenant_admin_commands_run_from_the_fixture_payloads() {
     use cjaas_aws::lambda::handle_tenant_command;
     use lambda_runtime::{Context, LambdaEvent};
     let stack = Stack::create().await;
-    let operations = stack.operations();
+    let jobs = stack.jobs();
     let run = |payload: Value| {
-        let operations = &operations;
+        let jobs = &jobs;
         async move {
             let command = serde_json::from_value(payload).expect("a command");
-            handle_tenant_command(operations, LambdaEvent::new(command, Context::default())).await
+            handle_tenant_command(jobs, LambdaEvent::new(command, Context::default())).await
         }
     };
     let tenant = cjaas_tests::unique("acme");

@@ -21,13 +21,13 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 use cjaas_app::http::{with_edge_headers, with_problem_fallback};
-use cjaas_app::jobs::Operations;
+use cjaas_app::jobs::Jobs;
 use cjaas_app::writer::TapeWriter;
 use cjaas_aws::lambda::{
     handle_authorizer, handle_kinesis, handle_tenant_command, with_authorizer_principal,
 };
 use cjaas_aws::settings::Settings;
-use cjaas_aws::wiring::{self, AwsWiring};
+use cjaas_aws::wiring::{self, AwsAdapters, AwsWiring};
 use cjaas_core::auth::SigningKeys;
 pub use cjaas_core::target::TargetPolicy;
 
@@ -150,20 +150,17 @@ impl Stack {
             .expect("a writer")
     }
 
-    /// The operator commands, as the `tenant-admin` function wires them.
-    pub fn operations(&self) -> Operations {
-        self.wiring().operations().expect("operations")
+    /// The jobs, as every event function wires them.
+    pub fn jobs(&self) -> Jobs<AwsAdapters> {
+        self.wiring().jobs()
     }
 
     /// Runs the `tenant-admin` handler on an operator command.
     pub async fn command(&self, command: Value) -> Result<Value, String> {
         let command = serde_json::from_value(command).expect("an operator command");
-        handle_tenant_command(
-            &self.operations(),
-            LambdaEvent::new(command, Context::default()),
-        )
-        .await
-        .map_err(|e| format!("{}: {}", e.code, e.detail))
+        handle_tenant_command(&self.jobs(), LambdaEvent::new(command, Context::default()))
+            .await
+            .map_err(|e| format!("{}: {}", e.code, e.detail))
     }
 
     /// Runs the `archiver` handler on a Lambda Kinesis batch; returns the sequence
@@ -189,31 +186,29 @@ impl Stack {
         let function = wiring::orchestrator_function(&self.wiring()).expect("the function");
         cjaas_aws::lambda::handle_orchestration(
             &function,
+            &self.jobs(),
             LambdaEvent::new(payload, Context::default()),
         )
         .await
         .expect("the orchestrator answers")
     }
 
-    /// Runs the `actions` handler on an EventBridge payload.
-    pub async fn act(&self, payload: Value) -> Result<Value, String> {
-        let runner = self.wiring().action_runner().expect("a runner");
-        let event = serde_json::from_value(payload).expect("an EventBridge event");
-        cjaas_aws::lambda::handle_action(&runner, LambdaEvent::new(event, Context::default()))
+    /// Runs an event function's handler (`actions`, `maintenance`, `analytics`: the
+    /// same one) on its payload.
+    pub async fn event(&self, payload: Value) -> Result<Value, String> {
+        cjaas_aws::lambda::handle_event(&self.jobs(), LambdaEvent::new(payload, Context::default()))
             .await
             .map_err(|e| format!("{}: {}", e.code, e.detail))
     }
 
+    /// Runs the `actions` handler on an EventBridge payload.
+    pub async fn act(&self, payload: Value) -> Result<Value, String> {
+        self.event(payload).await
+    }
+
     /// Runs the `maintenance` handler on an EventBridge payload.
     pub async fn maintain(&self, payload: Value) -> Result<Value, String> {
-        let maintenance = self.wiring().maintenance().expect("maintenance");
-        let event = serde_json::from_value(payload).expect("an EventBridge event");
-        cjaas_aws::lambda::handle_maintenance(
-            &maintenance,
-            LambdaEvent::new(event, Context::default()),
-        )
-        .await
-        .map_err(|e| format!("{}: {}", e.code, e.detail))
+        self.event(payload).await
     }
 
     /// Every object of a bucket: key → bytes (gzip objects decompressed to text).
@@ -251,11 +246,7 @@ impl Stack {
 
     /// Runs the `analytics` Lambda handler on an EventBridge payload.
     pub async fn run_analytics(&self, payload: Value) -> Result<Value, String> {
-        let job = self.wiring().analytics_job().expect("the job");
-        let event = serde_json::from_value(payload).expect("an EventBridge event");
-        cjaas_aws::lambda::handle_analytics(&job, LambdaEvent::new(event, Context::default()))
-            .await
-            .map_err(|e| format!("{}: {}", e.code, e.detail))
+        self.event(payload).await
     }
 
     /// Every API route, as the Lambdas mount them behind API Gateway.

@@ -6,9 +6,10 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
-    let runner = wiring::from_env().await?.action_runner()?;
+    let jobs = wiring::from_env().await?.jobs();
+    jobs.actions()?; // built at start: a missing setting fails here, naming it
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
-        lambda::handle_action(&runner, event)
+        lambda::handle_event(&jobs, event)
     }))
     .await
 }

@@ -6,9 +6,10 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
-    let job = wiring::from_env().await?.analytics_job()?;
+    let jobs = wiring::from_env().await?.jobs();
+    jobs.analytics()?; // built at start: a missing setting fails here, naming it
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
-        lambda::handle_analytics(&job, event)
+        lambda::handle_event(&jobs, event)
     }))
     .await
 }

@@ -6,9 +6,12 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
-    let function = wiring::orchestrator_function(&wiring::from_env().await?)?;
+    let wiring = wiring::from_env().await?;
+    let function = wiring::orchestrator_function(&wiring)?;
+    let jobs = wiring.jobs();
+    jobs.orchestrator()?; // built at start: a missing setting fails here, naming it
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        lambda::handle_orchestration(&function, event)
+        lambda::handle_orchestration(&function, &jobs, event)
     }))
     .await
 }

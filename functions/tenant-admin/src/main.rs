@@ -6,9 +6,10 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
-    let operations = wiring::from_env().await?.operations()?;
+    let jobs = wiring::from_env().await?.jobs();
+    jobs.operations()?; // built at start: a missing setting fails here, naming it
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
-        lambda::handle_tenant_command(&operations, event)
+        lambda::handle_tenant_command(&jobs, event)
     }))
     .await
 }

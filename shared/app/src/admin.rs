@@ -12,6 +12,8 @@ use cjaas_core::browser::BrowserBinding;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{ConfigStore, StoreError, TenantRecord};
 
+use crate::failure::{AppError, ErrorKind};
+
 const MAX_LABEL_BYTES: usize = 200;
 const MAX_KEY_DAYS: i64 = 3650;
 
@@ -49,6 +51,29 @@ impl AdminError {
             AdminError::PublishableKey => "publishable_key",
             AdminError::InvalidRequest(_) => "invalid_request",
             AdminError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+impl AppError for AdminError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AdminError::TenantExists(_) => ErrorKind::Conflict,
+            AdminError::UnknownTenant(_) | AdminError::KeyNotFound(_) => ErrorKind::NotFound,
+            AdminError::ScopeNotHeld(_)
+            | AdminError::ApiKeyRequired
+            | AdminError::PublishableKey => ErrorKind::Forbidden,
+            AdminError::InvalidRequest(_) => ErrorKind::Invalid,
+            AdminError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        AdminError::code(self)
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            AdminError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -14,6 +14,7 @@ use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{Archive, ConfigStore, StoreError};
 use cjaas_core::tape::TapeEntry;
 
+use crate::failure::{AppError, ErrorKind};
 use crate::forwarding::Forwarding;
 use crate::ingest::Ingestor;
 use crate::tombstones::Tombstones;
@@ -32,6 +33,30 @@ pub enum ArchiveError {
     Store(#[from] StoreError),
     #[error("the stream did not take the replay: {0}")]
     Stream(String),
+}
+
+impl AppError for ArchiveError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ArchiveError::Invalid(_) => ErrorKind::Invalid,
+            ArchiveError::Retry(_) | ArchiveError::Stream(_) => ErrorKind::Unavailable,
+            ArchiveError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            ArchiveError::Invalid(_) => "invalid_request",
+            ArchiveError::Retry(_) => "store_unavailable",
+            ArchiveError::Stream(_) => "stream_unavailable",
+            ArchiveError::Store(e) => e.code(),
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            ArchiveError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
@@ -84,6 +109,16 @@ impl Archiver {
             .decode_batch(records)
             .await
             .map_err(ArchiveError::Retry)?;
+        self.archive_entries(batch, entries).await
+    }
+
+    /// [`Archiver::archive_batch`] for a batch the Tape writer has just decoded and
+    /// written: `entries` are its entries that are on the Tape, in stream order.
+    pub async fn archive_entries(
+        &self,
+        batch: &str,
+        entries: Vec<TapeEntry>,
+    ) -> Result<ArchiveReport, ArchiveError> {
         let entries = self.without_erased(entries).await?;
         let objects = archive::objects(batch, &entries);
         let report = ArchiveReport {

@@ -7,12 +7,23 @@ use std::sync::Arc;
 use cjaas_core::auth::{AuthError, Bearer, Principal, SigningKeys};
 use cjaas_core::ports::{ConfigStore, StoreError};
 
+use crate::failure::{AppError, OneOf};
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthFailure {
     #[error(transparent)]
     Denied(#[from] AuthError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl OneOf for AuthFailure {
+    fn inner(&self) -> &dyn AppError {
+        match self {
+            AuthFailure::Denied(e) => e,
+            AuthFailure::Store(e) => e,
+        }
+    }
 }
 
 pub struct Authenticator {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use crate::documents::{decode, encode};
+use crate::failure::{AppError, ErrorKind};
 use cjaas_core::auth::Principal;
 use cjaas_core::browser::{count_request, rate_windows_pk, RateDecision, RateWindow};
 use cjaas_core::ports::{DocumentStore, Expect, StoreError};
@@ -20,6 +21,35 @@ pub enum BrowserRefusal {
     RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl AppError for BrowserRefusal {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            BrowserRefusal::OriginNotAllowed(_) => ErrorKind::Forbidden,
+            BrowserRefusal::RateLimited { .. } => ErrorKind::RateLimited,
+            BrowserRefusal::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            BrowserRefusal::OriginNotAllowed(_) => "origin_not_allowed",
+            BrowserRefusal::RateLimited { .. } => "rate_limited",
+            BrowserRefusal::Store(e) => e.code(),
+        }
+    }
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            BrowserRefusal::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            BrowserRefusal::Store(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 pub struct BrowserGuard {

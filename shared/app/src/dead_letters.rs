@@ -23,6 +23,7 @@ use cjaas_core::envelope::{partition_key, StreamRecord};
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{BusEvent, DeadLetter, DeadLetterSink, EventBus, EventStream, StoreError};
 
+use crate::failure::{AppError, ErrorKind};
 use crate::jobs::BusMessage;
 use crate::orchestration::ActionEvent;
 use crate::writer::TapeWriter;
@@ -51,6 +52,34 @@ impl DeadLetterError {
         DeadLetterError::NotRedrivable {
             code: code.to_owned(),
             detail: detail.into(),
+        }
+    }
+}
+
+impl AppError for DeadLetterError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            DeadLetterError::NotFound(_) => ErrorKind::NotFound,
+            DeadLetterError::NotRedrivable { .. } => ErrorKind::Conflict,
+            DeadLetterError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        DeadLetterError::code(self)
+    }
+    /// Why it cannot be redriven: the code and detail it would be refused with.
+    fn problems(&self) -> Option<serde_json::Value> {
+        match self {
+            DeadLetterError::NotRedrivable { code, detail } => {
+                Some(serde_json::json!([{ "code": code, "detail": detail }]))
+            }
+            _ => None,
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            DeadLetterError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -9,12 +9,10 @@
 
 use base64::Engine;
 use chrono::Utc;
-use futures::stream::{self, StreamExt, TryStreamExt};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use cjaas_core::analytics;
-use cjaas_core::archive::{self, tenant_prefix, PERSONS_PREFIX};
 use cjaas_core::envelope::RecordEnvelope;
 use cjaas_core::erasure::{
     jobs, new_job_id, subjects, valid_job_id, ErasureJob, JobStatus, Removed, Subject,
@@ -29,9 +27,12 @@ use cjaas_core::rules;
 
 use crate::deliveries::DeliveryLog;
 use crate::documents::{decode, encode};
+use crate::failure::{AppError, ErrorKind};
 use crate::jobs::BusMessage;
 use crate::profiles::Aliases;
 use crate::tombstones::Tombstones;
+
+mod archive_rewrite;
 
 /// Archive objects rewritten at once.
 const CONCURRENCY: usize = 16;
@@ -49,6 +50,24 @@ impl ErasureError {
         match self {
             ErasureError::NotFound(_) => "erasure_not_found",
             ErasureError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+impl AppError for ErasureError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ErasureError::NotFound(_) => ErrorKind::NotFound,
+            ErasureError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        ErasureError::code(self)
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            ErasureError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -268,6 +287,8 @@ impl Erasures {
         }
         removed.rule_state = self.erase_rule_state(tenant, &ids).await?;
         removed.dead_letters = self.erase_dead_letters(tenant, &ids).await?;
+        removed.audience_memberships =
+            crate::audiences::erase_memberships(self.stores.docs.as_ref(), tenant, &ids).await?;
         removed.delivery_firings = DeliveryLog::new(self.stores.docs.clone())
             .erase(tenant, &ids)
             .await?;
@@ -370,95 +391,6 @@ impl Erasures {
         }
         Ok(removed)
     }
-
-    /// Finds the objects that hold the ids through their person lists, and rewrites
-    /// each without them (or deletes it when nothing else is left).
-    async fn erase_archive(
-        &self,
-        tenant: &TenantId,
-        ids: &BTreeSet<PersonId>,
-    ) -> Result<ArchiveErased, StoreError> {
-        let names: BTreeSet<String> = ids.iter().map(|p| p.to_string()).collect();
-        let lists = self
-            .stores
-            .archive
-            .list(&tenant_prefix(PERSONS_PREFIX, tenant))
-            .await?;
-        let results: Vec<ArchiveErased> = stream::iter(lists)
-            .map(|key| {
-                let names = &names;
-                async move { self.rewrite_object(&key, names).await }
-            })
-            .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(results
-            .into_iter()
-            .fold(ArchiveErased::default(), |a, b| ArchiveErased {
-                rewritten: a.rewritten + b.rewritten,
-                deleted: a.deleted + b.deleted,
-                events: a.events + b.events,
-            }))
-    }
-
-    async fn rewrite_object(
-        &self,
-        persons_key: &str,
-        names: &BTreeSet<String>,
-    ) -> Result<ArchiveErased, StoreError> {
-        let archive = &self.stores.archive;
-        let unreadable = |e: archive::DecodeError| StoreError::Transient(e.to_string());
-        let Some(list) = archive.get(persons_key).await? else {
-            return Ok(ArchiveErased::default());
-        };
-        let mut persons = archive::decode_persons(&list).map_err(unreadable)?;
-        if persons.is_disjoint(names) {
-            return Ok(ArchiveErased::default());
-        }
-        let data_key = archive::data_key_of_persons(persons_key)
-            .ok_or_else(|| StoreError::Transient(format!("bad person list key {persons_key}")))?;
-        let events = match archive.get(&data_key).await? {
-            Some(bytes) => archive::decode(&bytes).map_err(unreadable)?,
-            None => Vec::new(),
-        };
-        let before = events.len();
-        let kept: Vec<_> = events
-            .into_iter()
-            .filter(|e| !names.contains(&e.person))
-            .collect();
-        let events = (before - kept.len()) as u64;
-        persons.retain(|p| !names.contains(p));
-        if kept.is_empty() {
-            archive.delete(&data_key).await?;
-            archive.delete(persons_key).await?;
-            return Ok(ArchiveErased {
-                deleted: 1,
-                events,
-                ..ArchiveErased::default()
-            });
-        }
-        // Data first: until the list is rewritten, a rerun still finds this object.
-        archive.put(&data_key, archive::encode(&kept)).await?;
-        archive
-            .put(
-                persons_key,
-                serde_json::to_vec(&persons).expect("lists serialize"),
-            )
-            .await?;
-        Ok(ArchiveErased {
-            rewritten: 1,
-            events,
-            ..ArchiveErased::default()
-        })
-    }
-}
-
-/// What an erasure did to the archive.
-#[derive(Debug, Default)]
-struct ArchiveErased {
-    rewritten: u64,
-    deleted: u64,
-    events: u64,
 }
 
 /// Whether a dead letter's record names one of `ids` as its person.

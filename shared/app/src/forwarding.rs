@@ -8,6 +8,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use crate::documents::decode;
+use crate::failure::{problems, AppError, ErrorKind};
 use cjaas_core::archive::ArchiveObject;
 use cjaas_core::forwarding::{
     config_pk, retry_pk, retry_sk, status_sk, DeliveryStatus, Destination, ForwardingConfig, CONFIG,
@@ -25,6 +26,33 @@ pub enum ForwardingError {
     Invalid(Vec<FieldProblem>),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl AppError for ForwardingError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ForwardingError::Invalid(_) => ErrorKind::Invalid,
+            ForwardingError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            ForwardingError::Invalid(_) => "invalid_request",
+            ForwardingError::Store(e) => e.code(),
+        }
+    }
+    fn problems(&self) -> Option<serde_json::Value> {
+        match self {
+            ForwardingError::Invalid(items) => problems(items),
+            _ => None,
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            ForwardingError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// A destination with how deliveries to it went, and how many wait for a retry.

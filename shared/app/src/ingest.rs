@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cjaas_core::auth::SigningKeys;
-use cjaas_core::envelope::{stamped_record, StreamRecord};
+use cjaas_core::envelope::{stamped_record, stamped_records, StreamRecord};
 use cjaas_core::event::ValidEvent;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::EventStream;
+
+use crate::failure::{AppError, ErrorKind};
 
 /// Kinesis PutRecords limits: records and bytes (data plus partition keys) per call.
 const MAX_RECORDS_PER_PUT: usize = 500;
@@ -48,6 +50,18 @@ pub struct StreamUnavailable {
     pub detail: String,
 }
 
+impl AppError for StreamUnavailable {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
+    fn code(&self) -> &'static str {
+        "stream_unavailable"
+    }
+    fn retry_after(&self) -> Option<u64> {
+        Some(1)
+    }
+}
+
 pub struct Ingestor {
     stream: Arc<dyn EventStream>,
     keys: SigningKeys,
@@ -71,10 +85,7 @@ impl Ingestor {
         received_at: DateTime<Utc>,
         events: &[ValidEvent],
     ) -> Result<usize, StreamUnavailable> {
-        let records: Vec<StreamRecord> = events
-            .iter()
-            .map(|e| stamped_record(&self.keys, tenant, received_at, e))
-            .collect();
+        let records = stamped_records(&self.keys, tenant, received_at, events);
         self.put_all(&records).await
     }
 

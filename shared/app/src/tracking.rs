@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::browser::BrowserGuard;
+use crate::failure::{AppError, OneOf};
 use crate::ingest::{Ingestor, StreamUnavailable};
 use crate::profiles::{Aliases, ProfileError};
 use cjaas_core::event::validate_raw;
@@ -22,6 +23,16 @@ pub enum TrackingError {
     Stream(#[from] StreamUnavailable),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl OneOf for TrackingError {
+    fn inner(&self) -> &dyn AppError {
+        match self {
+            TrackingError::Request(e) => e,
+            TrackingError::Stream(e) => e,
+            TrackingError::Store(e) => e,
+        }
+    }
 }
 
 pub struct Tracking {

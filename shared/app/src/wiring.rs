@@ -20,6 +20,7 @@ use crate::actions::ActionRunner;
 use crate::admin::Admin;
 use crate::analytics::Analytics;
 use crate::archive::{ArchiveRetention, Archiver, Replayer};
+use crate::audiences::{Audiences, Membership};
 use crate::auth::Authenticator;
 use crate::browser::BrowserGuard;
 use crate::dead_letters::DeadLetters;
@@ -27,22 +28,22 @@ use crate::deliveries::DeliveryLog;
 use crate::erasure::{Erasures, Stores};
 use crate::forwarding::Forwarding;
 use crate::http::{
-    admin_routes, analytics_routes, asset_routes, browser_routes, dead_letter_routes,
-    delivery_routes, erasure_routes, forwarding_routes, ingest_routes, profile_routes,
-    query_routes, rule_routes, tag_routes, ProfileApi,
+    admin_routes, analytics_routes, asset_routes, audience_routes, backtest_routes, browser_routes,
+    dead_letter_routes, delivery_routes, erasure_routes, forwarding_routes, ingest_routes,
+    profile_routes, query_routes, rule_routes, tag_routes, AudienceApi, ProfileApi,
 };
 use crate::ingest::{Ingestor, RetryPolicy};
-use crate::jobs::{AnalyticsJob, Maintenance, Operations};
-use crate::orchestration::{Orchestrator, Rules};
+use crate::jobs::{AnalyticsJob, Backtests, Jobs, Maintenance, Operations};
+use crate::orchestration::{Orchestrator, Policies, Rules};
 use crate::profiles::{Aliases, Journeys, Profiles, Views};
 use crate::tombstones::Tombstones;
 use crate::tracking::Tracking;
 use crate::writer::TapeWriter;
 
 /// What a deployment plugs into the ports.
-pub trait Adapters {
+pub trait Adapters: Send + Sync + 'static {
     /// Why an adapter cannot be made (a missing setting); `Infallible` locally.
-    type Error;
+    type Error: std::fmt::Display;
 
     fn tape(&self) -> Result<Arc<dyn TapeStore>, Self::Error>;
     fn docs(&self) -> Result<Arc<dyn DocumentStore>, Self::Error>;
@@ -67,6 +68,7 @@ pub trait Adapters {
 
 /// Builds each service from the adapters. Each call builds a new one: a caller that
 /// shares a service keeps its `Arc`.
+#[derive(Clone)]
 pub struct Wiring<A>(pub A);
 
 type Built<T, A> = Result<T, <A as Adapters>::Error>;
@@ -99,8 +101,39 @@ impl<A: Adapters> Wiring<A> {
         Ok(TapeWriter::new(tape, sink, auth, self.0.keys()?).with_tombstones(self.tombstones()?))
     }
 
+    /// Alias links, announced on the bus (for audiences) where the deployment has one.
     pub fn aliases(&self) -> Built<Arc<Aliases>, A> {
-        Ok(Arc::new(Aliases::new(self.0.docs()?)))
+        let aliases = Aliases::new(self.0.docs()?);
+        Ok(Arc::new(match self.0.bus() {
+            Ok(bus) => aliases.with_bus(bus),
+            Err(_) => aliases,
+        }))
+    }
+
+    /// Audience definitions (CRUD), asking for backfills on the bus.
+    pub fn audiences(&self) -> Built<Audiences, A> {
+        Ok(Audiences::new(self.0.docs()?, self.0.bus()?))
+    }
+
+    /// Audience membership: evaluated on events, time checks, alias changes and
+    /// backfills; changes appended through ingest and published on the bus.
+    pub fn membership(&self) -> Built<Membership, A> {
+        Ok(Membership::new(
+            self.0.tape()?,
+            self.0.docs()?,
+            self.0.bus()?,
+            self.ingestor()?,
+            self.aliases()?,
+        ))
+    }
+
+    /// Audiences, their members, sizes and backfill status.
+    pub fn audience_router(&self) -> Built<Router, A> {
+        let api = AudienceApi {
+            audiences: self.audiences()?,
+            membership: Arc::new(self.membership()?),
+        };
+        Ok(audience_routes(Arc::new(api)))
     }
 
     pub fn profile_api(&self) -> Built<ProfileApi, A> {
@@ -155,6 +188,11 @@ impl<A: Adapters> Wiring<A> {
         Ok(ArchiveRetention::new(self.0.archive()?, self.0.config()?))
     }
 
+    /// Every trigger's jobs (schedules, bus messages, operator commands).
+    pub fn jobs(self) -> Jobs<A> {
+        Jobs::new(self)
+    }
+
     /// The maintenance sweep and the erasure jobs.
     pub fn maintenance(&self) -> Built<Maintenance, A> {
         Ok(Maintenance {
@@ -162,6 +200,7 @@ impl<A: Adapters> Wiring<A> {
             retention: Arc::new(self.archive_retention()?),
             forwarding: Arc::new(self.forwarding()?),
             config: self.0.config()?,
+            tape: self.0.tape()?,
         })
     }
 
@@ -252,11 +291,30 @@ impl<A: Adapters> Wiring<A> {
         Ok(profile_routes(Arc::new(self.profile_api()?)))
     }
 
-    /// Rules and their delivery logs.
+    /// Rule backtests: requested over HTTP, run by a worker (see [`crate::jobs`]).
+    pub fn backtests(&self) -> Built<Backtests, A> {
+        let docs = self.0.docs()?;
+        let profiles = Profiles::new(self.0.tape()?, docs.clone(), self.aliases()?);
+        Ok(Backtests::new(
+            self.0.tape()?,
+            docs.clone(),
+            self.0.bus()?,
+            Views::new(docs),
+            profiles,
+        ))
+    }
+
+    /// Rules, their delivery logs, backtests and the orchestration policy.
     pub fn rules_router(&self) -> Built<Router, A> {
         let docs = self.0.docs()?;
         let rules = Rules::with_targets(docs.clone(), self.0.targets()?);
-        Ok(rule_routes(Arc::new(rules)).merge(delivery_routes(Arc::new(DeliveryLog::new(docs)))))
+        let backtests = backtest_routes(
+            Arc::new(self.backtests()?),
+            Arc::new(Policies::new(docs.clone())),
+        );
+        Ok(rule_routes(Arc::new(rules))
+            .merge(delivery_routes(Arc::new(DeliveryLog::new(docs))))
+            .merge(backtests))
     }
 
     pub fn admin_router(&self) -> Built<Router, A> {
@@ -295,6 +353,7 @@ impl<A: Adapters> Wiring<A> {
         Ok(Router::new()
             .merge(self.admin_api_router()?)
             .merge(self.rules_router()?)
+            .merge(self.audience_router()?)
             .merge(self.analytics_router()?)
             .merge(self.query_router()?)
             .merge(self.profile_router()?))

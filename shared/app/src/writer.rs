@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use cjaas_core::auth::{AuthError, Principal, Scope};
 use cjaas_core::envelope::{Origin, RecordEnvelope, RecordProblem};
-use cjaas_core::event::{revalidate, validate_raw};
+use cjaas_core::event::{decode_stamped, validate_raw};
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{AppendOutcome, DeadLetter, DeadLetterSink, StoreError, TapeStore};
 use cjaas_core::tape::TapeEntry;
@@ -333,12 +333,18 @@ impl TapeWriter {
         let (tenant, received_at, stamped) = self
             .tenant_of(&envelope, record.arrived_at, credentials)
             .await?;
-        // A stamped event passed the size limit at ingest, in its original encoding.
-        let validate = if stamped { revalidate } else { validate_raw };
-        let valid = validate(0, envelope.event.get(), received_at).map_err(|p| {
+        // A stamped event was validated and encoded at ingest (its stamp proves it): it
+        // is decoded, not encoded again. A direct producer's is validated whole.
+        let json = envelope.event.get();
+        let valid = if stamped {
+            decode_stamped(json, received_at)
+        } else {
+            validate_raw(0, json, received_at)
+        };
+        let valid = valid.map_err(|p| {
             Failure::Permanent(Some(tenant.clone()), RecordProblem::new(p.code, p.detail))
         })?;
-        Ok(TapeEntry::new(tenant, &valid, received_at))
+        Ok(TapeEntry::from_valid(tenant, valid, received_at))
     }
 
     /// The tenant comes from the ingest stamp or from the producer's own credential;

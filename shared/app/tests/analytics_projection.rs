@@ -75,9 +75,39 @@ async fn all_steps(
     }
 }
 
+async fn all_steps_after(
+    tape: &(impl TapeStore + ?Sized),
+    tenant: &TenantId,
+    person: &PersonId,
+    from: Option<DateTime<Utc>>,
+    after: &str,
+) -> Vec<TapeStep> {
+    let (mut after, mut steps) = (Some(after.to_owned()), Vec::new());
+    while let Some(cursor) = after.take() {
+        let page = tape
+            .steps(tenant, person, from, Some(cursor))
+            .await
+            .unwrap();
+        steps.extend(page.steps);
+        after = page.next;
+    }
+    steps
+}
+
 async fn reports(store: &Arc<EmbeddedStore>, tenant: &TenantId, now: DateTime<Utc>) -> Value {
+    reports_in_batches(store, tenant, now, 100_000).await
+}
+
+/// The reports of a full run that reads at most about `steps` steps at once.
+async fn reports_in_batches(
+    store: &Arc<EmbeddedStore>,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+    steps: usize,
+) -> Value {
     let analytics = Analytics::new(store.clone(), store.clone(), Arc::new(LocalBus::default()))
-        .with_watermark_lag(Duration::zero());
+        .with_watermark_lag(Duration::zero())
+        .with_step_batch(steps);
     // A new funnel changes the basis, so every run is a full one.
     let definition = serde_json::from_value(json!({"name": "f", "steps": ["view", "buy"],
         "within_seconds": 86_400}))
@@ -123,6 +153,43 @@ fn analytics_over_projections_equals_analytics_over_full_events() {
             }
         }
         let lean = reports(&store, &tenant, now).await;
+        // Batches that cut person 0's 2,500 entries short, or hold one step.
+        for steps in [700, 1] {
+            assert_eq!(reports_in_batches(&store, &tenant, now, steps).await, lean);
+        }
+        let persons: Vec<PersonId> = (0..5)
+            .map(|p| PersonId::parse(&format!("p{p}")).unwrap())
+            .collect();
+        for max in [1, 700, 1_000, 100_000] {
+            let mut read = 0;
+            while read < persons.len() {
+                let batch = store
+                    .steps_of_persons(&tenant, &persons[read..], from, max)
+                    .await
+                    .unwrap();
+                assert!(!batch.persons.is_empty());
+                for (i, steps) in batch.persons.iter().enumerate() {
+                    let person = &persons[read + i];
+                    let mut got: Vec<(DateTime<Utc>, String, Option<i64>)> = (steps.iter())
+                        .map(|s| (s.time, batch.types[s.ty as usize].clone(), s.expires_at))
+                        .collect();
+                    if i + 1 == batch.persons.len() {
+                        if let Some(after) = &batch.next {
+                            let rest =
+                                all_steps_after(store.as_ref(), &tenant, person, from, after).await;
+                            got.extend(rest.into_iter().map(|s| (s.time, s.ty, s.expires_at)));
+                        }
+                    }
+                    let want: Vec<_> = all_steps(store.as_ref(), &tenant, person, from, true)
+                        .await
+                        .into_iter()
+                        .map(|s| (s.time, s.ty, s.expires_at))
+                        .collect();
+                    assert_eq!(got, want, "person {person}, batches of {max}");
+                }
+                read += batch.persons.len();
+            }
+        }
 
         // The same figures from the full entries: a store whose projection is gone.
         store.drop_steps_for_migration_test().await.unwrap();

@@ -8,6 +8,7 @@ use chrono::{Duration, Utc};
 use std::future::Future;
 use std::pin::Pin;
 
+use cjaas_app::failure::AppError;
 use cjaas_app::jobs::{all_tenants, run_timers, JobFailed, TenantFailure};
 use cjaas_app::wiring::Wiring;
 use cjaas_core::archive;
@@ -178,4 +179,63 @@ async fn a_job_with_no_failure_reports_success() {
         assert!(failures.is_empty(), "{}: {failures:?}", case.job);
         assert!(result.is_ok(), "{}", case.job);
     }
+}
+
+/// The one table both triggers dispatch from: every scheduled job runs by its name
+/// through `Jobs::run`, with the same report (and failure code) as its use case; a
+/// name that no job has is refused.
+#[tokio::test]
+async fn every_scheduled_job_runs_by_its_name() {
+    use cjaas_app::jobs::{scheduled, Trigger};
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let wiring = Wiring(LocalAdapters::new(store.clone(), TargetPolicy::public_only()).unwrap());
+    let Ok(admin) = wiring.admin();
+    let acme = TenantId::parse("acme").unwrap();
+    admin.create_tenant(&acme).await.unwrap();
+    expired_archive_object(&wiring, &acme).await;
+    let jobs = wiring.clone().jobs();
+    let run = |job: &str| {
+        jobs.run(Trigger::Schedule {
+            job: job.into(),
+            at: Utc::now(),
+        })
+    };
+    let names: Vec<_> = scheduled::<LocalAdapters>()
+        .iter()
+        .map(|j| j.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sweep",
+            "analytics",
+            "timers",
+            "audience_checks",
+            "audience_backfills"
+        ]
+    );
+
+    let swept = run("sweep").await.unwrap();
+    assert_eq!(swept["archive_objects_deleted"], 1, "{swept}");
+    let analytics = run("analytics").await.unwrap();
+    assert_eq!(analytics["runs"][0]["tenant"], "acme", "{analytics}");
+    assert_eq!(run("timers").await.unwrap()["timers_fired"], 0);
+    assert_eq!(run("audience_checks").await.unwrap()["exited"], 0);
+    assert_eq!(run("audience_backfills").await.unwrap()["entered"], 0);
+
+    let (pk, sk) = (
+        cjaas_core::erasure::jobs(&acme),
+        "erasure-broken".to_owned(),
+    );
+    store
+        .put(&pk, &sk, "{not json", Expect::Anything)
+        .await
+        .unwrap();
+    let failed = run("sweep").await.unwrap_err();
+    assert_eq!(failed.code, "maintenance_failed", "{failed}");
+    assert!(failed.kind.transient());
+
+    let unknown = run("no-such-job").await.unwrap_err();
+    assert_eq!(unknown.code, "unknown_job");
 }

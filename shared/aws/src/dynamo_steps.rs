@@ -71,14 +71,7 @@ struct EntryHead {
     expires_at: Option<i64>,
 }
 
-/// What one backfill invocation did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct BackfillReport {
-    pub entries_scanned: u64,
-    pub projections_written: u64,
-    /// The whole table is migrated: reads use the projection from now on.
-    pub complete: bool,
-}
+pub use cjaas_core::projection::BackfillReport;
 
 fn item(value: &impl Serialize) -> Result<HashMap<String, AttributeValue>, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Rejected(e.to_string()))
@@ -234,7 +227,7 @@ impl DynamoTapeStore {
     /// after `budget`; once a scan reaches the end, marks the projection complete.
     pub async fn backfill_steps(
         &self,
-        budget: std::time::Duration,
+        budget: Option<std::time::Duration>,
     ) -> Result<BackfillReport, StoreError> {
         let started = std::time::Instant::now();
         let mut report = BackfillReport::default();
@@ -283,7 +276,7 @@ impl DynamoTapeStore {
                 self.steps_complete.0.store(true, Ordering::Relaxed);
                 break;
             }
-            if started.elapsed() >= budget {
+            if budget.is_some_and(|budget| started.elapsed() >= budget) {
                 break;
             }
         }

@@ -26,6 +26,9 @@ use cjaas_core::tape::{
 
 use crate::store_error;
 
+mod filter;
+use filter::filter_expression;
+
 /// DynamoDB reads at most 1 MB per request; filtered pages ask for this many items.
 const FILTERED_PAGE_ITEMS: i32 = 500;
 
@@ -413,6 +416,14 @@ impl TapeStore for DynamoTapeStore {
         }
     }
 
+    /// Resumable: the marker item keeps where the last run stopped.
+    async fn backfill_projection(
+        &self,
+        budget: Option<std::time::Duration>,
+    ) -> Result<cjaas_core::projection::BackfillReport, StoreError> {
+        self.backfill_steps(budget).await
+    }
+
     /// Reads the `changes` index. It is eventually consistent: the analytics job
     /// reads from a little before its last run to cover writes still arriving.
     async fn changed_since(
@@ -449,58 +460,5 @@ impl TapeStore for DynamoTapeStore {
             }
         }
         Ok(persons)
-    }
-}
-
-/// Not expired, `type IN (…)` and `source = …`, applied by DynamoDB after the key
-/// condition. TTL deletion lags by up to days, so expired entries are left out here.
-struct Filter {
-    expression: String,
-    names: Vec<(&'static str, &'static str)>,
-    values: Vec<(String, AttributeValue)>,
-}
-
-impl Filter {
-    fn apply(
-        self,
-        mut request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-        request = request.filter_expression(self.expression);
-        for (placeholder, name) in self.names {
-            request = request.expression_attribute_names(placeholder, name);
-        }
-        for (name, value) in self.values {
-            request = request.expression_attribute_values(name, value);
-        }
-        request
-    }
-}
-
-fn filter_expression(query: &JourneyQuery, now: DateTime<Utc>) -> Filter {
-    let mut clauses = vec!["(attribute_not_exists(expires_at) OR expires_at > :now)".to_owned()];
-    let mut names = Vec::new();
-    let mut values = vec![(
-        ":now".to_owned(),
-        AttributeValue::N(now.timestamp().to_string()),
-    )];
-    if !query.types.is_empty() {
-        let placeholders: Vec<String> = (0..query.types.len()).map(|i| format!(":t{i}")).collect();
-        clauses.push(format!("#type IN ({})", placeholders.join(", ")));
-        names.push(("#type", "type"));
-        values.extend(
-            placeholders
-                .into_iter()
-                .zip(query.types.iter().map(|t| AttributeValue::S(t.clone()))),
-        );
-    }
-    if let Some(source) = &query.source {
-        clauses.push("#source = :source".to_owned());
-        names.push(("#source", "source"));
-        values.push((":source".to_owned(), AttributeValue::S(source.clone())));
-    }
-    Filter {
-        expression: clauses.join(" AND "),
-        names,
-        values,
     }
 }

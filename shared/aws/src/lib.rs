@@ -12,7 +12,6 @@ pub mod forwarder;
 pub mod kinesis_stream;
 pub mod kinesis_tail;
 pub mod lambda;
-pub mod projection_backfill;
 pub mod s3_archive;
 pub mod s3_dead_letters;
 pub mod settings;

@@ -30,13 +30,13 @@ pub async fn from_env() -> Result<AwsWiring, SettingsError> {
     Ok(new(&sdk_config().await, Settings::from_env()?))
 }
 
-/// The `orchestrator` function: rules on the stream, absence timers on schedule.
+/// The `orchestrator` function's stream side: rules on each batch.
 pub fn orchestrator_function(wiring: &AwsWiring) -> Result<OrchestratorFunction, SettingsError> {
     Ok(OrchestratorFunction {
         decoder: wiring.tape_writer()?,
         tape: wiring.0.tape()?,
         orchestrator: Arc::new(wiring.orchestrator()?),
-        tenants: wiring.0.config()?,
+        audiences: Arc::new(wiring.membership()?),
     })
 }
 

@@ -3,16 +3,24 @@
 //! - `baseline_serde_json_parse`: parsing the stored events' JSON text (which every
 //!   read from the Tape has to do anyway).
 //! - `fold_parsed`: folding already-parsed events into the 10 attributes.
-//! - `parse_and_fold`: both, as a profile read does.
+//! - `parse_and_fold`: both, as a profile read did before issue 12 (a `Value` per
+//!   event).
+//! - `fold_stored` (issue 12): from the stored text as a profile read does now: the
+//!   time from the sort key, then one pass over the JSON that keeps only what the view
+//!   reads, folded into the 10 attributes.
 //!
 //! cargo bench -p cjaas-core --bench fold
+//!
+//! With `FOLD_CPU_ROUNDS=n`, instead of criterion's wall-clock timing, each of the four
+//! runs n times, interleaved, timed in this process's CPU time (from `/proc`), and
+//! reported as events per CPU-second: on a shared machine that is the figure per core.
 
 use chrono::{DateTime, Duration, Utc};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use serde_json::{json, Value};
 use std::hint::black_box;
 
-use cjaas_core::fold::{finish, FoldEvent, Part, ProfileState};
+use cjaas_core::fold::{finish, time_of_sort_key, FoldEvent, Part, ProfileState, StoredFold};
 use cjaas_core::tape::{event_hash, time_key};
 use cjaas_core::view::{CompiledView, ViewDefinition};
 
@@ -62,6 +70,22 @@ fn fold(c: &mut Criterion) {
         .iter()
         .map(|(_, _, text)| serde_json::from_str(text).unwrap())
         .collect();
+    let (mut from_values, mut from_text) = (ProfileState::new(&view), ProfileState::new(&view));
+    for ((key, time, text), event) in stored.iter().zip(&parsed) {
+        let fold = FoldEvent {
+            sort_key: key,
+            time: *time,
+            event,
+        };
+        from_values.fold(&view, Part::Unwindowed, &fold, None);
+        let one = StoredFold {
+            sort_key: key,
+            time: *time,
+            json: text,
+        };
+        from_text.fold_stored(&view, Part::Unwindowed, [one], None);
+    }
+    assert_eq!(from_values, from_text, "both folds agree");
     let mut group = c.benchmark_group("fold_10_attributes_10k_events");
     group.throughput(Throughput::Elements(EVENTS as u64));
     group.bench_function("baseline_serde_json_parse", |b| {
@@ -108,8 +132,124 @@ fn fold(c: &mut Criterion) {
             black_box(finish(&view, &state, &ProfileState::new(&view)))
         })
     });
+    group.bench_function("fold_stored", |b| {
+        b.iter(|| {
+            let mut state = ProfileState::new(&view);
+            let events = black_box(&stored).iter().map(|(key, _, text)| StoredFold {
+                sort_key: key,
+                time: time_of_sort_key(key).unwrap(),
+                json: text,
+            });
+            assert_eq!(state.fold_stored(&view, Part::Unwindowed, events, None), 0);
+            black_box(finish(&view, &state, &ProfileState::new(&view)))
+        })
+    });
     group.finish();
 }
 
+/// CPU seconds this process has used (user + system), in 10 ms ticks.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn cpu_rounds(rounds: usize) {
+    let view = ten_attribute_view();
+    let stored = stored_events();
+    let parsed: Vec<Value> = stored
+        .iter()
+        .map(|(_, _, t)| serde_json::from_str(t).unwrap())
+        .collect();
+    let baseline = || {
+        for (_, _, text) in black_box(&stored) {
+            black_box(serde_json::from_str::<Value>(text).unwrap());
+        }
+    };
+    let fold_parsed = || {
+        let mut state = ProfileState::new(&view);
+        for ((key, time, _), event) in stored.iter().zip(&parsed) {
+            let fold = FoldEvent {
+                sort_key: key,
+                time: *time,
+                event,
+            };
+            state.fold(&view, Part::Unwindowed, &fold, None);
+        }
+        black_box(finish(&view, &state, &ProfileState::new(&view)));
+    };
+    let parse_and_fold = || {
+        let mut state = ProfileState::new(&view);
+        for (key, time, text) in black_box(&stored) {
+            let event: Value = serde_json::from_str(text).unwrap();
+            let fold = FoldEvent {
+                sort_key: key,
+                time: *time,
+                event: &event,
+            };
+            state.fold(&view, Part::Unwindowed, &fold, None);
+        }
+        black_box(finish(&view, &state, &ProfileState::new(&view)));
+    };
+    let fold_stored = || {
+        let mut state = ProfileState::new(&view);
+        let events = black_box(&stored).iter().map(|(key, _, text)| StoredFold {
+            sort_key: key,
+            time: time_of_sort_key(key).unwrap(),
+            json: text,
+        });
+        state.fold_stored(&view, Part::Unwindowed, events, None);
+        black_box(finish(&view, &state, &ProfileState::new(&view)));
+    };
+    let runs: [(&str, &dyn Fn()); 4] = [
+        ("baseline_serde_json_parse", &baseline),
+        ("fold_parsed", &fold_parsed),
+        ("parse_and_fold", &parse_and_fold),
+        ("fold_stored", &fold_stored),
+    ];
+    let mut cpu = [0.0f64; 4];
+    for _ in 0..rounds {
+        for (i, (_, run)) in runs.iter().enumerate() {
+            let start = cpu_seconds();
+            for _ in 0..10 {
+                run();
+            }
+            cpu[i] += cpu_seconds() - start;
+        }
+    }
+    let events = (rounds * 10 * EVENTS) as f64;
+    for (i, (name, _)) in runs.iter().enumerate() {
+        println!(
+            "{name:<28} {:>8.3} ms CPU per 10,000 events  {:>10.0} events per CPU-second  {:.2}x the baseline's CPU time",
+            cpu[i] / events * EVENTS as f64 * 1000.0,
+            events / cpu[i],
+            cpu[i] / cpu[0],
+        );
+    }
+}
+
 criterion_group!(benches, fold);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("FOLD_CPU_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        Some(rounds) => cpu_rounds(rounds),
+        None => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 
 use cjaas_core::auth::SigningKeys;
-use cjaas_core::envelope::stamped_record;
+use cjaas_core::envelope::{stamped_record, stamped_records};
 use cjaas_core::event::{parse_batch, parse_structured};
 use cjaas_core::ids::TenantId;
 
@@ -83,12 +83,7 @@ fn batch_of_500(c: &mut Criterion) {
     group.bench_function("cjaas_validate_and_encode", |b| {
         b.iter(|| {
             let valid = parse_batch(black_box(&bytes), now).unwrap();
-            black_box(
-                valid
-                    .iter()
-                    .map(|e| stamped_record(&keys, &tenant, now, e))
-                    .collect::<Vec<_>>(),
-            )
+            black_box(stamped_records(&keys, &tenant, now, &valid))
         })
     });
     group.finish();

@@ -9,9 +9,10 @@
 //! verifies either form; anything else is dead-lettered.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 use crate::auth::SigningKeys;
 use crate::event::ValidEvent;
@@ -34,16 +35,8 @@ pub fn partition_key(tenant: &TenantId, person: &PersonId) -> String {
     hex::encode(&hasher.finalize()[..16])
 }
 
-#[derive(Serialize)]
-struct Stamped<'a> {
-    v: u8,
-    tenant: &'a str,
-    received_at: &'a str,
-    stamp: String,
-    event: &'a RawValue,
-}
-
-/// Encodes a validated event as a stamped record.
+/// Encodes a validated event as a stamped record: its stored form, written once at
+/// validation, is stamped and copied in as it is.
 pub fn stamped_record(
     keys: &SigningKeys,
     tenant: &TenantId,
@@ -51,17 +44,45 @@ pub fn stamped_record(
     event: &ValidEvent,
 ) -> StreamRecord {
     let received_at = received_at.to_rfc3339_opts(SecondsFormat::Micros, true);
-    let json = RawValue::from_string(event.to_json()).expect("a CloudEvent is JSON");
-    let record = Stamped {
-        v: 1,
-        tenant: tenant.as_str(),
-        received_at: &received_at,
-        stamp: keys.stamp(tenant, &received_at, json.get().as_bytes()),
-        event: &json,
-    };
+    stamped_with(keys, tenant, &received_at, event)
+}
+
+/// Stamped records of one request's events, which share their receive time.
+pub fn stamped_records(
+    keys: &SigningKeys,
+    tenant: &TenantId,
+    received_at: DateTime<Utc>,
+    events: &[ValidEvent],
+) -> Vec<StreamRecord> {
+    let received_at = received_at.to_rfc3339_opts(SecondsFormat::Micros, true);
+    events
+        .iter()
+        .map(|e| stamped_with(keys, tenant, &received_at, e))
+        .collect()
+}
+
+/// `{"v":1,"tenant":…,"received_at":…,"stamp":…,"event":…}`, the layout readers expect.
+fn stamped_with(
+    keys: &SigningKeys,
+    tenant: &TenantId,
+    received_at: &str,
+    event: &ValidEvent,
+) -> StreamRecord {
+    let json = event.json();
+    let stamp = keys.stamp(tenant, received_at, json.as_bytes());
+    let mut data = Vec::with_capacity(json.len() + stamp.len() + received_at.len() + 80);
+    data.extend_from_slice(b"{\"v\":1,\"tenant\":");
+    serde_json::to_writer(&mut data, tenant.as_str()).expect("a string");
+    data.extend_from_slice(b",\"received_at\":");
+    serde_json::to_writer(&mut data, received_at).expect("a string");
+    data.extend_from_slice(b",\"stamp\":");
+    serde_json::to_writer(&mut data, &stamp).expect("a string");
+    data.extend_from_slice(b",\"event\":");
+    data.extend_from_slice(json.as_bytes());
+    data.push(b'}');
     StreamRecord {
         partition_key: partition_key(tenant, &event.person),
-        data: serde_json::to_vec(&record).expect("a record serializes"),
+        data,
     }
 }
 
@@ -70,14 +91,14 @@ pub fn stamped_record(
 pub struct RecordEnvelope<'a> {
     #[serde(borrow)]
     pub event: &'a RawValue,
-    #[serde(default)]
-    pub tenant: Option<String>,
-    #[serde(default)]
-    pub received_at: Option<String>,
-    #[serde(default)]
-    pub stamp: Option<String>,
-    #[serde(default)]
-    pub credential: Option<String>,
+    #[serde(default, borrow)]
+    pub tenant: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub received_at: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub stamp: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub credential: Option<Cow<'a, str>>,
 }
 
 /// Where a record claims to come from.
@@ -176,6 +197,28 @@ mod tests {
             }
         );
         assert_eq!(record.partition_key.len(), 32);
+    }
+
+    #[test]
+    fn a_stamped_record_carries_the_stored_event_byte_for_byte() {
+        let keys = SigningKeys::generate("k1");
+        let tenant = TenantId::parse("acme").unwrap();
+        let body = br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","person":"p","data":{"a" : 1.50}}"#;
+        let event = parse_structured(body, now()).unwrap();
+        let record = stamped_record(&keys, &tenant, now(), &event);
+        let value: serde_json::Value = serde_json::from_slice(&record.data).unwrap();
+        assert_eq!(value["v"], 1);
+        assert_eq!(value["received_at"], "2026-11-23T10:00:00.000000Z");
+        let envelope = RecordEnvelope::parse(&record.data).unwrap();
+        assert_eq!(envelope.event.get(), event.json());
+        assert!(
+            event.json().contains(r#""data":{"a" : 1.50}"#),
+            "data kept raw"
+        );
+        assert_eq!(
+            stamped_records(&keys, &tenant, now(), std::slice::from_ref(&event)),
+            vec![record]
+        );
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub struct Removed {
     /// Firings in rules' delivery logs that named one of the ids.
     #[serde(default)]
     pub delivery_firings: u64,
+    /// Audience memberships and pending membership checks of the ids.
+    #[serde(default)]
+    pub audience_memberships: u64,
     /// Archive events removed, from how many objects rewritten or deleted.
     pub archive_events: u64,
     pub archive_objects_rewritten: u64,

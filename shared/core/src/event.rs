@@ -3,11 +3,14 @@
 //! A request is parsed and every event in it is checked before anything is written:
 //! the caller gets every problem at once, by event index, or a list of [`ValidEvent`]s.
 
+#[cfg(test)]
+mod reference_tests;
+mod structured;
+
 use chrono::{DateTime, Datelike, Duration, Utc};
-use cloudevents::event::{AttributesReader, AttributesWriter, ExtensionValue, SpecVersion};
-use cloudevents::Event;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 use crate::ids::PersonId;
 
@@ -65,27 +68,42 @@ pub enum RequestError {
     InvalidEvents(Vec<EventProblem>),
 }
 
-/// An event that passed validation, with its person and effective time resolved.
+/// An event that passed validation, with its person and effective time resolved, and
+/// its stored form (structured-mode JSON) encoded once.
 #[derive(Debug, Clone)]
 pub struct ValidEvent {
-    pub event: Event,
+    json: String,
+    id: String,
+    source: String,
+    ty: String,
     pub person: PersonId,
     pub time: DateTime<Utc>,
 }
 
 impl ValidEvent {
     pub fn id(&self) -> &str {
-        self.event.id()
+        &self.id
     }
     pub fn source(&self) -> &str {
-        self.event.source()
+        &self.source
     }
     pub fn ty(&self) -> &str {
-        self.event.ty()
+        &self.ty
     }
     /// The event as structured-mode JSON, the form it is stored and served in.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+    pub fn into_json(self) -> String {
+        self.json
+    }
+    /// (stored JSON, id, source, type), taken apart without copies.
+    pub(crate) fn into_parts(self) -> (String, String, String, String) {
+        (self.json, self.id, self.source, self.ty)
+    }
+    /// A copy of [`ValidEvent::json`].
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.event).expect("a CloudEvent always serializes")
+        self.json.clone()
     }
 }
 
@@ -145,12 +163,14 @@ pub fn parse_binary(
     } else {
         cloudevents::binding::http::to_event(headers, body.to_vec())
             .map_err(|e| EventProblem::new(0, "invalid_cloudevent", e.to_string()))
-            .and_then(|event| validate_event(0, event, received_at))
+            .and_then(|event| {
+                // In structured form, where binary data grows by base64.
+                let json = serde_json::to_string(&event).expect("a CloudEvent serializes");
+                revalidate(0, &json, received_at)
+            })
             .and_then(|valid| {
-                // Stored in structured form, where binary data grows by base64.
-                let stored = valid.to_json().len();
-                if stored > MAX_EVENT_BYTES {
-                    Err(too_large(0, stored))
+                if valid.json.len() > MAX_EVENT_BYTES {
+                    Err(too_large(0, valid.json.len()))
                 } else {
                     Ok(valid)
                 }
@@ -193,43 +213,97 @@ pub fn revalidate(
     json: &str,
     received_at: DateTime<Utc>,
 ) -> Result<ValidEvent, EventProblem> {
-    let event: Event = serde_json::from_str(json)
-        .map_err(|e| EventProblem::new(index, "invalid_cloudevent", e.to_string()))?;
-    validate_event(index, event, received_at)
+    validate(index, json, received_at, Mode::Encode)
 }
 
-fn validate_event(
+/// Reads an event that this service validated and encoded itself, as a stamped stream
+/// record carries it (the stamp proves it): the attributes the Tape needs are decoded
+/// and checked, and the JSON is kept as it is, not encoded again. An event without
+/// `time` (never written by ingest) goes through [`revalidate`].
+pub fn decode_stamped(json: &str, received_at: DateTime<Utc>) -> Result<ValidEvent, EventProblem> {
+    validate(0, json, received_at, Mode::Trusted)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every check, and the stored form written.
+    Encode,
+    /// Our own stored form: the data is not looked into and the JSON is kept.
+    Trusted,
+}
+
+fn validate(
     index: usize,
-    mut event: Event,
+    json: &str,
     received_at: DateTime<Utc>,
+    mode: Mode,
 ) -> Result<ValidEvent, EventProblem> {
-    if event.specversion() != SpecVersion::V10 {
-        return Err(EventProblem::new(
-            index,
-            "unsupported_specversion",
-            format!(
-                "specversion {} is not supported; use 1.0",
-                event.specversion()
-            ),
-        ));
+    let invalid = |detail: String| EventProblem::new(index, "invalid_cloudevent", detail);
+    let m = structured::Members::parse(json).map_err(invalid)?;
+    // The model's checks first (every failure is `invalid_cloudevent`), then ours.
+    let specversion = match structured::given(m.specversion) {
+        Some(raw) => structured::string("specversion", raw).map_err(invalid)?,
+        None => return Err(invalid("missing field `specversion`".into())),
+    };
+    match specversion.as_ref() {
+        "1.0" => {}
+        "0.3" => {
+            return Err(EventProblem::new(
+                index,
+                "unsupported_specversion",
+                "specversion 0.3 is not supported; use 1.0",
+            ))
+        }
+        other => {
+            return Err(invalid(format!(
+                "unknown variant `{other}`, expected one of `0.3`, `1.0`"
+            )))
+        }
     }
-    for (name, value) in [
-        ("id", event.id()),
-        ("source", event.source().as_str()),
-        ("type", event.ty()),
-    ] {
+    fn required<'a>(name: &str, raw: Option<&'a RawValue>) -> Result<Cow<'a, str>, String> {
+        match structured::given(raw) {
+            Some(raw) => structured::string(name, raw),
+            None => Err(format!("missing field `{name}`")),
+        }
+    }
+    let id = required("id", m.id).map_err(invalid)?;
+    let ty = required("type", m.ty).map_err(invalid)?;
+    let source = required("source", m.source).map_err(invalid)?;
+    let content_type = match structured::given(m.datacontenttype) {
+        Some(raw) => Some(structured::string("datacontenttype", raw).map_err(invalid)?),
+        None => None,
+    };
+    let dataschema = match structured::given(m.dataschema) {
+        Some(raw) if mode == Mode::Encode => {
+            Some(structured::parse_dataschema(raw).map_err(invalid)?)
+        }
+        _ => None,
+    };
+    if let Some(raw) = structured::given(m.subject) {
+        structured::string("subject", raw).map_err(invalid)?;
+    }
+    let given_time = match structured::given(m.time) {
+        Some(raw) => Some(structured::parse_time(raw).map_err(invalid)?),
+        None if mode == Mode::Trusted => return revalidate(index, json, received_at),
+        None => None,
+    };
+    let data = structured::data_member(
+        &m,
+        content_type.as_deref().unwrap_or("application/json"),
+        mode == Mode::Encode,
+    )
+    .map_err(invalid)?;
+    for (name, raw) in &m.extensions {
+        if !structured::is_null(raw) {
+            structured::check_extension(name, raw).map_err(invalid)?;
+        }
+    }
+    for (name, value) in [("id", &id), ("source", &source), ("type", &ty)] {
         check_attribute(index, name, value)?;
     }
-    check_source(index, event.source())?;
-    let person = person_of(index, &event)?;
-    let time = match event.time() {
-        Some(time) => *time,
-        None => {
-            let assigned = received_at + Duration::microseconds(index as i64);
-            event.set_time(Some(assigned));
-            assigned
-        }
-    };
+    check_source(index, &source)?;
+    let person = person_of(index, &m)?;
+    let time = given_time.unwrap_or_else(|| received_at + Duration::microseconds(index as i64));
     if !(1970..=9999).contains(&time.year()) {
         return Err(EventProblem::new(
             index,
@@ -237,8 +311,21 @@ fn validate_event(
             "time must fall between the years 1970 and 9999",
         ));
     }
+    let json = match mode {
+        Mode::Trusted => json.to_owned(),
+        Mode::Encode => structured::Encoded {
+            members: &m,
+            dataschema,
+            time,
+            data,
+        }
+        .write(json.len()),
+    };
     Ok(ValidEvent {
-        event,
+        json,
+        id: id.into_owned(),
+        source: source.into_owned(),
+        ty: ty.into_owned(),
         person,
         time,
     })
@@ -276,16 +363,18 @@ fn check_source(index: usize, source: &str) -> Result<(), EventProblem> {
     })
 }
 
-fn person_of(index: usize, event: &Event) -> Result<PersonId, EventProblem> {
-    match event.extension(PERSON_EXTENSION) {
-        None => Err(EventProblem::new(
+fn person_of(index: usize, m: &structured::Members<'_>) -> Result<PersonId, EventProblem> {
+    let Some(raw) = m.extension(PERSON_EXTENSION) else {
+        return Err(EventProblem::new(
             index,
             "missing_person",
             "the extension attribute `person` (the customer id) is required",
-        )),
-        Some(ExtensionValue::String(raw)) => PersonId::parse(raw)
+        ));
+    };
+    match structured::string(PERSON_EXTENSION, raw) {
+        Ok(text) => PersonId::parse(&text)
             .map_err(|e| EventProblem::new(index, "invalid_person", format!("person {e}"))),
-        Some(_) => Err(EventProblem::new(
+        Err(_) => Err(EventProblem::new(
             index,
             "invalid_person",
             "person must be a string",

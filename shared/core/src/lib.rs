@@ -15,6 +15,7 @@
 //! - [`fold`]: folding a Tape into a profile, in event time.
 //! - [`profile`]: what profiles keep besides the Tape: views, aliases, snapshots.
 //! - [`rules`]: orchestration rules: conditions, absence timers, actions.
+//! - [`audience`]: audiences: a condition over events and profiles, held over time.
 //! - [`target`]: which webhook and enrichment URLs CJaaS may call (no SSRF).
 //! - [`deliveries`], [`dead_letters`]: the per-rule delivery log and what tenants see of
 //!   dead letters.
@@ -23,6 +24,7 @@
 
 pub mod analytics;
 pub mod archive;
+pub mod audience;
 pub mod auth;
 pub mod browser;
 pub mod dead_letters;

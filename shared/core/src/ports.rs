@@ -75,6 +75,42 @@ pub trait TapeStore: Send + Sync {
     ) -> Result<crate::projection::StepPage, StoreError> {
         crate::projection::steps_from_entries(self, tenant, person, from, after).await
     }
+
+    /// Removes the entries past their retention, for a store with no expiry of its
+    /// own (DynamoDB's TTL does it in AWS: nothing to do). Returns how many went.
+    async fn expire(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _ = now;
+        Ok(0)
+    }
+
+    /// Gives the entries written before the lean projection existed theirs, for up
+    /// to about `budget` (`None`: until done), resuming where the last call stopped.
+    /// A store without a projection has nothing to migrate.
+    async fn backfill_projection(
+        &self,
+        budget: Option<std::time::Duration>,
+    ) -> Result<crate::projection::BackfillReport, StoreError> {
+        let _ = budget;
+        Ok(crate::projection::BackfillReport {
+            complete: true,
+            ..Default::default()
+        })
+    }
+
+    /// The steps from `from` of the first persons of `persons` (at least one when there
+    /// are any), read together: about `max_steps` at most, the last person's cut short
+    /// when theirs go past it (see `StepBatch::next`). The default reads person by
+    /// person through [`TapeStore::steps`]; the embedded store reads its projection in
+    /// one transaction.
+    async fn steps_of_persons(
+        &self,
+        tenant: &TenantId,
+        persons: &[PersonId],
+        from: Option<DateTime<Utc>>,
+        max_steps: usize,
+    ) -> Result<crate::projection::StepBatch, StoreError> {
+        crate::projection::steps_of_persons_by_page(self, tenant, persons, from, max_steps).await
+    }
 }
 
 /// The ordered, partitioned event stream between ingest and the Tape.

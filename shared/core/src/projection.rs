@@ -13,7 +13,7 @@
 //! entries, as before.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fold::time_of_sort_key;
 use crate::ids::{PersonId, TenantId};
@@ -22,6 +22,15 @@ use crate::tape::{JourneyQuery, Order, TapeEntry};
 
 /// Steps per page.
 pub const STEP_PAGE: usize = 1000;
+
+/// What one run of the projection backfill did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BackfillReport {
+    pub entries_scanned: u64,
+    pub projections_written: u64,
+    /// The whole Tape is migrated: reads use the projection from now on.
+    pub complete: bool,
+}
 
 /// One Tape entry as analytics sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +176,93 @@ pub async fn steps_from_entries(
         steps,
         next: page.next.map(|c| c.after),
     })
+}
+
+/// Persons whose first page of steps the default [`steps_of_persons`] reads at once.
+pub const STEP_CONCURRENCY: usize = 16;
+
+/// One step of a [`StepBatch`]: its type is an index into the batch's types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeanStep {
+    pub time: DateTime<Utc>,
+    pub ty: u32,
+    /// When the entry leaves its tenant's retention (Unix seconds).
+    pub expires_at: Option<i64>,
+}
+
+/// The steps of the first few persons of a list, read together, each type named once.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepBatch {
+    /// The distinct types of the batch.
+    pub types: Vec<String>,
+    /// The steps of the first `persons.len()` persons asked for, in that order, each in
+    /// Tape order (expired entries left out).
+    pub persons: Vec<Vec<LeanStep>>,
+    /// Set when the last person's steps were cut short: read the rest with
+    /// [`TapeStore::steps`], after this sort key.
+    pub next: Option<String>,
+    index: std::collections::HashMap<String, u32>,
+}
+
+impl StepBatch {
+    /// The index of type `ty`, added if new.
+    pub fn type_id(&mut self, ty: &str) -> u32 {
+        if let Some(&id) = self.index.get(ty) {
+            return id;
+        }
+        let id = self.types.len() as u32;
+        self.types.push(ty.to_owned());
+        self.index.insert(ty.to_owned(), id);
+        id
+    }
+
+    /// Adds a person's page of steps as the batch's next person.
+    pub fn push_page(&mut self, page: StepPage) {
+        let steps = (page.steps.iter())
+            .map(|s| LeanStep {
+                time: s.time,
+                ty: self.type_id(&s.ty),
+                expires_at: s.expires_at,
+            })
+            .collect();
+        self.persons.push(steps);
+        self.next = page.next;
+    }
+
+    /// The steps held, over every person.
+    pub fn len(&self) -> usize {
+        self.persons.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What `TapeStore::steps_of_persons` does for a store without a batch read: each
+/// person's first page through [`TapeStore::steps`], [`STEP_CONCURRENCY`] persons at
+/// once, stopping after the first person with more pages or once `max_steps` are held.
+pub async fn steps_of_persons_by_page(
+    tape: &(impl TapeStore + ?Sized),
+    tenant: &TenantId,
+    persons: &[PersonId],
+    from: Option<DateTime<Utc>>,
+    max_steps: usize,
+) -> Result<StepBatch, StoreError> {
+    let mut batch = StepBatch::default();
+    for chunk in persons.chunks(STEP_CONCURRENCY) {
+        let reads: Vec<_> = (chunk.iter())
+            .map(|person| tape.steps(tenant, person, from, None))
+            .collect();
+        let pages = futures::future::try_join_all(reads).await?;
+        for page in pages {
+            batch.push_page(page);
+            if batch.next.is_some() || batch.len() >= max_steps {
+                return Ok(batch);
+            }
+        }
+    }
+    Ok(batch)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub enum ResourceKind {
     Rule,
     Funnel,
     Erasure,
+    Backtest,
 }
 
 impl ResourceKind {
@@ -20,6 +21,7 @@ impl ResourceKind {
             ResourceKind::Rule => "rule",
             ResourceKind::Funnel => "funnel",
             ResourceKind::Erasure => "erasure",
+            ResourceKind::Backtest => "backtest",
         }
     }
 
@@ -59,6 +61,7 @@ mod tests {
             ResourceKind::Rule,
             ResourceKind::Funnel,
             ResourceKind::Erasure,
+            ResourceKind::Backtest,
         ] {
             let id = kind.new_id();
             assert!(

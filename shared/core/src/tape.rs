@@ -57,8 +57,36 @@ impl TapeEntry {
         }
     }
 
+    /// [`TapeEntry::new`], taking the event's stored form instead of copying it.
+    pub fn from_valid(tenant: TenantId, valid: ValidEvent, received_at: DateTime<Utc>) -> Self {
+        let (person, time) = (valid.person.clone(), valid.time);
+        let (event, id, source, ty) = valid.into_parts();
+        Self {
+            tenant,
+            person,
+            time,
+            received_at,
+            ty,
+            source,
+            id,
+            expires_at: None,
+            event,
+        }
+    }
+
     pub fn event_hash(&self) -> String {
         event_hash(&self.source, &self.id)
+    }
+
+    /// Every key of the entry, with its event hash computed once.
+    pub fn keys(&self) -> EntryKeys {
+        let hash = self.event_hash();
+        EntryKeys {
+            partition: self.partition_key(),
+            sort: format!("E#{}#{hash}", time_key(self.time)),
+            dedup: format!("T#{}#D#{hash}", self.tenant),
+            hash,
+        }
     }
 
     pub fn partition_key(&self) -> String {
@@ -72,6 +100,16 @@ impl TapeEntry {
     pub fn dedup_key(&self) -> String {
         format!("T#{}#D#{}", self.tenant, self.event_hash())
     }
+}
+
+/// [`TapeEntry::partition_key`], [`TapeEntry::sort_key`], [`TapeEntry::dedup_key`] and
+/// [`TapeEntry::event_hash`] of one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryKeys {
+    pub partition: String,
+    pub sort: String,
+    pub dedup: String,
+    pub hash: String,
 }
 
 /// The partition that holds one person's Tape.
@@ -319,6 +357,21 @@ mod tests {
             expires_at: None,
             event: "{}".into(),
         }
+    }
+
+    #[test]
+    fn keys_are_the_single_key_functions() {
+        let e = entry("2026-01-01T00:00:00.5Z", "k");
+        let keys = e.keys();
+        assert_eq!(
+            (keys.partition, keys.sort, keys.dedup, keys.hash),
+            (
+                e.partition_key(),
+                e.sort_key(),
+                e.dedup_key(),
+                e.event_hash()
+            )
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use cjaas_core::event::{parse_batch, parse_binary, parse_structured, MAX_ATTRIBUTE_BYTES};
-use cjaas_core::fold::{finish, FoldEvent, Part, ProfileState};
+use cjaas_core::fold::{finish, FoldEvent, Part, ProfileState, StoredFold};
 use cjaas_core::rules::{Facts, RuleDefinition, Seen};
 use cjaas_core::tape::{Cursor, JourneyQuery};
 use cjaas_core::view::{parse_window, ViewDefinition};
@@ -425,6 +425,50 @@ fn views_and_cel_expressions_never_panic() {
             }
             let profile = finish(&compiled, &unwindowed, &windowed);
             assert!(profile.attributes.contains_key("c") || profile.errors.contains_key("c"));
+            true
+        },
+    );
+}
+
+/// Folding the stored text (one pass that keeps only what the view reads) gives the
+/// same states as folding the parsed events.
+#[test]
+fn stored_events_fold_exactly_as_parsed_ones() {
+    fuzz(
+        (view_value(), fold_events()),
+        CASES / 64,
+        |(view, events)| {
+            let Ok(definition) = serde_json::from_value::<ViewDefinition>(view) else {
+                return false;
+            };
+            let Ok(compiled) = definition.compile() else {
+                return false;
+            };
+            let texts: Vec<String> = events.iter().map(Value::to_string).collect();
+            let keys: Vec<String> = (0..texts.len())
+                .map(|i| format!("E#2026-11-23T09:00:00.{i:06}Z#{i:032x}"))
+                .collect();
+            let time = now() - Duration::minutes(5);
+            for part in [Part::Unwindowed, Part::Windowed { now: now() }] {
+                let mut parsed = ProfileState::new(&compiled);
+                for (key, text) in keys.iter().zip(&texts) {
+                    let event: Value = serde_json::from_str(text).unwrap();
+                    let fold = FoldEvent {
+                        sort_key: key,
+                        time,
+                        event: &event,
+                    };
+                    parsed.fold(&compiled, part, &fold, None);
+                }
+                let mut stored = ProfileState::new(&compiled);
+                let events = keys.iter().zip(&texts).map(|(key, text)| StoredFold {
+                    sort_key: key,
+                    time,
+                    json: text,
+                });
+                assert_eq!(stored.fold_stored(&compiled, part, events, None), 0);
+                assert_eq!(stored, parsed);
+            }
             true
         },
     );

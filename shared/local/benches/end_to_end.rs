@@ -31,6 +31,14 @@ fn event(id: &str, person: &str) -> Value {
     })
 }
 
+/// A field of /proc/self/status in MiB (`VmHWM`: peak resident memory), if readable.
+fn status_mib(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -140,6 +148,7 @@ async fn main() {
         p99.as_secs_f64() / floor_p99.as_secs_f64()
     );
 
+    let before_load = status_mib("VmHWM:");
     let start = Instant::now();
     let per_client = total / CLIENTS;
     let mut posting = Vec::new();
@@ -187,6 +196,13 @@ async fn main() {
         sent as f64 / accepted.as_secs_f64(),
         readable,
         sent as f64 / readable.as_secs_f64()
+    );
+    // Server and clients share this process, so this bounds the server's own peak.
+    println!(
+        "{:<34} {:.1} MiB before the load, {:.1} MiB after (VmHWM, server and clients)",
+        "peak resident memory",
+        before_load.unwrap_or(f64::NAN),
+        status_mib("VmHWM:").unwrap_or(f64::NAN)
     );
     let _ = stop.send(true);
     let _ = server.await;

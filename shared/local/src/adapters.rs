@@ -18,6 +18,9 @@ use crate::{DirArchive, EmbeddedStore, LocalForwarder};
 #[derive(Clone)]
 pub struct LocalAdapters {
     pub store: Arc<EmbeddedStore>,
+    /// The store as the Tape port: appends ride on the stream acknowledgement's fsync
+    /// ([`EmbeddedStore::deferring_append_sync`]); every append comes from the poller.
+    pub tape: Arc<EmbeddedStore>,
     pub archive: Arc<DirArchive>,
     pub bus: LocalBus,
     pub keys: SigningKeys,
@@ -30,6 +33,7 @@ impl LocalAdapters {
         Ok(Self {
             keys: store.signing_keys()?,
             archive: Arc::new(DirArchive::new(store.dir().join("archive"))),
+            tape: Arc::new(store.deferring_append_sync()),
             store: Arc::new(store),
             bus: LocalBus::default(),
             targets,
@@ -41,7 +45,7 @@ impl Adapters for LocalAdapters {
     type Error = Infallible;
 
     fn tape(&self) -> Result<Arc<dyn TapeStore>, Infallible> {
-        Ok(self.store.clone())
+        Ok(self.tape.clone())
     }
     fn docs(&self) -> Result<Arc<dyn DocumentStore>, Infallible> {
         Ok(self.store.clone())

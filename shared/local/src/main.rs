@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio::sync::watch;
 
-use cjaas_app::jobs::Operation;
+use cjaas_app::jobs::{Operation, Trigger};
 use cjaas_core::auth::Scope;
 use cjaas_core::target::TargetPolicy;
 use cjaas_local::server::{bind, LocalApp};
@@ -150,11 +150,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = EmbeddedStore::open(&cli.data_dir)
         .map_err(|e| format!("cannot open the store in {}: {e}", cli.data_dir.display()))?;
-    if let Some(Command::BackfillProjection) = &cli.command {
-        let written = store.backfill_steps().await?;
-        println!("{}", serde_json::json!({ "projections_written": written }));
-        return Ok(());
-    }
     let targets = if cli.allow_private_targets {
         tracing::warn!("private targets allowed: rules may call loopback and private networks");
         TargetPolicy::allowing_private()
@@ -167,9 +162,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     app.analytics_every = std::time::Duration::from_secs(cli.analytics_every_seconds.max(1));
     let operation = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => return serve(app, cli.addr, &cli.data_dir).await,
-        Command::NewSigningKey { .. } | Command::BackfillProjection => {
-            unreachable!("handled before the app starts")
-        }
+        Command::NewSigningKey { .. } => unreachable!("handled before the store opens"),
+        Command::BackfillProjection => Operation::BackfillProjection {
+            budget_seconds: None,
+        },
         Command::CreateTenant { tenant } => Operation::CreateTenant { tenant },
         Command::CreateKey {
             tenant,
@@ -187,7 +183,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Command::SetRetention { tenant, days } => Operation::SetRetention { tenant, days },
         Command::Replay { tenant, from, to } => Operation::Replay { tenant, from, to },
     };
-    let output = app.operations.run(operation).await?;
+    let output = app.jobs.run(Trigger::Operation(operation)).await?;
     // `list-keys` prints each key, as the other commands print theirs.
     match output.get("keys").and_then(serde_json::Value::as_array) {
         Some(keys) => keys.iter().try_for_each(print_json)?,

@@ -10,15 +10,19 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use cjaas_app::archive::Archiver;
-use cjaas_app::jobs::{orchestrate_entries, BatchOutcome};
+use cjaas_app::audiences::Membership;
+use cjaas_app::jobs::{audiences_on_entries, orchestrate_entries, BatchOutcome};
 use cjaas_app::orchestration::Orchestrator;
-use cjaas_app::writer::{InputRecord, RecordOutcome, TapeWriter};
+use cjaas_app::writer::{BatchReport, InputRecord, RecordOutcome, TapeWriter};
+use cjaas_core::tape::TapeEntry;
 
 use crate::live::LocalLive;
 
 use crate::EmbeddedStore;
 
-const BATCH: usize = 500;
+/// Records per drain, at most. Larger than a Kinesis batch (500): under load each drain
+/// pays its fixed costs (three commits, two of them fsync'd) over more records.
+const BATCH: usize = 2_000;
 
 /// `local-{first}`, zero-padded so that names sort in stream order.
 pub fn archive_name(first: u64) -> String {
@@ -27,12 +31,36 @@ pub fn archive_name(first: u64) -> String {
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Of a written batch's entries on the Tape: those of the first `done` records (what
+/// the archive gets, without decoding the records again), and those appended now
+/// rather than before (what the live feed gets).
+fn split_on_tape(report: &BatchReport, done: usize) -> (Vec<TapeEntry>, Vec<&TapeEntry>) {
+    let mut archived = Vec::with_capacity(report.on_tape.len());
+    let mut new = Vec::with_capacity(report.on_tape.len());
+    let on_tape = report
+        .outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| matches!(o, RecordOutcome::Appended | RecordOutcome::Duplicate))
+        .zip(&report.on_tape);
+    for ((index, outcome), entry) in on_tape {
+        if index < done {
+            archived.push(entry.clone());
+        }
+        if *outcome == RecordOutcome::Appended {
+            new.push(entry);
+        }
+    }
+    (archived, new)
+}
+
 pub struct LocalPoller {
     store: EmbeddedStore,
     writer: Arc<TapeWriter>,
     archiver: Arc<Archiver>,
     orchestrator: Arc<Orchestrator>,
     live: LocalLive,
+    audiences: Option<Arc<Membership>>,
 }
 
 impl LocalPoller {
@@ -49,7 +77,14 @@ impl LocalPoller {
             archiver,
             orchestrator,
             live,
+            audiences: None,
         }
+    }
+
+    /// Also keeps audience memberships current as events land.
+    pub fn with_audiences(mut self, audiences: Arc<Membership>) -> Self {
+        self.audiences = Some(audiences);
+        self
     }
 
     /// Runs until `shutdown` turns true, then returns after the batch in hand.
@@ -101,24 +136,12 @@ impl LocalPoller {
         // again (the Tape ignores the repeats) and rewrites the same objects. Positions
         // are never reused, so no other batch has this name.
         let batch_name = archive_name(batch[0].0);
-        if let Err(e) = self
-            .archiver
-            .archive_batch(&batch_name, &records[..done])
-            .await
-        {
+        let (archived, new) = split_on_tape(&report, done);
+        if let Err(e) = self.archiver.archive_entries(&batch_name, archived).await {
             tracing::warn!(error = %e, "archiving failed; the batch will be read again");
             return Err(());
         }
         // Live followers see each event once, when it is first appended.
-        let mut on_tape = report.on_tape.iter();
-        let new: Vec<_> = report
-            .outcomes
-            .iter()
-            .filter(|o| matches!(o, RecordOutcome::Appended | RecordOutcome::Duplicate))
-            .zip(&mut on_tape)
-            .filter(|(o, _)| **o == RecordOutcome::Appended)
-            .map(|(_, entry)| entry)
-            .collect();
         if let Err(e) = self.live.record(&new).await {
             tracing::warn!(error = %e, "live feed not updated");
         }
@@ -128,6 +151,13 @@ impl LocalPoller {
             Ok(BatchOutcome::RetryFrom(_)) => return Err(()),
             Err(e) => {
                 tracing::warn!(error = %e, "orchestration failed; the batch will be read again");
+                return Err(());
+            }
+        }
+        // Then audiences: a failure reads the batch again; no change is made twice.
+        if let Some(audiences) = &self.audiences {
+            if let Err(e) = audiences_on_entries(audiences, &report.on_tape).await {
+                tracing::warn!(error = %e, "audience evaluation failed; the batch will be read again");
                 return Err(());
             }
         }

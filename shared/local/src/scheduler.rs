@@ -1,27 +1,22 @@
-//! The embedded default's event bus and background jobs, the same use cases
-//! (`cjaas_app::jobs`) as the `analytics`, `maintenance`, `orchestrator` and
-//! `actions` Lambdas: analytics every `analytics_every` and on a tenant's request,
-//! erasures on request, rules' actions as they fire, absence timers every few
-//! seconds, and once an hour the maintenance sweep (and the expired Tape entries,
-//! which DynamoDB's TTL removes in AWS). A job's failure is logged; the next tick
-//! runs it again.
+//! The embedded default's event bus and background jobs: the same table of
+//! scheduled jobs (`cjaas_app::jobs::scheduled`) and the same messages as the
+//! Lambdas, run through the same `Jobs::run`. Each scheduled job runs on its own
+//! timer (the analytics one every `analytics_every`); bus messages run as they come,
+//! actions on their own task. A job's failure is logged; its next tick runs it again.
 
 use async_trait::async_trait;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
 
-use cjaas_app::actions::ActionRunner;
-use cjaas_app::jobs::{all_tenants, run_timers, AnalyticsJob, BusMessage, JobFailed, Maintenance};
-use cjaas_app::orchestration::{ActionEvent, Orchestrator};
+use cjaas_app::jobs::{
+    scheduled, BusMessage, FirstRun, Jobs, ScheduledJob, Trigger, ANALYTICS, SWEEP,
+};
 use cjaas_core::ports::{BusEvent, EventBus, StoreError};
 
-use crate::EmbeddedStore;
-
-const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
-/// How often due absence timers are looked for.
-const TIMERS_EVERY: Duration = Duration::from_secs(5);
+use crate::adapters::LocalAdapters;
 
 /// An in-process bus: every subscriber sees every event published after it subscribed.
 #[derive(Clone)]
@@ -55,23 +50,23 @@ impl EventBus for LocalBus {
 }
 
 pub struct Scheduler {
-    pub analytics: Arc<AnalyticsJob>,
-    pub maintenance: Arc<Maintenance>,
-    pub orchestrator: Arc<Orchestrator>,
-    pub actions: Arc<ActionRunner>,
-    pub store: EmbeddedStore,
+    pub jobs: Arc<Jobs<LocalAdapters>>,
+    /// The analytics job's period; the other jobs keep the table's.
     pub analytics_every: Duration,
 }
 
-/// Logs a job's failures; the job runs again at its next tick.
-fn log_failure<T>(job: &str, result: Result<T, JobFailed>) {
-    if let Err(e) = result {
-        tracing::warn!(job, error = %e, "job failed; it runs again at its next tick");
-    }
-}
-
 impl Scheduler {
-    /// Runs until `shutdown`; every timer fires once at start.
+    fn period(&self, job: &ScheduledJob<LocalAdapters>) -> Duration {
+        if job.name == ANALYTICS {
+            self.analytics_every
+        } else {
+            job.every
+        }
+    }
+
+    /// Runs until `shutdown`. A job whose first run is `AfterOnePeriod` (analytics:
+    /// on a restart the stored reports are served as they were until the next run is
+    /// due) waits one period; the others run at start.
     pub async fn run(
         self,
         mut requests: broadcast::Receiver<BusEvent>,
@@ -80,23 +75,33 @@ impl Scheduler {
         if *shutdown.borrow() {
             return;
         }
-        // The first analytics run waits one period: on a restart the stored reports are
-        // served as they were (with their `computed_at`) until the next run is due.
-        let first_run = tokio::time::Instant::now() + self.analytics_every;
-        let mut analytics = tokio::time::interval_at(first_run, self.analytics_every);
-        let mut maintenance = tokio::time::interval(MAINTENANCE_EVERY);
-        let mut timers = tokio::time::interval(TIMERS_EVERY);
-        for timer in [&mut analytics, &mut maintenance, &mut timers] {
-            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        }
+        let table = scheduled::<LocalAdapters>();
+        let start = Instant::now();
+        let mut due: Vec<Instant> = table
+            .iter()
+            .map(|job| match job.first_run {
+                FirstRun::AtStart => start,
+                FirstRun::AfterOnePeriod => start + self.period(job),
+            })
+            .collect();
         loop {
+            let (next, at) = due
+                .iter()
+                .copied()
+                .enumerate()
+                .min_by_key(|(_, at)| *at)
+                .expect("the table has jobs");
             tokio::select! {
-                _ = analytics.tick() => self.run_analytics().await,
-                _ = maintenance.tick() => self.maintain().await,
-                _ = timers.tick() => self.run_timers().await,
+                _ = tokio::time::sleep_until(at) => {
+                    let job = &table[next];
+                    // As a delayed interval: the next run is a period after this one.
+                    due[next] = Instant::now() + self.period(job);
+                    self.run_scheduled(job.name).await;
+                }
                 request = requests.recv() => match request {
                     Ok(event) => self.on_event(&event).await,
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.maintain().await,
+                    // Missed messages: the sweep runs the pending erasures.
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.run_scheduled(SWEEP).await,
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 changed = shutdown.changed() => {
@@ -108,61 +113,44 @@ impl Scheduler {
         }
     }
 
-    async fn on_event(&self, event: &BusEvent) {
-        match BusMessage::try_from(event) {
-            Ok(BusMessage::ActionTriggered(action)) => self.run_action(action),
-            Ok(BusMessage::AnalyticsRunRequested { tenant, .. }) => {
-                match self.analytics.run_requested(&tenant, Utc::now()).await {
-                    Ok(runs) => log_failure("analytics", runs.into_result()),
-                    Err(e) => tracing::warn!(error = %e, "analytics run request refused"),
-                }
-            }
-            Ok(BusMessage::ErasureRequested { tenant, job }) => {
-                // A failure is logged by the job; the sweep runs it again.
-                let _ = self.maintenance.erase(&tenant, &job).await;
-            }
-            Err(e) => tracing::warn!(error = %e, "bus message refused"),
+    async fn run_scheduled(&self, job: &'static str) {
+        let trigger = Trigger::Schedule {
+            job: job.into(),
+            at: Utc::now(),
+        };
+        if let Err(e) = self.jobs.run(trigger).await {
+            tracing::warn!(job, error = %e, "job failed; it runs again at its next tick");
         }
-    }
-
-    async fn run_analytics(&self) {
-        let runs = self.analytics.run_all(Utc::now()).await;
-        log_failure("analytics", runs.and_then(|runs| runs.into_result()));
     }
 
     /// Actions run on their own task: a slow webhook never holds up the others.
-    fn run_action(&self, action: ActionEvent) {
-        let runner = self.actions.clone();
-        tokio::spawn(async move {
-            match runner.run(&action).await {
-                Ok(outcome) => tracing::info!(action = %action.action_id, ?outcome, "action done"),
-                Err(e) => tracing::warn!(action = %action.action_id, error = %e, "action failed"),
-            }
-        });
-    }
-
-    async fn run_timers(&self) {
-        let report = match all_tenants(&self.store).await {
-            Ok(tenants) => run_timers(&self.orchestrator, &tenants, Utc::now())
-                .await
-                .into_result(),
-            Err(e) => Err(e),
+    async fn on_event(&self, event: &BusEvent) {
+        let message = match BusMessage::try_from(event) {
+            Ok(message) => message,
+            Err(e) => return tracing::warn!(error = %e, "bus message refused"),
         };
-        log_failure("timers", report);
-    }
-
-    /// Expired Tape entries (DynamoDB's TTL in AWS), then the maintenance sweep.
-    async fn maintain(&self) {
-        let now = Utc::now();
-        match self.store.sweep_expired(now).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(entries = n, "expired Tape entries removed"),
-            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        let kind = message.detail_type();
+        let trigger = Trigger::Message {
+            message,
+            at: Utc::now(),
+        };
+        let jobs = self.jobs.clone();
+        let run = async move {
+            match jobs.run(trigger).await {
+                Ok(done) => tracing::info!(message = kind, %done, "bus message done"),
+                // An erasure stays pending (the sweep runs it again); an action's
+                // failure is in its delivery log.
+                Err(e) => tracing::warn!(message = kind, error = %e, "bus message failed"),
+            }
+        };
+        // An action, a backfill or a backtest on its own task: a long one never holds up the bus.
+        if matches!(
+            kind,
+            "ActionTriggered" | "AudienceBackfillRequested" | "BacktestRequested"
+        ) {
+            tokio::spawn(run);
+        } else {
+            run.await;
         }
-        let report = self.maintenance.sweep_all(now).await;
-        log_failure(
-            "maintenance",
-            report.and_then(|report| report.into_result()),
-        );
     }
 }

@@ -8,12 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-use cjaas_app::actions::ActionRunner;
 use cjaas_app::admin::{Admin, KeyView};
 use cjaas_app::archive::Replayer;
 use cjaas_app::http::{live_routes, require_bearer, with_edge_headers, with_problem_fallback};
-use cjaas_app::jobs::{AnalyticsJob, Maintenance, Operations};
-use cjaas_app::orchestration::Orchestrator;
+use cjaas_app::jobs::Jobs;
 use cjaas_app::wiring::Wiring;
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::ids::TenantId;
@@ -34,14 +32,11 @@ pub struct LocalApp {
     pub keys: SigningKeys,
     pub admin: Arc<Admin>,
     pub replayer: Arc<Replayer>,
-    pub operations: Operations,
+    /// Every job a schedule, a bus message or an operator command triggers.
+    pub jobs: Arc<Jobs<LocalAdapters>>,
     pub router: Router,
     pub poller: LocalPoller,
     pub bus: LocalBus,
-    pub analytics: Arc<AnalyticsJob>,
-    pub maintenance: Arc<Maintenance>,
-    pub orchestrator: Arc<Orchestrator>,
-    pub actions: Arc<ActionRunner>,
     pub live: LocalLive,
     pub archive: Arc<DirArchive>,
     /// How often the analytics job runs for every tenant.
@@ -72,9 +67,6 @@ impl LocalApp {
         let Ok(archiver) = wiring.archiver().map(Arc::new);
         let Ok(orchestrator) = wiring.orchestrator().map(Arc::new);
         let Ok(operations) = wiring.operations();
-        let Ok(analytics) = wiring.analytics_job().map(Arc::new);
-        let Ok(maintenance) = wiring.maintenance().map(Arc::new);
-        let Ok(actions) = wiring.action_runner().map(Arc::new);
         let Ok(browser) = wiring.ingest_router(|events| require_bearer(events, auth.clone()));
         let Ok(api) = wiring.api_router();
         let live = LocalLive::new(store.clone());
@@ -85,25 +77,20 @@ impl LocalApp {
                 .merge(browser)
                 .merge(require_bearer(api, auth)),
         ));
+        let jobs = Arc::new(wiring.jobs());
+        let membership = jobs
+            .membership()
+            .expect("the embedded store has every resource");
         Ok(Self {
-            poller: LocalPoller::new(
-                store.clone(),
-                writer,
-                archiver,
-                orchestrator.clone(),
-                live.clone(),
-            ),
+            poller: LocalPoller::new(store.clone(), writer, archiver, orchestrator, live.clone())
+                .with_audiences(membership),
             store,
             keys,
             admin: operations.admin.clone(),
             replayer: operations.replayer.clone(),
-            operations,
+            jobs,
             router,
             bus,
-            analytics,
-            maintenance,
-            orchestrator,
-            actions,
             live,
             archive,
             analytics_every: DEFAULT_ANALYTICS_EVERY,
@@ -137,11 +124,7 @@ impl LocalApp {
     ) -> std::io::Result<()> {
         let poller = tokio::spawn(self.poller.run(shutdown.clone()));
         let scheduler = Scheduler {
-            analytics: self.analytics,
-            maintenance: self.maintenance,
-            orchestrator: self.orchestrator,
-            actions: self.actions,
-            store: self.store.clone(),
+            jobs: self.jobs,
             analytics_every: self.analytics_every,
         };
         let scheduler = tokio::spawn(scheduler.run(self.bus.subscribe(), shutdown.clone()));

@@ -48,22 +48,7 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{}{path}", server.base))
-        .bearer_auth(&server.token);
-    if let Some(body) = body {
-        let content_type = if path == "/v1/events" {
-            "application/cloudevents-batch+json"
-        } else {
-            "application/json"
-        };
-        request = request
-            .header("content-type", content_type)
-            .body(body.to_string());
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    server.send(method, path, body).await
 }
 
 fn event(id: &str, ty: &str, path: &str, minutes_ago: i64) -> Value {

@@ -22,7 +22,7 @@ use cjaas_core::analytics::{AnalyticsSettings, FunnelDefinition};
 use cjaas_core::auth::Scope;
 
 use super::{path_param, read_json, Caller, Problem};
-use crate::analytics::{Analytics, AnalyticsError};
+use crate::analytics::Analytics;
 
 type Api = State<Arc<Analytics>>;
 
@@ -39,33 +39,6 @@ pub fn analytics_routes(analytics: Arc<Analytics>) -> Router {
         )
         .route("/v1/funnels/{id}/report", get(get_funnel_report))
         .with_state(analytics)
-}
-
-impl From<AnalyticsError> for Problem {
-    fn from(e: AnalyticsError) -> Self {
-        let status = match &e {
-            AnalyticsError::Invalid(problems) => {
-                return Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    e.code(),
-                    "the request is invalid; nothing was stored",
-                )
-                .with_errors(problems)
-            }
-            AnalyticsError::RateLimited { retry_at, .. } => {
-                let wait = (*retry_at - Utc::now()).num_seconds().max(1) as u64;
-                return Problem::new(StatusCode::TOO_MANY_REQUESTS, e.code(), e.to_string())
-                    .retry_after(wait);
-            }
-            AnalyticsError::FunnelNotFound(_) | AnalyticsError::NotComputed(_) => {
-                StatusCode::NOT_FOUND
-            }
-            AnalyticsError::UnknownWindow(..) => StatusCode::BAD_REQUEST,
-            AnalyticsError::TooManyFunnels | AnalyticsError::Conflict => StatusCode::CONFLICT,
-            AnalyticsError::Store(store) => return store.clone().into(),
-        };
-        Problem::new(status, e.code(), e.to_string())
-    }
 }
 
 /// The `window` parameter, required and alone.

@@ -25,7 +25,7 @@ use cjaas_core::dead_letters::valid_origin;
 use super::deliveries::page_query;
 use super::read_json;
 use super::{path_param, Caller, Problem};
-use crate::dead_letters::{DeadLetterError, DeadLetters, MAX_BULK_REDRIVE};
+use crate::dead_letters::{DeadLetters, MAX_BULK_REDRIVE};
 
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -42,21 +42,6 @@ pub fn dead_letter_routes(letters: Arc<DeadLetters>) -> Router {
         .route("/v1/dead-letters/{id}", get(get_letter))
         .route("/v1/dead-letters/{id}/redrive", post(redrive_letter))
         .with_state(letters)
-}
-
-impl From<DeadLetterError> for Problem {
-    fn from(e: DeadLetterError) -> Self {
-        match &e {
-            DeadLetterError::NotFound(_) => {
-                Problem::new(StatusCode::NOT_FOUND, e.code(), e.to_string())
-            }
-            DeadLetterError::NotRedrivable { code, detail } => {
-                Problem::new(StatusCode::CONFLICT, e.code(), e.to_string())
-                    .with_errors([json!({"code": code, "detail": detail})])
-            }
-            DeadLetterError::Store(store) => store.clone().into(),
-        }
-    }
 }
 
 async fn list_letters(

@@ -17,7 +17,7 @@ use cjaas_core::auth::Scope;
 
 use super::person::PersonPath;
 use super::{path_param, Caller, Problem};
-use crate::erasure::{ErasureError, Erasures};
+use crate::erasure::Erasures;
 
 type Api = State<Arc<Erasures>>;
 
@@ -26,17 +26,6 @@ pub fn erasure_routes(erasures: Arc<Erasures>) -> Router {
         .route("/v1/persons/{person}", delete(erase_person))
         .route("/v1/erasures/{id}", get(get_erasure))
         .with_state(erasures)
-}
-
-impl From<ErasureError> for Problem {
-    fn from(e: ErasureError) -> Self {
-        match &e {
-            ErasureError::NotFound(_) => {
-                Problem::new(StatusCode::NOT_FOUND, e.code(), e.to_string())
-            }
-            ErasureError::Store(store) => store.clone().into(),
-        }
-    }
 }
 
 async fn erase_person(

@@ -6,7 +6,6 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -17,7 +16,7 @@ use cjaas_core::auth::Scope;
 use cjaas_core::forwarding::ForwardingConfig;
 
 use super::{read_json, Caller, Problem};
-use crate::forwarding::{Forwarding, ForwardingError};
+use crate::forwarding::Forwarding;
 
 type Api = State<Arc<Forwarding>>;
 
@@ -25,20 +24,6 @@ pub fn forwarding_routes(forwarding: Arc<Forwarding>) -> Router {
     Router::new()
         .route("/v1/forwarding", get(get_forwarding).put(put_forwarding))
         .with_state(forwarding)
-}
-
-impl From<ForwardingError> for Problem {
-    fn from(e: ForwardingError) -> Self {
-        match e {
-            ForwardingError::Invalid(problems) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                "the destinations are invalid; nothing was stored",
-            )
-            .with_errors(problems),
-            ForwardingError::Store(store) => store.into(),
-        }
-    }
 }
 
 async fn get_forwarding(

@@ -38,11 +38,7 @@ async fn post_events(
     let accepted = ingestor
         .publish(&caller.tenant, received_at, &events)
         .await
-        .map_err(|e| {
-            tracing::error!(tenant = %caller.tenant, error = %e, "ingest could not reach the stream");
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stream_unavailable", e.to_string())
-                .retry_after(1)
-        })?;
+        .inspect_err(|e| tracing::error!(tenant = %caller.tenant, error = %e, "ingest could not reach the stream"))?;
     tracing::info!(tenant = %caller.tenant, credential = %caller.credential, accepted, "events accepted");
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))).into_response())
 }

@@ -5,6 +5,8 @@
 mod admin;
 mod analytics;
 mod assets;
+mod audiences;
+mod backtest;
 mod body;
 mod browser;
 mod dashboard;
@@ -38,6 +40,8 @@ use cjaas_core::event::MAX_REQUEST_BYTES;
 pub use admin::admin_routes;
 pub use analytics::analytics_routes;
 pub use assets::{asset_paths, asset_routes};
+pub use audiences::{audience_routes, AudienceApi};
+pub use backtest::backtest_routes;
 pub use browser::{browser_paths, browser_routes};
 pub use dashboard::{with_dashboard_origins, DashboardOrigins};
 pub use dead_letters::dead_letter_routes;

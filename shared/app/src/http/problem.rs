@@ -5,11 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use cjaas_core::auth::AuthError;
-use cjaas_core::ports::StoreError;
-
-use crate::admin::AdminError;
-use crate::auth::AuthFailure;
+use crate::failure::{AppError, ErrorKind};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -113,55 +109,42 @@ impl IntoResponse for Problem {
     }
 }
 
-impl From<AuthError> for Problem {
-    fn from(e: AuthError) -> Self {
-        let status = match e {
-            AuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            _ => StatusCode::UNAUTHORIZED,
-        };
-        Problem::new(status, e.code(), e.to_string())
+/// The one HTTP status of each kind of error.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-impl From<StoreError> for Problem {
-    fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "store failure");
-        match e {
-            StoreError::Transient(_) => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "the store is unavailable; try again",
-            )
-            .retry_after(1),
-            StoreError::Rejected(_) => Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the store refused the request",
-            ),
+impl Problem {
+    /// The one conversion of an application error into its problem: the status
+    /// of its kind, its code, and what it carries. An error that wraps another
+    /// (a store failure) answers as that one.
+    pub fn of(e: &dyn AppError) -> Self {
+        if let Some(cause) = e.wraps() {
+            return Problem::of(cause);
         }
-    }
-}
-
-impl From<AuthFailure> for Problem {
-    fn from(e: AuthFailure) -> Self {
-        match e {
-            AuthFailure::Denied(e) => e.into(),
-            AuthFailure::Store(e) => e.into(),
+        let (kind, code) = (e.kind(), e.code());
+        if matches!(kind, ErrorKind::Unavailable | ErrorKind::Internal) {
+            tracing::error!(code, error = %e, "request failed");
         }
+        let mut problem = Problem::new(status_of(kind), code, e.public_detail());
+        problem.errors = e.problems().map(Box::new);
+        problem.retry_after_secs = e.retry_after();
+        problem
     }
 }
 
-impl From<AdminError> for Problem {
-    fn from(e: AdminError) -> Self {
-        let status = match &e {
-            AdminError::TenantExists(_) => StatusCode::CONFLICT,
-            AdminError::UnknownTenant(_) | AdminError::KeyNotFound(_) => StatusCode::NOT_FOUND,
-            AdminError::ScopeNotHeld(_)
-            | AdminError::ApiKeyRequired
-            | AdminError::PublishableKey => StatusCode::FORBIDDEN,
-            AdminError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AdminError::Store(e) => return e.clone().into(),
-        };
-        Problem::new(status, e.code(), e.to_string())
+impl<E: AppError> From<E> for Problem {
+    fn from(e: E) -> Self {
+        Problem::of(&e)
     }
 }

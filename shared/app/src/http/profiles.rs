@@ -57,33 +57,6 @@ pub fn profile_routes(api: Arc<ProfileApi>) -> Router {
         .with_state(api)
 }
 
-impl From<ProfileError> for Problem {
-    fn from(e: ProfileError) -> Self {
-        let status = match &e {
-            ProfileError::InvalidView(problems) => {
-                return Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    e.code(),
-                    "the view is invalid; nothing was stored",
-                )
-                .with_errors(problems)
-            }
-            ProfileError::ViewNotFound(_)
-            | ProfileError::VersionNotFound(..)
-            | ProfileError::AliasNotFound(_) => StatusCode::NOT_FOUND,
-            ProfileError::Conflict
-            | ProfileError::AliasTaken { .. }
-            | ProfileError::AliasCycle(_) => StatusCode::CONFLICT,
-            ProfileError::SelfLink | ProfileError::GroupTooLarge => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ProfileError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            ProfileError::Store(e) => return e.clone().into(),
-        };
-        Problem::new(status, e.code(), e.to_string())
-    }
-}
-
 async fn create_view(
     State(api): Api,
     Caller(caller): Caller,

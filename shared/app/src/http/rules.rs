@@ -20,7 +20,7 @@ use cjaas_core::auth::Scope;
 use cjaas_core::rules::RuleDefinition;
 
 use super::{path_param, read_json, Caller, Problem};
-use crate::orchestration::{RuleError, Rules};
+use crate::orchestration::Rules;
 
 type Api = State<Arc<Rules>>;
 
@@ -33,21 +33,6 @@ pub fn rule_routes(rules: Arc<Rules>) -> Router {
             get(get_rule).put(update_rule).delete(delete_rule),
         )
         .with_state(rules)
-}
-
-impl From<RuleError> for Problem {
-    fn from(e: RuleError) -> Self {
-        let status = match &e {
-            RuleError::Invalid(problems) => {
-                return Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
-                    .with_errors(problems)
-            }
-            RuleError::NotFound(_) => StatusCode::NOT_FOUND,
-            RuleError::TooMany | RuleError::Conflict => StatusCode::CONFLICT,
-            RuleError::Store(store) => return store.clone().into(),
-        };
-        Problem::new(status, e.code(), e.to_string())
-    }
 }
 
 async fn list_rules(State(api): Api, Caller(caller): Caller) -> Result<impl IntoResponse, Problem> {

@@ -29,9 +29,7 @@ use cjaas_core::event::MAX_REQUEST_BYTES;
 use cjaas_core::segment::{gunzip, parse_payload, project_settings, Call, Route, SegmentError};
 
 use super::{path_param, Problem};
-use crate::browser::BrowserRefusal;
-use crate::ingest::StreamUnavailable;
-use crate::tracking::{Tracking, TrackingError};
+use crate::tracking::Tracking;
 
 /// The short paths analytics.js uses, by call.
 fn short_path(call: Call) -> &'static str {
@@ -97,7 +95,7 @@ async fn accept(
     };
     check_media_type(headers)?;
     let body = read_decoded(headers, body).await?;
-    let payload = parse_payload(&body, route).map_err(segment_problem)?;
+    let payload = parse_payload(&body, route).map_err(Problem::from)?;
     let principal = match early {
         Some(principal) => principal,
         None => {
@@ -211,7 +209,7 @@ fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
 async fn read_decoded(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Problem> {
     let bytes = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
         .await
-        .map_err(|_| segment_problem(SegmentError::BatchTooLarge))?;
+        .map_err(|_| Problem::from(SegmentError::BatchTooLarge))?;
     // Absent means identity; an empty or unreadable value is no coding at all.
     let encoding = match headers.get(header::CONTENT_ENCODING) {
         None => "identity".to_owned(),
@@ -220,60 +218,12 @@ async fn read_decoded(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Proble
             .to_ascii_lowercase(),
     };
     match encoding.as_str() {
-        "gzip" | "x-gzip" => gunzip(&bytes).map_err(segment_problem),
+        "gzip" | "x-gzip" => gunzip(&bytes).map_err(Problem::from),
         "identity" => Ok(bytes.to_vec()),
         other => Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_encoding",
             format!("unsupported content encoding {other:?}: send gzip or none"),
         )),
-    }
-}
-
-/// Every request problem is a 400 (Segment's libraries drop a 400 and retry a 5xx).
-fn segment_problem(error: SegmentError) -> Problem {
-    let mut detail = error.to_string();
-    if let SegmentError::InvalidMessages(problems) = &error {
-        if let Some(first) = problems.first() {
-            detail = format!("{detail}; message {}: {}", first.index, first.detail);
-        }
-        return Problem::new(StatusCode::BAD_REQUEST, error.code(), detail).with_errors(problems);
-    }
-    Problem::new(StatusCode::BAD_REQUEST, error.code(), detail)
-}
-
-impl From<TrackingError> for Problem {
-    fn from(error: TrackingError) -> Self {
-        match error {
-            TrackingError::Request(e) => segment_problem(e),
-            TrackingError::Stream(e) => stream_problem(e),
-            TrackingError::Store(e) => e.into(),
-        }
-    }
-}
-
-fn stream_problem(error: StreamUnavailable) -> Problem {
-    tracing::error!(error = %error, "tracking could not reach the stream");
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "stream_unavailable",
-        error.to_string(),
-    )
-    .retry_after(1)
-}
-
-impl From<BrowserRefusal> for Problem {
-    fn from(refusal: BrowserRefusal) -> Self {
-        let detail = refusal.to_string();
-        match refusal {
-            BrowserRefusal::OriginNotAllowed(_) => {
-                Problem::new(StatusCode::FORBIDDEN, "origin_not_allowed", detail)
-            }
-            BrowserRefusal::RateLimited { retry_after_secs } => {
-                Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
-                    .retry_after(retry_after_secs)
-            }
-            BrowserRefusal::Store(e) => e.into(),
-        }
     }
 }

@@ -7,8 +7,11 @@ use std::sync::Arc;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::ConfigStore;
 
-use super::{all_tenants, Failures, JobFailed, TenantFailure};
+use super::run::to_json;
+use super::{all_tenants, Failures, JobFailed, Jobs, TenantFailure};
 use crate::analytics::{Analytics, RunSummary};
+use crate::failure::{AppError, ErrorKind, Failure};
+use crate::wiring::Adapters;
 
 pub struct AnalyticsJob {
     pub analytics: Arc<Analytics>,
@@ -39,6 +42,15 @@ impl AnalyticsRuns {
 #[derive(Debug, thiserror::Error)]
 #[error("no tenant {0}")]
 pub struct UnknownTenant(pub TenantId);
+
+impl AppError for UnknownTenant {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::NotFound
+    }
+    fn code(&self) -> &'static str {
+        "unknown_tenant"
+    }
+}
 
 impl AnalyticsJob {
     pub async fn run_all(&self, now: DateTime<Utc>) -> Result<AnalyticsRuns, JobFailed> {
@@ -82,4 +94,13 @@ impl AnalyticsJob {
         runs.failures = failures.into_vec();
         runs
     }
+}
+
+/// The `analytics` schedule: every tenant.
+pub(super) async fn scheduled<A: Adapters>(
+    jobs: &Jobs<A>,
+    at: DateTime<Utc>,
+) -> Result<serde_json::Value, Failure> {
+    let runs = jobs.analytics()?.run_all(at).await?;
+    Ok(to_json(runs.into_result()?))
 }

@@ -9,6 +9,10 @@ use serde_json::Value;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::BusEvent;
 
+use crate::failure::{AppError, ErrorKind};
+use cjaas_core::ids::PersonId;
+
+use crate::audiences::AudienceChange;
 use crate::orchestration::ActionEvent;
 
 /// A message on the CJaaS bus. Its variant is the EventBridge `detail-type`, its
@@ -23,8 +27,23 @@ pub enum BusMessage {
     },
     /// `DELETE /v1/persons/{person}`: run this erasure job.
     ErasureRequested { tenant: TenantId, job: String },
+    /// `POST /v1/rules/{id}/backtest`: run this backtest job.
+    BacktestRequested { tenant: TenantId, job: String },
     /// A rule fired: carry out this action.
     ActionTriggered(ActionEvent),
+    /// An audience version was created or changed: backfill its membership.
+    AudienceBackfillRequested {
+        tenant: TenantId,
+        audience: String,
+        version: u32,
+    },
+    /// Alias links changed: evaluate these persons' groups against the audiences.
+    AliasesChanged {
+        tenant: TenantId,
+        persons: Vec<PersonId>,
+    },
+    /// A person entered or left an audience (for the tenant's own consumers).
+    AudienceMembershipChanged(AudienceChange),
 }
 
 /// A bus event that is not a [`BusMessage`]: logged and refused, never a panic.
@@ -36,8 +55,13 @@ pub enum UnreadableMessage {
     Malformed { detail_type: String, reason: String },
 }
 
-impl UnreadableMessage {
-    pub fn code(&self) -> &'static str {
+impl AppError for UnreadableMessage {
+    /// Refused: the same message is refused again.
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::BadRequest
+    }
+
+    fn code(&self) -> &'static str {
         match self {
             UnreadableMessage::Unexpected { .. } => "unexpected_event",
             UnreadableMessage::Malformed { .. } => "invalid_message",
@@ -51,7 +75,11 @@ impl BusMessage {
         match self {
             BusMessage::AnalyticsRunRequested { .. } => "cjaas.analytics",
             BusMessage::ErasureRequested { .. } => "cjaas.erasure",
+            BusMessage::BacktestRequested { .. } => "cjaas.backtest",
             BusMessage::ActionTriggered(_) => "cjaas.actions",
+            BusMessage::AudienceBackfillRequested { .. }
+            | BusMessage::AliasesChanged { .. }
+            | BusMessage::AudienceMembershipChanged(_) => "cjaas.audiences",
         }
     }
 
@@ -59,7 +87,11 @@ impl BusMessage {
         match self {
             BusMessage::AnalyticsRunRequested { .. } => "AnalyticsRunRequested",
             BusMessage::ErasureRequested { .. } => "ErasureRequested",
+            BusMessage::BacktestRequested { .. } => "BacktestRequested",
             BusMessage::ActionTriggered(_) => "ActionTriggered",
+            BusMessage::AudienceBackfillRequested { .. } => "AudienceBackfillRequested",
+            BusMessage::AliasesChanged { .. } => "AliasesChanged",
+            BusMessage::AudienceMembershipChanged(_) => "AudienceMembershipChanged",
         }
     }
 
@@ -91,10 +123,14 @@ impl BusMessage {
     }
 }
 
-const KNOWN: [&str; 3] = [
+const KNOWN: [&str; 7] = [
     "AnalyticsRunRequested",
     "ErasureRequested",
+    "BacktestRequested",
     "ActionTriggered",
+    "AudienceBackfillRequested",
+    "AliasesChanged",
+    "AudienceMembershipChanged",
 ];
 
 impl From<&BusMessage> for BusEvent {
@@ -139,6 +175,19 @@ mod tests {
             BusMessage::ErasureRequested {
                 tenant: tenant(),
                 job: "erasure-1".into(),
+            },
+            BusMessage::AudienceBackfillRequested {
+                tenant: tenant(),
+                audience: "audience-1".into(),
+                version: 2,
+            },
+            BusMessage::AliasesChanged {
+                tenant: tenant(),
+                persons: vec![PersonId::parse("p-1").unwrap()],
+            },
+            BusMessage::BacktestRequested {
+                tenant: tenant(),
+                job: "backtest-1".into(),
             },
         ];
         for message in messages {

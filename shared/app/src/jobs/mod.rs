@@ -9,15 +9,33 @@
 //! retries at its next tick).
 
 mod analytics;
+mod audiences;
+mod backtest;
+mod backtest_run;
 mod bus;
 mod operations;
+mod run;
+mod schedule;
 mod stream;
 mod sweep;
 mod timers;
 
 pub use analytics::{AnalyticsJob, AnalyticsRuns, TenantRun, UnknownTenant};
+pub use audiences::{
+    audiences_on_entries, resume_backfills, run_audience_checks, run_audience_message,
+    AudienceCheckReport,
+};
+pub use backtest::{
+    BacktestError, BacktestJob, BacktestResult, BacktestStatus, Backtests, Day, InlineBacktest,
+    Progress, SampleFiring, Window, KEPT_JOBS, MAX_WINDOW_DAYS, SAMPLE,
+};
 pub use bus::{BusMessage, UnreadableMessage};
 pub use operations::{Operation, OperationFailed, Operations};
+pub use run::{Jobs, Trigger};
+pub use schedule::{
+    job, scheduled, FirstRun, JobFuture, RunJob, ScheduledJob, ANALYTICS, AUDIENCE_BACKFILLS,
+    AUDIENCE_CHECKS, SWEEP, TIMERS,
+};
 pub use stream::{orchestrate_entries, orchestrate_records, BatchOutcome};
 pub use sweep::{Maintenance, SweepReport};
 pub use timers::{run_timers, TimerReport};
@@ -25,6 +43,8 @@ pub use timers::{run_timers, TimerReport};
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::ConfigStore;
 use serde::Serialize;
+
+use crate::failure::{AppError, ErrorKind};
 
 /// One tenant's step that failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,20 +69,26 @@ pub enum JobFailed {
     },
 }
 
-impl JobFailed {
-    /// The stable code a trigger reports: `{job}_failed`, or `store_unavailable` when
-    /// the tenants could not be listed.
-    pub fn code(&self) -> &'static str {
+impl AppError for JobFailed {
+    /// Transient: the job's next run (or the trigger's retry) does it again.
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
+
+    /// `{job}_failed`, or `store_unavailable` when the tenants could not be listed.
+    fn code(&self) -> &'static str {
         match self {
             JobFailed::Tenants(_) => "store_unavailable",
             JobFailed::ForTenants { job, .. } => match *job {
                 "analytics" => "analytics_failed",
-                "timers" => "timers_failed",
+                "timers" | "audience_checks" => "timers_failed",
                 _ => "maintenance_failed",
             },
         }
     }
+}
 
+impl JobFailed {
     /// `Ok(report)` when nothing failed, else the failures named.
     pub(crate) fn check<R>(
         job: &'static str,

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use cjaas_core::auth::Scope;
 use cjaas_core::ids::TenantId;
 
-use crate::admin::{Admin, AdminError, KeyRequest};
-use crate::archive::{ArchiveError, Replayer};
+use crate::admin::{Admin, KeyRequest};
+use crate::archive::Replayer;
+use crate::failure::{ErrorKind, Failure};
 
 /// One operator command (JSON: `{"command": "create-tenant", ...}`).
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +40,13 @@ pub enum Operation {
         tenant: String,
         days: Option<u32>,
     },
+    /// Gives the Tape entries written before the lean projection existed theirs,
+    /// for about `budget_seconds` (absent: until done); run again while the answer
+    /// says `"complete": false`. Run by [`super::Jobs::operate`] (it needs the Tape).
+    BackfillProjection {
+        #[serde(default)]
+        budget_seconds: Option<u64>,
+    },
     /// Puts the tenant's archived events of `[from, to)` back through ingest.
     Replay {
         tenant: String,
@@ -54,38 +62,11 @@ pub struct Operations {
 }
 
 /// A failed operator command: a stable code and a message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {detail}")]
-pub struct OperationFailed {
-    pub code: &'static str,
-    pub detail: String,
-}
-
-impl From<AdminError> for OperationFailed {
-    fn from(e: AdminError) -> Self {
-        OperationFailed {
-            code: e.code(),
-            detail: e.to_string(),
-        }
-    }
-}
-
-impl From<ArchiveError> for OperationFailed {
-    fn from(e: ArchiveError) -> Self {
-        let code = match &e {
-            ArchiveError::Invalid(_) => "invalid_request",
-            ArchiveError::Retry(_) | ArchiveError::Store(_) => "store_unavailable",
-            ArchiveError::Stream(_) => "stream_unavailable",
-        };
-        OperationFailed {
-            code,
-            detail: e.to_string(),
-        }
-    }
-}
+pub type OperationFailed = Failure;
 
 fn tenant(raw: &str) -> Result<TenantId, OperationFailed> {
-    TenantId::parse(raw).map_err(|e| OperationFailed {
+    TenantId::parse(raw).map_err(|e| Failure {
+        kind: ErrorKind::BadRequest,
         code: "invalid_tenant",
         detail: format!("tenant {raw:?} {e}"),
     })
@@ -132,6 +113,13 @@ impl Operations {
                 from,
                 to,
             } => to_json(self.replayer.replay(&tenant(&t)?, from, to).await?),
+            Operation::BackfillProjection { .. } => {
+                return Err(Failure {
+                    kind: ErrorKind::Internal,
+                    code: "internal",
+                    detail: "the projection backfill runs through Jobs::operate".into(),
+                })
+            }
         })
     }
 }

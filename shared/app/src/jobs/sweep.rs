@@ -7,12 +7,15 @@ use std::sync::Arc;
 
 use cjaas_core::erasure::ErasureJob;
 use cjaas_core::ids::TenantId;
-use cjaas_core::ports::ConfigStore;
+use cjaas_core::ports::{ConfigStore, TapeStore};
 
-use super::{all_tenants, Failures, JobFailed, TenantFailure};
+use super::run::to_json;
+use super::{all_tenants, Failures, JobFailed, Jobs, TenantFailure};
 use crate::archive::ArchiveRetention;
 use crate::erasure::{ErasureError, Erasures};
+use crate::failure::Failure;
 use crate::forwarding::Forwarding;
+use crate::wiring::Adapters;
 
 /// What the sweep acts on.
 pub struct Maintenance {
@@ -20,11 +23,17 @@ pub struct Maintenance {
     pub retention: Arc<ArchiveRetention>,
     pub forwarding: Arc<Forwarding>,
     pub config: Arc<dyn ConfigStore>,
+    /// Its expired entries go first, where the store has no TTL of its own.
+    pub tape: Arc<dyn TapeStore>,
 }
 
 /// What one sweep did, over every tenant it reached.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
+    /// Tape entries past their retention removed (embedded store; DynamoDB's TTL
+    /// removes them in AWS).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tape_entries_expired: u64,
     pub erasures_run: usize,
     pub archive_objects_deleted: usize,
     pub forwarding_retries_delivered: usize,
@@ -42,11 +51,21 @@ impl SweepReport {
 }
 
 impl Maintenance {
-    /// Every tenant's sweep.
+    /// The Tape's expired entries, then every tenant's sweep.
     pub async fn sweep_all(&self, now: DateTime<Utc>) -> Result<SweepReport, JobFailed> {
-        Ok(self
+        // Store-wide, not a tenant's step: a failure is logged; the next sweep tries again.
+        let expired = self.tape.expire(now).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "expiry sweep failed");
+            0
+        });
+        if expired > 0 {
+            tracing::info!(entries = expired, "expired Tape entries removed");
+        }
+        let mut report = self
             .sweep(&all_tenants(self.config.as_ref()).await?, now)
-            .await)
+            .await;
+        report.tape_entries_expired = expired;
+        Ok(report)
     }
 
     /// For each tenant: its pending erasures (expired tombstones pruned first), the
@@ -86,4 +105,17 @@ impl Maintenance {
             tracing::warn!(tenant = %tenant, job, error = %e, "erasure failed; the sweep retries it");
         })
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The `sweep` schedule.
+pub(super) async fn scheduled<A: Adapters>(
+    jobs: &Jobs<A>,
+    at: DateTime<Utc>,
+) -> Result<serde_json::Value, Failure> {
+    let report = jobs.maintenance()?.sweep_all(at).await?;
+    Ok(to_json(report.into_result()?))
 }

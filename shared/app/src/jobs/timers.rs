@@ -5,8 +5,11 @@ use serde::Serialize;
 
 use cjaas_core::ids::TenantId;
 
-use super::{Failures, JobFailed, TenantFailure};
+use super::run::to_json;
+use super::{all_tenants, Failures, JobFailed, Jobs, TenantFailure};
+use crate::failure::Failure;
 use crate::orchestration::Orchestrator;
+use crate::wiring::Adapters;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TimerReport {
@@ -39,4 +42,14 @@ pub async fn run_timers(
     }
     report.failures = failures.into_vec();
     report
+}
+
+/// The `timers` schedule: every tenant's due timers.
+pub(super) async fn scheduled<A: Adapters>(
+    jobs: &Jobs<A>,
+    at: DateTime<Utc>,
+) -> Result<serde_json::Value, Failure> {
+    let tenants = all_tenants(jobs.config()?.as_ref()).await?;
+    let report = run_timers(&*jobs.orchestrator()?, &tenants, at).await;
+    Ok(to_json(report.into_result()?))
 }

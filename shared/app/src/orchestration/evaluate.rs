@@ -10,7 +10,7 @@ use std::sync::Arc;
 use cjaas_core::fold::time_of_sort_key;
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{BusEvent, DocumentStore, EventBus, Expect, StoreError, TapeStore};
-use cjaas_core::rules::{keys, CompiledRule, Facts, Seen, StoredRule, Verdict};
+use cjaas_core::rules::{keys, CompiledRule, Facts, RuleSet, Seen, StoredRule, Verdict};
 use cjaas_core::tape::{JourneyQuery, Order, TapeEntry, MAX_PAGE};
 
 use crate::deliveries::DeliveryLog;
@@ -128,28 +128,26 @@ impl Orchestrator {
         entries: &[TapeEntry],
     ) -> Result<OrchestrationReport, StoreError> {
         let mut report = OrchestrationReport::default();
-        let mut rules: HashMap<TenantId, Vec<ActiveRule>> = HashMap::new();
+        let mut rules: HashMap<TenantId, (Vec<ActiveRule>, RuleSet)> = HashMap::new();
         for entry in entries {
-            if entry.source.starts_with(OWN_SOURCE_PREFIX) {
+            // CJaaS's own events are not evaluated, except live audience changes.
+            if entry.source.starts_with(OWN_SOURCE_PREFIX)
+                && !cjaas_core::audience::fires_rules(&entry.source)
+            {
                 continue;
             }
             if !rules.contains_key(&entry.tenant) {
-                rules.insert(
-                    entry.tenant.clone(),
-                    self.active_rules(&entry.tenant).await?,
-                );
+                let active = self.active_rules(&entry.tenant).await?;
+                let set = RuleSet::new(active.iter().map(|r| &r.compiled));
+                rules.insert(entry.tenant.clone(), (active, set));
             }
-            let active = &rules[&entry.tenant];
+            let (active, set) = &rules[&entry.tenant];
             if active.is_empty() {
                 continue;
             }
             let event: Value = serde_json::from_str(&entry.event)
                 .map_err(|e| StoreError::Transient(format!("unreadable stored event: {e}")))?;
-            let lookback = active
-                .iter()
-                .map(|r| r.compiled.lookback)
-                .max()
-                .unwrap_or_else(Duration::zero);
+            let lookback = set.lookback();
             let history = self
                 .history(
                     &entry.tenant,
@@ -175,9 +173,9 @@ impl Orchestrator {
                 history: &seen,
                 profiles: &profiles,
             };
-            for rule in active {
+            for (rule, verdict) in active.iter().zip(set.on_event(&facts)) {
                 report.evaluations += 1;
-                match rule.compiled.on_event(&facts) {
+                match verdict {
                     Verdict::Nothing => {}
                     Verdict::Fire => {
                         self.fire(

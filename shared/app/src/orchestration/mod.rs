@@ -8,13 +8,16 @@
 //! - **Cooldown per person under concurrency.** Firing claims the person's cooldown
 //!   document with a conditional write; of two concurrent firings only one wins.
 //! - **No loops.** Events CJaaS itself appends (source `cjaas://…`, e.g.
-//!   recommendations) are not evaluated.
+//!   recommendations) are not evaluated, except live audience membership changes
+//!   (`cjaas://audiences/{id}`, see `crate::audiences`).
 
 mod evaluate;
+mod policy;
 mod rules;
 mod timers;
 
 pub use evaluate::{OrchestrationReport, Orchestrator};
+pub use policy::{Policies, Policy, PolicyDefinition};
 pub use rules::{webhook_secret, Rules};
 
 use chrono::{DateTime, Utc};
@@ -24,6 +27,8 @@ use serde_json::Value;
 use cjaas_core::ports::StoreError;
 use cjaas_core::problem::FieldProblem;
 use cjaas_core::rules::ActionSpec;
+
+use crate::failure::{problems, AppError, ErrorKind};
 
 /// Sources of events CJaaS appends itself; rules never see them.
 pub const OWN_SOURCE_PREFIX: &str = "cjaas://";
@@ -51,6 +56,32 @@ impl RuleError {
             RuleError::TooMany => "too_many_rules",
             RuleError::Conflict => "conflict",
             RuleError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+impl AppError for RuleError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RuleError::Invalid(_) => ErrorKind::Invalid,
+            RuleError::NotFound(_) => ErrorKind::NotFound,
+            RuleError::TooMany | RuleError::Conflict => ErrorKind::Conflict,
+            RuleError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        RuleError::code(self)
+    }
+    fn problems(&self) -> Option<serde_json::Value> {
+        match self {
+            RuleError::Invalid(items) => problems(items),
+            _ => None,
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            RuleError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }

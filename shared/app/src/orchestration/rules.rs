@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{DocumentStore, Expect, Limit, LimitedOutcome, LimitedWrite, StoreError};
-use cjaas_core::problem::FieldProblem;
 use cjaas_core::rules::{keys, new_rule_id, RuleDefinition, StoredRule, RULE_ID_PREFIX};
 use cjaas_core::target::TargetPolicy;
 
 use crate::deliveries::DeliveryLog;
 use crate::documents::{decode, encode};
-use crate::profiles::{ProfileError, Views};
+use crate::profiles::Views;
 
 use super::{RuleError, MAX_RULES};
 
@@ -56,25 +55,27 @@ impl Rules {
         definition: &RuleDefinition,
     ) -> Result<(), RuleError> {
         let targets = definition.target_problems(&self.targets);
-        let compiled = definition.compile().map_err(|mut problems| {
-            problems.extend(targets.iter().cloned());
-            RuleError::Invalid(problems)
-        })?;
+        if let Err(RuleError::Invalid(mut problems)) = self.check_form(tenant, definition).await {
+            problems.extend(targets);
+            return Err(RuleError::Invalid(problems));
+        }
         if !targets.is_empty() {
             return Err(RuleError::Invalid(targets));
         }
-        let mut problems = Vec::new();
-        for view in &compiled.views {
-            match self.views.get(tenant, view, None).await {
-                Ok(_) => {}
-                Err(ProfileError::Store(e)) => return Err(e.into()),
-                Err(_) => problems.push(FieldProblem {
-                    field: "when".into(),
-                    code: "unknown_view",
-                    detail: format!("no view {view} in this tenant"),
-                }),
-            }
-        }
+        Ok(())
+    }
+
+    /// Compiles the rule and checks that the views it reads exist (not its targets).
+    pub(crate) async fn check_form(
+        &self,
+        tenant: &TenantId,
+        definition: &RuleDefinition,
+    ) -> Result<(), RuleError> {
+        let compiled = definition.compile().map_err(RuleError::Invalid)?;
+        let problems = self
+            .views
+            .unknown_in_condition(tenant, &compiled.views)
+            .await?;
         if problems.is_empty() {
             Ok(())
         } else {

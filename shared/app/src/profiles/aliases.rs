@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::documents::{decode, encode};
 use cjaas_core::ids::{PersonId, TenantId};
-use cjaas_core::ports::{DocumentStore, Expect, StoreError};
+use cjaas_core::ports::{BusEvent, DocumentStore, EventBus, Expect, StoreError};
 use cjaas_core::profile::{keys, AliasTarget, MAX_CHAIN, MAX_GROUP};
 
 use super::ProfileError;
@@ -15,6 +15,8 @@ use super::ProfileError;
 /// the Tape is never rewritten: reads span every id of the group instead.
 pub struct Aliases {
     docs: Arc<dyn DocumentStore>,
+    /// Where a changed group is announced (`AliasesChanged`), for audiences.
+    bus: Option<Arc<dyn EventBus>>,
 }
 
 /// A person's aliases, as the API shows them.
@@ -31,7 +33,26 @@ pub struct AliasView {
 
 impl Aliases {
     pub fn new(docs: Arc<dyn DocumentStore>) -> Self {
-        Self { docs }
+        Self { docs, bus: None }
+    }
+
+    /// Announces each link and unlink on `bus`, so audiences evaluate the groups.
+    pub fn with_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// Best effort: the link stands either way, and the persons' next event or time
+    /// check evaluates their groups anyway.
+    async fn announce(&self, tenant: &TenantId, persons: Vec<PersonId>) {
+        let Some(bus) = &self.bus else { return };
+        let message = crate::jobs::BusMessage::AliasesChanged {
+            tenant: tenant.clone(),
+            persons,
+        };
+        if let Err(e) = bus.publish(&[BusEvent::from(&message)]).await {
+            tracing::warn!(tenant = %tenant, error = %e, "alias change not announced");
+        }
     }
 
     async fn target(
@@ -173,7 +194,10 @@ impl Aliases {
             }
         }
         let now = Utc::now();
+        let mut changed = vec![person.clone()];
         for (alias, expect, previous) in writes {
+            changed.push(alias.clone());
+            changed.extend(previous.clone());
             // The link list entry first: readers check it against the target, so a
             // crash between the two writes leaves no dangling member.
             self.docs
@@ -205,6 +229,9 @@ impl Aliases {
                     .delete(&keys::links(tenant, &previous), alias.as_str())
                     .await?;
             }
+        }
+        if changed.len() > 1 {
+            self.announce(tenant, changed).await;
         }
         self.view(tenant, person).await
     }
@@ -241,6 +268,8 @@ impl Aliases {
                 self.docs
                     .delete(&keys::links(tenant, person), alias.as_str())
                     .await?;
+                self.announce(tenant, vec![person.clone(), alias.clone()])
+                    .await;
                 Ok(())
             }
             _ => Err(ProfileError::AliasNotFound(alias.clone())),

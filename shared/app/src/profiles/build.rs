@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use crate::documents::{decode, encode};
 use crate::tape_pages::for_each_page;
-use cjaas_core::fold::{finish, time_of_sort_key, Explain, FoldEvent, Part, Profile, ProfileState};
+use cjaas_core::fold::{
+    finish, time_of_sort_key, Explain, Part, Profile, ProfileState, StoredFold,
+};
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{DocumentStore, Expect, TapeStore};
 use cjaas_core::profile::{keys, MemberMark, Snapshot, StoredView};
@@ -355,20 +357,20 @@ fn fold_all(
     view: &CompiledView,
     part: Part,
     events: &[StoredEvent],
-    mut explain: Option<&mut Explain>,
+    explain: Option<&mut Explain>,
 ) {
-    for stored in events {
-        let Ok(event) = serde_json::from_str::<Value>(&stored.event) else {
-            continue;
-        };
-        let Some(time) = time_of_sort_key(&stored.sort_key) else {
-            continue;
-        };
-        let fold_event = FoldEvent {
+    let stored = events.iter().filter_map(|stored| {
+        Some(StoredFold {
             sort_key: &stored.sort_key,
-            time,
-            event: &event,
-        };
-        state.fold(view, part, &fold_event, explain.as_deref_mut());
+            time: time_of_sort_key(&stored.sort_key)?,
+            json: &stored.event,
+        })
+    });
+    let skipped = state.fold_stored(view, part, stored, explain);
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "stored events that are not JSON were left out of a profile"
+        );
     }
 }

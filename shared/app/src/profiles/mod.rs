@@ -16,6 +16,8 @@ use cjaas_core::ports::StoreError;
 use cjaas_core::profile::MAX_GROUP;
 use cjaas_core::view::ViewProblem;
 
+use crate::failure::{problems, AppError, ErrorKind};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error("the view is invalid")]
@@ -56,6 +58,44 @@ impl ProfileError {
             ProfileError::GroupTooLarge => "group_too_large",
             ProfileError::InvalidRequest(_) => "invalid_request",
             ProfileError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+impl AppError for ProfileError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ProfileError::InvalidView(_) => ErrorKind::Invalid,
+            ProfileError::ViewNotFound(_)
+            | ProfileError::VersionNotFound(..)
+            | ProfileError::AliasNotFound(_) => ErrorKind::NotFound,
+            ProfileError::Conflict
+            | ProfileError::AliasTaken { .. }
+            | ProfileError::AliasCycle(_) => ErrorKind::Conflict,
+            ProfileError::SelfLink | ProfileError::GroupTooLarge => ErrorKind::Invalid,
+            ProfileError::InvalidRequest(_) => ErrorKind::BadRequest,
+            ProfileError::Store(e) => e.kind(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        ProfileError::code(self)
+    }
+    fn public_detail(&self) -> String {
+        match self {
+            ProfileError::InvalidView(_) => "the view is invalid; nothing was stored".into(),
+            _ => self.to_string(),
+        }
+    }
+    fn problems(&self) -> Option<serde_json::Value> {
+        match self {
+            ProfileError::InvalidView(items) => problems(items),
+            _ => None,
+        }
+    }
+    fn wraps(&self) -> Option<&dyn AppError> {
+        match self {
+            ProfileError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::documents::{decode, encode};
 use cjaas_core::ids::TenantId;
-use cjaas_core::ports::{DocumentStore, Expect};
+use cjaas_core::ports::{DocumentStore, Expect, StoreError};
+use cjaas_core::problem::FieldProblem;
 use cjaas_core::profile::{keys, new_view_id, valid_view_id, StoredView, ViewHead};
 use cjaas_core::view::ViewDefinition;
 
@@ -17,6 +18,28 @@ pub struct Views {
 impl Views {
     pub fn new(docs: Arc<dyn DocumentStore>) -> Self {
         Self { docs }
+    }
+
+    /// A `when` problem (`unknown_view`) for each view a condition reads that the
+    /// tenant does not have; rules and audiences check their conditions with it.
+    pub async fn unknown_in_condition<'a>(
+        &self,
+        tenant: &TenantId,
+        views: impl IntoIterator<Item = &'a String>,
+    ) -> Result<Vec<FieldProblem>, StoreError> {
+        let mut problems = Vec::new();
+        for view in views {
+            match self.get(tenant, view, None).await {
+                Ok(_) => {}
+                Err(ProfileError::Store(e)) => return Err(e),
+                Err(_) => problems.push(FieldProblem {
+                    field: "when".into(),
+                    code: "unknown_view",
+                    detail: format!("no view {view} in this tenant"),
+                }),
+            }
+        }
+        Ok(problems)
     }
 
     /// Stores a new view as version 1.

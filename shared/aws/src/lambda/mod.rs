@@ -1,24 +1,19 @@
 //! What every Lambda binary shares: JSON tracing, the authorizer-context principal,
-//! and the event handlers, one file each. A handler only translates its payload into
-//! a call of `cjaas_app::jobs` (or of a service) and the result back.
+//! and the handlers. A handler only translates its payload into a call of
+//! `cjaas_app::jobs` (a `Trigger`, or a stream batch) and the result back.
 
-mod actions;
-mod analytics;
 mod authorizer;
+mod events;
 mod failure;
 mod kinesis;
-mod maintenance;
 mod operations;
 mod orchestration;
-mod schedule;
 
-pub use actions::handle_action;
-pub use analytics::handle_analytics;
 pub use authorizer::handle_authorizer;
 use authorizer::DUPLICATE_HEADER;
+pub use events::{handle_event, trigger_of, BACKFILL_REQUESTED, OPERATOR_SOURCE};
 pub use failure::CommandFailed;
 pub use kinesis::{handle_archive, handle_kinesis};
-pub use maintenance::handle_maintenance;
 pub use operations::{handle_tenant_command, TenantCommand};
 pub use orchestration::{handle_orchestration, OrchestratorFunction};
 

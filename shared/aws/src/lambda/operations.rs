@@ -4,16 +4,17 @@
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
-use cjaas_app::jobs::{Operation, Operations};
+use cjaas_app::jobs::{Jobs, Operation, Trigger};
+use cjaas_app::wiring::Adapters;
 
 use super::CommandFailed;
 
 /// The payload is an [`Operation`] (`{"command": "create-tenant", ...}`).
 pub type TenantCommand = Operation;
 
-pub async fn handle_tenant_command(
-    operations: &Operations,
+pub async fn handle_tenant_command<A: Adapters>(
+    jobs: &Jobs<A>,
     event: LambdaEvent<Operation>,
 ) -> Result<Value, CommandFailed> {
-    Ok(operations.run(event.payload).await?)
+    Ok(jobs.run(Trigger::Operation(event.payload)).await?)
 }

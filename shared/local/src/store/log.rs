@@ -15,7 +15,7 @@ use cjaas_core::ports::{EventLog, EventStream, StoreError};
 use super::{EmbeddedStore, LIVE, META, STREAM};
 
 /// The next position of the local stream.
-const STREAM_NEXT: &str = "stream_next";
+pub(super) const STREAM_NEXT: &str = "stream_next";
 /// The next position of the live log.
 const LIVE_NEXT: &str = "live_next";
 
@@ -23,7 +23,7 @@ const LIVE_NEXT: &str = "live_next";
 pub type LiveRow = (String, String, String, String, String);
 
 /// The counter `name`, but never below `floor` (a store made before the counter was).
-fn next_position(
+pub(super) fn next_position(
     meta: &impl ReadableTable<&'static str, &'static str>,
     name: &str,
     floor: u64,
@@ -179,25 +179,10 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl EventStream for EmbeddedStore {
+    /// Durable on return; concurrent puts share one commit (see `group`).
     async fn put_records(&self, records: &[StreamRecord]) -> Result<Vec<usize>, StoreError> {
         let data: Vec<Vec<u8>> = records.iter().map(|r| r.data.clone()).collect();
-        self.run(move |db| {
-            let txn = db.begin_write()?;
-            {
-                let mut meta = txn.open_table(META)?;
-                let mut table = txn.open_table(STREAM)?;
-                let floor = table.last()?.map_or(0, |(seq, _)| seq.value() + 1);
-                let first = next_position(&meta, STREAM_NEXT, floor)?;
-                for (seq, bytes) in (first..).zip(&data) {
-                    table.insert(seq, bytes.as_slice())?;
-                }
-                let next = first + data.len() as u64;
-                meta.insert(STREAM_NEXT, next.to_string().as_str())?;
-            }
-            Ok(txn.commit()?)
-        })
-        .await?;
-        self.stream_signal.notify_one();
+        self.put_stream(data).await?;
         Ok(Vec::new())
     }
 }

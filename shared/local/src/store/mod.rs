@@ -10,6 +10,7 @@
 
 mod config;
 mod docs;
+mod group;
 mod log;
 mod rewrite;
 mod steps;
@@ -68,6 +69,10 @@ pub struct EmbeddedStore {
     /// Held by the poller for each batch and by an erasure of the local log, so an
     /// erasure never races a batch in flight.
     drain: Arc<tokio::sync::Mutex<()>>,
+    /// Puts waiting to share the local stream's next commit.
+    stream_queue: Arc<group::StreamQueue>,
+    /// Tape appends commit without their own fsync (see [`EmbeddedStore::deferring_append_sync`]).
+    defer_append_sync: bool,
 }
 
 fn transient(e: impl std::fmt::Display) -> StoreError {
@@ -123,7 +128,21 @@ impl EmbeddedStore {
             stream_signal: Arc::new(Notify::new()),
             dir: dir.to_owned(),
             drain: Arc::new(tokio::sync::Mutex::new(())),
+            stream_queue: Arc::default(),
+            defer_append_sync: false,
         })
+    }
+
+    /// This store, with Tape appends that commit without their own fsync: they become
+    /// durable with the next durable commit (redb keeps commits in order, so a crash
+    /// loses at most a suffix of them). For the local server's Tape writer only: each
+    /// of its appends is followed by the durable acknowledgement of the stream records
+    /// it came from, so an append a crash loses is read from the stream again.
+    pub fn deferring_append_sync(&self) -> Self {
+        Self {
+            defer_append_sync: true,
+            ..self.clone()
+        }
     }
 
     /// Runs blocking redb work off the async runtime.

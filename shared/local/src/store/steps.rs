@@ -8,8 +8,8 @@ use std::ops::Bound;
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::StoreError;
 use cjaas_core::projection::{
-    decode_step, encode_step, hash_number, sort_key_of_step, step_key_of_sort_key, StepPage,
-    TapeStep, STEP_PAGE,
+    decode_step, encode_step, hash_number, sort_key_of_step, step_key_of_sort_key, LeanStep,
+    StepBatch, StepPage, TapeStep, STEP_PAGE,
 };
 use cjaas_core::tape::{person_partition, TapeEntry};
 
@@ -24,9 +24,14 @@ pub(super) struct StepRow {
 
 impl StepRow {
     pub fn of(entry: &TapeEntry) -> Self {
+        Self::with_hash(entry, &entry.event_hash())
+    }
+
+    /// [`StepRow::of`], given the entry's event hash.
+    pub fn with_hash(entry: &TapeEntry, event_hash: &str) -> Self {
         Self {
             time_us: entry.time.timestamp_micros(),
-            hash: hash_number(&entry.event_hash()).expect("event hashes are 32 hex digits"),
+            hash: hash_number(event_hash).expect("event hashes are 32 hex digits"),
             value: encode_step(&entry.ty, &entry.source, entry.expires_at),
         }
     }
@@ -105,18 +110,82 @@ impl EmbeddedStore {
         .await
     }
 
+    /// The steps of the first persons of `persons` from the projection, in one read
+    /// transaction, or `None` while the store still holds entries without one.
+    pub(super) async fn read_steps_of_persons(
+        &self,
+        tenant: &TenantId,
+        persons: &[PersonId],
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        max_steps: usize,
+    ) -> Result<Option<StepBatch>, StoreError> {
+        let partitions: Vec<String> = (persons.iter())
+            .map(|p| person_partition(tenant, p))
+            .collect();
+        let now = chrono::Utc::now().timestamp();
+        let from_us = from.map_or(i64::MIN, |t| t.timestamp_micros());
+        self.run(move |db| {
+            let txn = db.begin_read()?;
+            if !complete(&txn)? {
+                return Ok(None);
+            }
+            let table = txn.open_table(STEPS)?;
+            let mut batch = StepBatch::default();
+            let (mut held, max_steps) = (0, max_steps.max(1));
+            for pk in &partitions {
+                let range = (pk.as_str(), from_us, 0)..=(pk.as_str(), i64::MAX, u128::MAX);
+                let (mut steps, mut last) = (Vec::new(), None);
+                for row in table.range::<(&str, i64, u128)>(range)? {
+                    let (key, value) = row?;
+                    let (_, time_us, hash) = key.value();
+                    if held == max_steps {
+                        // A new person is never begun at the limit: `last` is set.
+                        let (t, h) = last.ok_or_else(|| corrupted("cut"))?;
+                        batch.next = Some(sort_key_of_step(t, h).ok_or_else(|| corrupted("time"))?);
+                        break;
+                    }
+                    last = Some((time_us, hash));
+                    let step = decode_step(value.value()).ok_or_else(|| corrupted("value"))?;
+                    if step.expires_at.is_some_and(|at| at <= now) {
+                        continue;
+                    }
+                    let time = chrono::DateTime::from_timestamp_micros(time_us)
+                        .ok_or_else(|| corrupted("time"))?;
+                    steps.push(LeanStep {
+                        time,
+                        ty: batch.type_id(step.ty),
+                        expires_at: step.expires_at,
+                    });
+                    held += 1;
+                }
+                batch.persons.push(steps);
+                if batch.next.is_some() || held >= max_steps {
+                    break;
+                }
+            }
+            Ok(Some(batch))
+        })
+        .await
+    }
+
     /// The operator's backfill: writes the step row of every entry that has none, then
     /// marks the projection complete, in one write transaction (appends wait for it).
     /// Returns the rows written. Safe to run again: it writes nothing the second time.
     pub async fn backfill_steps(&self) -> Result<u64, StoreError> {
+        Ok(self.backfill_counted().await?.1)
+    }
+
+    /// [`Self::backfill_steps`]: the entries scanned and the rows written.
+    pub(super) async fn backfill_counted(&self) -> Result<(u64, u64), StoreError> {
         self.run(|db| {
             let txn = db.begin_write()?;
-            let written = {
+            let (scanned, written) = {
                 let tape = txn.open_table(TAPE)?;
                 let mut steps = txn.open_table(STEPS)?;
-                let mut written = 0;
+                let (mut scanned, mut written) = (0, 0);
                 for row in tape.iter()? {
                     let (key, value) = row?;
+                    scanned += 1;
                     let (pk, sk) = key.value();
                     let (time_us, hash) = step_key(sk)?;
                     if steps.get((pk, time_us, hash))?.is_some() {
@@ -128,11 +197,11 @@ impl EmbeddedStore {
                     written += 1;
                 }
                 txn.open_table(META)?.insert(STEPS_META, "complete")?;
-                written
+                (scanned, written)
             };
             txn.commit()?;
-            tracing::info!(written, "tape projection backfilled");
-            Ok(written)
+            tracing::info!(scanned, written, "tape projection backfilled");
+            Ok((scanned, written))
         })
         .await
     }

@@ -6,7 +6,7 @@ use std::ops::Bound;
 
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{AppendOutcome, StoreError, TapeStore};
-use cjaas_core::projection::{steps_from_entries, StepPage};
+use cjaas_core::projection::{steps_from_entries, steps_of_persons_by_page, StepBatch, StepPage};
 use cjaas_core::tape::{
     person_partition, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
 };
@@ -16,6 +16,19 @@ use super::{expired, from_json, to_json, EmbeddedStore, CHANGES, COUNTS, DEDUP, 
 
 /// A page of a journey.
 type Page = Result<JourneyPage, StoreError>;
+
+/// What a journey read needs of a stored [`TapeEntry`]: its other fields are skipped,
+/// not decoded (no times parsed, no ids copied), and type and source are borrowed.
+#[derive(serde::Deserialize)]
+struct EntryRead<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    source: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+    event: String,
+}
 
 impl EmbeddedStore {
     /// Deletes Tape entries (and their dedup marks) past their retention, as
@@ -57,27 +70,32 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl TapeStore for EmbeddedStore {
-    /// One write transaction (and one fsync) for the whole batch.
+    /// One write transaction (and one fsync, unless deferred) for the whole batch.
     async fn append_batch(&self, entries: &[TapeEntry]) -> Vec<Result<AppendOutcome, StoreError>> {
         let rows: Vec<(String, String, String, String, String, String, StepRow)> = entries
             .iter()
             .map(|e| {
-                let keys = (e.partition_key(), e.sort_key(), e.dedup_key(), to_json(e));
+                let keys = e.keys();
+                let step = StepRow::with_hash(e, &keys.hash);
                 (
-                    keys.0,
-                    keys.1,
-                    keys.2,
-                    keys.3,
+                    keys.partition,
+                    keys.sort,
+                    keys.dedup,
+                    to_json(e),
                     e.tenant.to_string(),
                     e.person.to_string(),
-                    StepRow::of(e),
+                    step,
                 )
             })
             .collect();
         let count = rows.len();
+        let defer_sync = self.defer_append_sync;
         let result = self
             .run(move |db| {
-                let txn = db.begin_write()?;
+                let mut txn = db.begin_write()?;
+                if defer_sync {
+                    txn.set_durability(redb::Durability::None)?;
+                }
                 let mut outcomes = Vec::with_capacity(rows.len());
                 {
                     let mut marks = txn.open_table(DEDUP)?;
@@ -151,8 +169,10 @@ impl TapeStore for EmbeddedStore {
             let mut events = Vec::new();
             for row in rows {
                 let (key, value) = row?;
-                let entry: TapeEntry = from_json(value.value())?;
-                if !query.matches(&entry.ty, &entry.source) || expired(&entry, now) {
+                let entry: EntryRead<'_> = serde_json::from_str(value.value())
+                    .map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+                let gone = entry.expires_at.is_some_and(|at| at <= now);
+                if gone || !query.matches(&entry.ty, &entry.source) {
                     continue;
                 }
                 if events.len() == query.limit {
@@ -167,7 +187,7 @@ impl TapeStore for EmbeddedStore {
                 }
                 events.push(StoredEvent {
                     sort_key: key.value().1.to_owned(),
-                    ty: entry.ty,
+                    ty: entry.ty.into_owned(),
                     expires_at: entry.expires_at,
                     event: entry.event,
                 });
@@ -239,6 +259,39 @@ impl TapeStore for EmbeddedStore {
         }
     }
 
+    /// Redb has no TTL: expired entries go at the maintenance sweep.
+    async fn expire(&self, now: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        self.sweep_expired(now).await
+    }
+
+    /// One write transaction, whatever the budget.
+    async fn backfill_projection(
+        &self,
+        _budget: Option<std::time::Duration>,
+    ) -> Result<cjaas_core::projection::BackfillReport, StoreError> {
+        let (scanned, written) = self.backfill_counted().await?;
+        Ok(cjaas_core::projection::BackfillReport {
+            entries_scanned: scanned,
+            projections_written: written,
+            complete: true,
+        })
+    }
+
+    /// Reads the projection of a batch of persons in one transaction once every entry
+    /// has one; person by person from the entries until then.
+    async fn steps_of_persons(
+        &self,
+        tenant: &TenantId,
+        persons: &[PersonId],
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        max_steps: usize,
+    ) -> Result<StepBatch, StoreError> {
+        match (self.read_steps_of_persons(tenant, persons, from, max_steps)).await? {
+            Some(batch) => Ok(batch),
+            None => steps_of_persons_by_page(self, tenant, persons, from, max_steps).await,
+        }
+    }
+
     /// Scans the tenant's rows of the change feed: one small row per person.
     async fn changed_since(
         &self,
@@ -267,5 +320,48 @@ impl TapeStore for EmbeddedStore {
             Ok(persons)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cjaas_core::envelope::StreamRecord;
+    use cjaas_core::event::parse_structured;
+    use cjaas_core::ports::EventStream;
+
+    fn entry() -> TapeEntry {
+        let body = br#"{"specversion":"1.0","id":"d-1","source":"/s","type":"t","person":"p","time":"2026-11-23T10:00:00Z"}"#;
+        let now = chrono::Utc::now();
+        let valid = parse_structured(body, now).unwrap();
+        TapeEntry::new(TenantId::parse("acme").unwrap(), &valid, now)
+    }
+
+    #[tokio::test]
+    async fn a_deferred_append_is_readable_at_once_and_durable_with_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = entry();
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            let deferred = store.deferring_append_sync();
+            let outcomes = deferred.append_batch(std::slice::from_ref(&entry)).await;
+            assert_eq!(outcomes, vec![Ok(AppendOutcome::Appended)]);
+            assert!(
+                store.holds(&entry).await.unwrap(),
+                "readable before any fsync"
+            );
+            // The poller's acknowledgement is a durable commit; so is a stream put.
+            let record = StreamRecord {
+                partition_key: "k".into(),
+                data: b"{}".to_vec(),
+            };
+            store.put_records(&[record]).await.unwrap();
+        }
+        let reopened = EmbeddedStore::open(dir.path()).unwrap();
+        assert!(reopened.holds(&entry).await.unwrap());
+        assert_eq!(
+            reopened.count(&entry.tenant, &entry.person).await.unwrap(),
+            1
+        );
     }
 }

@@ -13,6 +13,38 @@ pub struct Server {
     pub first_key: Option<String>,
 }
 
+impl Server {
+    /// One API call with the server's token: a JSON body (a CloudEvents batch on
+    /// `/v1/events`); the status and the JSON answer (`null` when there is none).
+    #[allow(dead_code)] // called by some test binaries only
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            let content_type = if path == "/v1/events" {
+                "application/cloudevents-batch+json"
+            } else {
+                "application/json"
+            };
+            request = request
+                .header("content-type", content_type)
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -9,19 +9,18 @@
 //! The tenant's figures are the sum of the digests.
 
 use chrono::{DateTime, Duration, Utc};
-use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+mod run;
 
 use crate::documents::{decode, encode};
 use crate::jobs::BusMessage;
 use cjaas_core::analytics::{
-    basis, keys, new_funnel_id, valid_funnel_id, windows_at, AnalyticsSettings, FieldProblem,
-    Funnel, FunnelDefinition, FunnelReport, PersonDigest, PersonFold, Step, Tally, WindowReport,
-    FUNNEL_ID_PREFIX, MAX_FUNNELS,
+    keys, new_funnel_id, valid_funnel_id, AnalyticsSettings, FieldProblem, Funnel,
+    FunnelDefinition, FunnelReport, WindowReport, FUNNEL_ID_PREFIX, MAX_FUNNELS,
 };
-use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{
     BusEvent, DocumentStore, EventBus, Expect, Limit, LimitedOutcome, LimitedWrite, StoreError,
     TapeStore,
@@ -41,7 +40,6 @@ fn funnels_limit(tenant: &TenantId) -> Limit {
 pub const WATERMARK_LAG_SECONDS: i64 = 120;
 /// Digests read per page, and persons refreshed at once.
 const DIGEST_PAGE: usize = 200;
-const CONCURRENCY: usize = 16;
 /// Shortest time between two on-demand runs of one tenant.
 pub const ON_DEMAND_INTERVAL_SECONDS: i64 = 300;
 
@@ -122,6 +120,7 @@ pub struct Analytics {
     docs: Arc<dyn DocumentStore>,
     bus: Arc<dyn EventBus>,
     watermark_lag: Duration,
+    step_batch: usize,
 }
 
 impl Analytics {
@@ -135,12 +134,20 @@ impl Analytics {
             docs,
             bus,
             watermark_lag: Duration::seconds(WATERMARK_LAG_SECONDS),
+            step_batch: run::STEP_BATCH,
         }
     }
 
     /// Overrides [`WATERMARK_LAG_SECONDS`] (one process with one clock needs none).
     pub fn with_watermark_lag(mut self, lag: Duration) -> Self {
         self.watermark_lag = lag;
+        self
+    }
+
+    /// Overrides how many steps a run reads into memory at once (at least one person's
+    /// first page is read whatever the figure).
+    pub fn with_step_batch(mut self, steps: usize) -> Self {
+        self.step_batch = steps;
         self
     }
 
@@ -371,204 +378,5 @@ impl Analytics {
             return Err(e.into());
         }
         Ok(request)
-    }
-
-    /// One incremental run for a tenant, with windows ending at `now`.
-    pub async fn run(
-        &self,
-        tenant: &TenantId,
-        now: DateTime<Utc>,
-    ) -> Result<RunSummary, AnalyticsError> {
-        let started_at = Utc::now();
-        let settings = self.settings(tenant).await?;
-        let funnels = self.funnels(tenant).await?;
-        let basis = basis(&settings, &funnels);
-        let pk = keys::analytics(tenant);
-        let job: JobState = self
-            .read(&pk, keys::JOB)
-            .await?
-            .map(|(j, _)| j)
-            .unwrap_or_default();
-        let full = job.basis != basis || job.watermark.is_none();
-        let since = match (full, job.watermark) {
-            (false, Some(w)) => Some(w - self.watermark_lag),
-            _ => None,
-        };
-        let mut changed: BTreeSet<PersonId> = self
-            .tape
-            .changed_since(tenant, since)
-            .await?
-            .into_iter()
-            .collect();
-        let pass = Pass {
-            analytics: self,
-            tenant,
-            settings: &settings,
-            funnels: &funnels,
-            basis: &basis,
-            now,
-        };
-        let mut sums: BTreeMap<String, Tally> = BTreeMap::new();
-        let mut summary = RunSummary {
-            started_at,
-            full,
-            ..Default::default()
-        };
-        let digests = keys::digests(tenant);
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .docs
-                .list_page(&digests, after.as_deref(), DIGEST_PAGE)
-                .await?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            let mut kept = Vec::new();
-            let mut stale = Vec::new();
-            for (sk, doc) in page {
-                let Ok(person) = PersonId::parse(&sk) else {
-                    continue;
-                };
-                let was_changed = changed.remove(&person);
-                match decode::<PersonDigest>(&doc.body) {
-                    Ok(digest)
-                        if !was_changed
-                            && !full
-                            && digest.basis == basis
-                            && digest.valid_until.is_none_or(|t| t > now) =>
-                    {
-                        kept.push(digest)
-                    }
-                    _ => stale.push(person),
-                }
-            }
-            kept.extend(pass.refresh_all(stale, &mut summary).await?);
-            for digest in kept {
-                pass.add(&mut sums, &digest, &mut summary);
-            }
-        }
-        let new_persons: Vec<PersonId> = changed.into_iter().collect();
-        for chunk in new_persons.chunks(DIGEST_PAGE) {
-            for digest in pass.refresh_all(chunk.to_vec(), &mut summary).await? {
-                pass.add(&mut sums, &digest, &mut summary);
-            }
-        }
-        for window in windows_at(&settings, now) {
-            let tally = sums.remove(&window.name).unwrap_or_default();
-            let report = tally.report(&window, &settings, &funnels, now);
-            self.docs
-                .put(
-                    &pk,
-                    &keys::report(&window.name),
-                    &encode(&report),
-                    Expect::Anything,
-                )
-                .await?;
-        }
-        summary.finished_at = Utc::now();
-        let state = JobState {
-            watermark: Some(started_at),
-            basis,
-            last_run: Some(summary.clone()),
-        };
-        self.docs
-            .put(&pk, keys::JOB, &encode(&state), Expect::Anything)
-            .await?;
-        tracing::info!(tenant = %tenant, full, persons = summary.persons, refreshed = summary.persons_refreshed, events = summary.events_read, "analytics run finished");
-        Ok(summary)
-    }
-}
-
-/// One run's fixed inputs.
-struct Pass<'a> {
-    analytics: &'a Analytics,
-    tenant: &'a TenantId,
-    settings: &'a AnalyticsSettings,
-    funnels: &'a [Funnel],
-    basis: &'a str,
-    now: DateTime<Utc>,
-}
-
-impl Pass<'_> {
-    fn add(
-        &self,
-        sums: &mut BTreeMap<String, Tally>,
-        digest: &PersonDigest,
-        summary: &mut RunSummary,
-    ) {
-        if !digest.windows.is_empty() {
-            summary.persons += 1;
-        }
-        for (window, tally) in &digest.windows {
-            sums.entry(window.clone()).or_default().add(tally);
-        }
-    }
-
-    async fn refresh_all(
-        &self,
-        persons: Vec<PersonId>,
-        summary: &mut RunSummary,
-    ) -> Result<Vec<PersonDigest>, StoreError> {
-        let refreshed: Vec<(PersonId, PersonDigest, u64)> = stream::iter(persons)
-            .map(|person| async move {
-                let (digest, read) = self.refresh(&person).await?;
-                Ok::<_, StoreError>((person, digest, read))
-            })
-            .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await?;
-        // The digests of the page in one batch: a person with nothing in any window
-        // has none.
-        let (mut puts, mut deletes) = (Vec::new(), Vec::new());
-        for (person, digest, _) in &refreshed {
-            if digest.windows.is_empty() && digest.valid_until.is_none() {
-                deletes.push(person.to_string());
-            } else {
-                puts.push((person.to_string(), encode(digest)));
-            }
-        }
-        self.analytics
-            .docs
-            .put_many(&keys::digests(self.tenant), &puts, &deletes)
-            .await?;
-        let refreshed: Vec<(PersonDigest, u64)> =
-            refreshed.into_iter().map(|(_, d, n)| (d, n)).collect();
-        summary.persons_refreshed += refreshed.len() as u64;
-        summary.events_read += refreshed.iter().map(|(_, n)| n).sum::<u64>();
-        Ok(refreshed.into_iter().map(|(d, _)| d).collect())
-    }
-
-    /// Streams the person's Tape through a fold. Returns the digest and the events read.
-    async fn refresh(&self, person: &PersonId) -> Result<(PersonDigest, u64), StoreError> {
-        let mut fold = PersonFold::new(self.settings, self.funnels, self.now);
-        let from = fold.read_from();
-        let (mut after, mut read) = (None, 0);
-        let mut expires_first: Option<i64> = None;
-        loop {
-            // The Tape's lean projection: no CloudEvent is decoded here.
-            let page = self
-                .analytics
-                .tape
-                .steps(self.tenant, person, from, after)
-                .await?;
-            for step in &page.steps {
-                expires_first = step.expires_at.into_iter().chain(expires_first).min();
-                fold.push(Step {
-                    time: step.time,
-                    ty: &step.ty,
-                });
-            }
-            read += page.steps.len() as u64;
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        let mut digest = fold.finish(self.basis.to_owned());
-        // An event leaving its tenant's retention changes the figures too.
-        if let Some(expiry) = expires_first.and_then(|t| DateTime::from_timestamp(t, 0)) {
-            digest.valid_until = Some(digest.valid_until.map_or(expiry, |t| t.min(expiry)));
-        }
-        Ok((digest, read))
     }
 }

@@ -1,0 +1,310 @@
+//! One person's fold: their Tape, in Tape order, into a tally per window.
+//!
+//! The fold counts by small type ids (the person's distinct types, in order of first
+//! sight), so a step costs a few index operations per window and allocates nothing;
+//! the strings are put back once per distinct key when the fold finishes.
+
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeMap, HashMap};
+
+use super::tallies::slot;
+use super::TypeTally;
+use super::{window_seconds, AnalyticsSettings, Funnel, FunnelTally, PersonDigest, Tally};
+
+/// One Tape entry, as analytics sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    pub time: DateTime<Utc>,
+    pub ty: &'a str,
+}
+
+/// A window's bounds in one run: events with `from <= time < to` count.
+#[derive(Debug, Clone)]
+pub struct WindowBounds {
+    pub name: String,
+    pub seconds: u64,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// The windows of a run that ends at `now`.
+pub fn windows_at(settings: &AnalyticsSettings, now: DateTime<Utc>) -> Vec<WindowBounds> {
+    settings
+        .windows
+        .iter()
+        .filter_map(|name| {
+            let seconds = window_seconds(name)?;
+            Some(WindowBounds {
+                name: name.clone(),
+                seconds,
+                from: now - Duration::seconds(seconds as i64),
+                to: now,
+            })
+        })
+        .collect()
+}
+
+/// A person's distinct types get ids in order of first sight; past this many a hash
+/// index replaces the linear search.
+const LINEAR_TYPES: usize = 16;
+
+/// The person's distinct types.
+#[derive(Default)]
+struct Types {
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Types {
+    fn id(&mut self, ty: &str) -> u32 {
+        if self.names.len() <= LINEAR_TYPES {
+            if let Some(i) = self.names.iter().position(|n| n == ty) {
+                return i as u32;
+            }
+        } else if let Some(&i) = self.index.get(ty) {
+            return i;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(ty.to_owned());
+        if self.names.len() > LINEAR_TYPES {
+            if self.index.is_empty() {
+                let all = self.names.iter().enumerate();
+                self.index = all.map(|(i, n)| (n.clone(), i as u32)).collect();
+            } else {
+                self.index.insert(ty.to_owned(), id);
+            }
+        }
+        id
+    }
+}
+
+/// Funnel progress: greedy, from the person's first event of step 1 in the window.
+#[derive(Debug, Clone, Default)]
+struct FunnelProgress {
+    start: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    matched: usize,
+    /// Milliseconds from each matched step to the next.
+    durations: Vec<u64>,
+}
+
+/// One window's fold of one person, by type id: state bounded by the number of
+/// distinct types (and of distinct session paths).
+struct WindowFold {
+    bounds: WindowBounds,
+    sessions: u64,
+    events: u64,
+    types: Vec<TypeTally>,
+    /// from id → (to id, count), between consecutive events of one session.
+    transitions: Vec<Vec<(u32, u64)>>,
+    /// A session's first steps → sessions.
+    paths: BTreeMap<Vec<u32>, u64>,
+    /// The open session: its last step and its first steps.
+    open: Option<(DateTime<Utc>, u32)>,
+    path: Vec<u32>,
+    funnels: Vec<FunnelProgress>,
+    earliest: Option<DateTime<Utc>>,
+}
+
+/// Folds one person's Tape, in Tape order, into a [`PersonDigest`].
+pub struct PersonFold<'a> {
+    funnels: &'a [Funnel],
+    gap: Duration,
+    path_steps: usize,
+    types: Types,
+    windows: Vec<WindowFold>,
+    /// The first event past every window's end: it enters a window later on.
+    next_future: Option<DateTime<Utc>>,
+}
+
+impl<'a> PersonFold<'a> {
+    pub fn new(settings: &'a AnalyticsSettings, funnels: &'a [Funnel], now: DateTime<Utc>) -> Self {
+        let windows = windows_at(settings, now)
+            .into_iter()
+            .map(|bounds| WindowFold {
+                bounds,
+                sessions: 0,
+                events: 0,
+                types: Vec::new(),
+                transitions: Vec::new(),
+                paths: BTreeMap::new(),
+                open: None,
+                path: Vec::new(),
+                funnels: vec![FunnelProgress::default(); funnels.len()],
+                earliest: None,
+            })
+            .collect();
+        Self {
+            funnels,
+            gap: Duration::seconds(settings.session_gap_seconds as i64),
+            path_steps: settings.path_steps,
+            types: Types::default(),
+            windows,
+            next_future: None,
+        }
+    }
+
+    /// Where the Tape must be read from to see every window.
+    pub fn read_from(&self) -> Option<DateTime<Utc>> {
+        self.windows.iter().map(|w| w.bounds.from).min()
+    }
+
+    /// Takes the next event; events must come in Tape order.
+    pub fn push(&mut self, step: Step<'_>) {
+        let mut id = None;
+        for window in &mut self.windows {
+            if step.time < window.bounds.from {
+                continue;
+            }
+            if step.time >= window.bounds.to {
+                self.next_future = Some(self.next_future.map_or(step.time, |t| t.min(step.time)));
+                continue;
+            }
+            let ty = *id.get_or_insert_with(|| self.types.id(step.ty));
+            window.push(step, ty, self.gap, self.path_steps);
+            for (funnel, progress) in self.funnels.iter().zip(&mut window.funnels) {
+                progress.push(funnel, step);
+            }
+        }
+    }
+
+    pub fn finish(self, basis: String) -> PersonDigest {
+        let mut valid_until = self.next_future;
+        let mut windows = BTreeMap::new();
+        for mut window in self.windows {
+            let Some(earliest) = window.earliest else {
+                continue;
+            };
+            let leaves = earliest + Duration::seconds(window.bounds.seconds as i64);
+            valid_until = Some(valid_until.map_or(leaves, |t| t.min(leaves)));
+            window.close_session();
+            let mut tally = window.tally(&self.types.names);
+            for (funnel, progress) in self.funnels.iter().zip(&window.funnels) {
+                if progress.matched > 0 {
+                    tally
+                        .funnels
+                        .insert(funnel.id.clone(), progress.tally(funnel));
+                }
+            }
+            windows.insert(window.bounds.name, tally);
+        }
+        PersonDigest {
+            basis,
+            valid_until,
+            windows,
+        }
+    }
+}
+
+impl WindowFold {
+    fn push(&mut self, step: Step<'_>, ty: u32, gap: Duration, path_steps: usize) {
+        self.earliest.get_or_insert(step.time);
+        if self.types.len() <= ty as usize {
+            self.types.resize(ty as usize + 1, TypeTally::default());
+        }
+        match self.open {
+            Some((last_time, last_type)) if step.time - last_time <= gap => {
+                if self.transitions.len() <= last_type as usize {
+                    self.transitions.resize(last_type as usize + 1, Vec::new());
+                }
+                let targets = &mut self.transitions[last_type as usize];
+                match targets.iter_mut().find(|(to, _)| *to == ty) {
+                    Some((_, n)) => *n += 1,
+                    None => targets.push((ty, 1)),
+                }
+                if self.path.len() < path_steps {
+                    self.path.push(ty);
+                }
+            }
+            _ => {
+                self.close_session();
+                self.sessions += 1;
+                self.types[ty as usize].entries += 1;
+                self.path.push(ty);
+            }
+        }
+        self.open = Some((step.time, ty));
+        self.events += 1;
+        let tally = &mut self.types[ty as usize];
+        tally.events += 1;
+        tally.persons = 1;
+    }
+
+    fn close_session(&mut self) {
+        if let Some((_, last_type)) = self.open.take() {
+            self.types[last_type as usize].exits += 1;
+            match self.paths.get_mut(self.path.as_slice()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.paths.insert(self.path.clone(), 1);
+                }
+            }
+            self.path.clear();
+        }
+    }
+
+    /// The window's figures with the type names put back.
+    fn tally(&self, names: &[String]) -> Tally {
+        let mut tally = Tally {
+            persons: 1,
+            sessions: self.sessions,
+            events: self.events,
+            ..Tally::default()
+        };
+        for (id, types) in self.types.iter().enumerate() {
+            if types.events > 0 {
+                tally.types.insert(names[id].clone(), types.clone());
+            }
+        }
+        for (from, targets) in self.transitions.iter().enumerate() {
+            if targets.is_empty() {
+                continue;
+            }
+            let mine = slot(&mut tally.transitions, &names[from]);
+            for (to, n) in targets {
+                *slot(mine, &names[*to as usize]) += n;
+            }
+        }
+        for (path, n) in &self.paths {
+            let steps: Vec<&str> = path.iter().map(|id| names[*id as usize].as_str()).collect();
+            let key = serde_json::to_string(&steps).expect("paths serialize");
+            *tally.paths.entry(key).or_default() += n;
+        }
+        tally
+    }
+}
+
+impl FunnelProgress {
+    fn push(&mut self, funnel: &Funnel, step: Step<'_>) {
+        let steps = &funnel.definition.steps;
+        if self.matched == steps.len() || step.ty != steps[self.matched] {
+            return;
+        }
+        match self.start {
+            None => self.start = Some(step.time),
+            Some(start) => {
+                let limit = Duration::seconds(funnel.definition.within_seconds as i64);
+                if step.time - start > limit {
+                    return;
+                }
+            }
+        }
+        self.matched += 1;
+        if let Some(last) = self.last {
+            self.durations
+                .push((step.time - last).num_milliseconds().max(0) as u64);
+        }
+        self.last = Some(step.time);
+    }
+
+    fn tally(&self, funnel: &Funnel) -> FunnelTally {
+        let steps = funnel.definition.steps.len();
+        let mut reached = vec![0; steps];
+        reached[..self.matched].fill(1);
+        let mut step_ms = vec![BTreeMap::new(); steps - 1];
+        for (slot, ms) in step_ms.iter_mut().zip(&self.durations) {
+            slot.insert(*ms, 1);
+        }
+        FunnelTally { reached, step_ms }
+    }
+}
