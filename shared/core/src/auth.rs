@@ -311,6 +311,9 @@ pub struct TokenClaims {
     pub scope: String,
     pub iat: i64,
     pub exp: i64,
+    /// Not before: CJaaS does not set it, but a token that has one is refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub jti: String,
 }
 
@@ -412,6 +415,7 @@ impl SigningKeys {
             scope: Scope::join(scopes),
             iat: now.timestamp(),
             exp: (now + ttl).timestamp(),
+            nbf: None,
             jti: hex::encode(random_bytes::<12>()),
         };
         let token = jwt::sign(&key.kid, &claims, &key.secret);
@@ -424,12 +428,15 @@ impl SigningKeys {
             .map_err(|_| AuthError::Malformed)?
             .and_then(|kid| self.find(&kid))
             .ok_or(AuthError::Invalid)?;
-        // Expiry is checked below against `now`, for testability.
+        // Expiry and not-before are checked below against `now`, for testability.
         let claims: TokenClaims =
             jwt::verify(token, &key.secret, &["exp", "iss", "sub"], &[ISSUER])
                 .map_err(|_| AuthError::Invalid)?;
         if claims.exp <= now.timestamp() {
             return Err(AuthError::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now.timestamp()) {
+            return Err(AuthError::Invalid);
         }
         Ok(Principal {
             tenant: TenantId::parse(&claims.sub).map_err(|_| AuthError::Invalid)?,

@@ -1,21 +1,22 @@
 //! The one kind of JSON Web Token CJaaS signs and accepts: HS256 (RFC 7519 compact
 //! JWS with HMAC-SHA256), the header naming the signing key (`kid`).
 //!
-//! Written on `hmac` and `sha2` instead of the `jsonwebtoken` crate, which links RSA,
-//! ECDSA and EdDSA verifiers (and a bignum library) into every Lambda binary for
-//! algorithms CJaaS never accepts. The checks are the ones `jsonwebtoken` made for
-//! [`crate::auth`]: three base64url (unpadded) parts, `alg` exactly `HS256`, the MAC
-//! compared in constant time, the required claims present, no audience.
+//! Parsing and claim validation are `jsonwebtoken`'s; its cryptography is this module's
+//! [`CryptoProvider`], HS256 only, on the `hmac` and `sha2` the crate already uses. The
+//! crate's own providers (`rust_crypto`, `aws_lc_rs`) link RSA, ECDSA and EdDSA into
+//! every binary for algorithms CJaaS never accepts (DECISIONS.md, "Lambda packages").
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use std::sync::Once;
+
 use hmac::{Hmac, Mac};
+use jsonwebtoken::crypto::{CryptoProvider, JwkUtils, JwtSigner, JwtVerifier};
+use jsonwebtoken::errors::{Error, ErrorKind};
+use jsonwebtoken::signature::{self, Signer, Verifier};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::Sha256;
-
-const ALGORITHM: &str = "HS256";
 
 /// Why a token was refused: it is not a JWT at all, or it is one CJaaS did not sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,85 +25,111 @@ pub(crate) enum JwtError {
     Invalid,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Header {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    typ: Option<String>,
-    alg: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    kid: Option<String>,
+/// HMAC-SHA256 keyed with one secret: the signer and the verifier.
+struct Hs256(Hmac<Sha256>);
+
+impl Hs256 {
+    fn new(algorithm: &Algorithm, secret: Result<&[u8], Error>) -> Result<Self, Error> {
+        if *algorithm != Algorithm::HS256 {
+            return Err(ErrorKind::InvalidAlgorithm.into());
+        }
+        let mac = Hmac::new_from_slice(secret?).map_err(|_| ErrorKind::InvalidKeyFormat)?;
+        Ok(Self(mac))
+    }
+
+    fn mac(&self, message: &[u8]) -> Hmac<Sha256> {
+        let mut mac = self.0.clone();
+        mac.update(message);
+        mac
+    }
 }
 
-fn mac(secret: &[u8], signing_input: &str) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(signing_input.as_bytes());
-    mac
+impl Signer<Vec<u8>> for Hs256 {
+    fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, signature::Error> {
+        Ok(self.mac(message).finalize().into_bytes().to_vec())
+    }
 }
 
-fn encode_part(value: &impl Serialize) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("claims serialize to JSON"))
+impl Verifier<Vec<u8>> for Hs256 {
+    /// Constant-time comparison (`verify_slice`).
+    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), signature::Error> {
+        self.mac(message)
+            .verify_slice(signature)
+            .map_err(|_| signature::Error::new())
+    }
+}
+
+impl JwtSigner for Hs256 {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::HS256
+    }
+}
+
+impl JwtVerifier for Hs256 {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::HS256
+    }
+}
+
+static HS256_ONLY: CryptoProvider = CryptoProvider {
+    signer_factory: |algorithm, key| {
+        Ok(Box::new(Hs256::new(algorithm, key.try_get_hmac_secret())?))
+    },
+    verifier_factory: |algorithm, key| {
+        Ok(Box::new(Hs256::new(algorithm, key.try_get_hmac_secret())?))
+    },
+    jwk_utils: JwkUtils::new_unimplemented(),
+};
+
+/// Installs [`HS256_ONLY`] as the process's provider, once, before the first use.
+fn install_provider() {
+    static INSTALL: Once = Once::new();
+    // An Err means another provider was installed first; it is used instead.
+    INSTALL.call_once(|| {
+        let _ = HS256_ONLY.install_default();
+    });
 }
 
 /// `header.claims.signature`, signed with `secret`, the header naming `kid`.
 pub(crate) fn sign(kid: &str, claims: &impl Serialize, secret: &[u8]) -> String {
+    install_provider();
     let header = Header {
-        typ: Some("JWT".to_owned()),
-        alg: ALGORITHM.to_owned(),
         kid: Some(kid.to_owned()),
+        ..Header::new(Algorithm::HS256)
     };
-    let signing_input = format!("{}.{}", encode_part(&header), encode_part(claims));
-    let signature = mac(secret, &signing_input).finalize().into_bytes();
-    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
-}
-
-/// The three parts of a compact JWS, and the header.
-fn split(token: &str) -> Result<([&str; 3], Header), JwtError> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(claims), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed);
-    };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| JwtError::Malformed)?;
-    let parsed = serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)?;
-    Ok(([header, claims, signature], parsed))
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret))
+        .expect("HS256 signing of serializable claims cannot fail")
 }
 
 /// The key id the header names, before any check of the signature.
 pub(crate) fn key_id(token: &str) -> Result<Option<String>, JwtError> {
-    Ok(split(token)?.1.kid)
+    let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
+    Ok(header.kid)
 }
 
-/// The claims of a token signed with `secret`, once the signature, `alg`, the
-/// `required` claims, `iss` (one of `issuers`) and the absence of `aud` check out.
-/// Expiry is the caller's: it checks against its own clock.
+/// The claims of a token signed with `secret`, once the signature, `alg` (HS256 only),
+/// the `required` claims, `iss` (one of `issuers`) and the absence of `aud` check out.
+/// `exp` and `nbf` are the caller's: it checks them against its own clock.
 pub(crate) fn verify<T: DeserializeOwned>(
     token: &str,
     secret: &[u8],
     required: &[&str],
     issuers: &[&str],
 ) -> Result<T, JwtError> {
-    let ([header, claims, signature], parsed) = split(token)?;
-    if parsed.alg != ALGORITHM {
-        return Err(JwtError::Invalid);
-    }
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| JwtError::Invalid)?;
-    mac(secret, &format!("{header}.{claims}"))
-        .verify_slice(&signature)
-        .map_err(|_| JwtError::Invalid)?;
-    let bytes = URL_SAFE_NO_PAD
-        .decode(claims)
-        .map_err(|_| JwtError::Invalid)?;
+    install_provider();
+    key_id(token)?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(issuers);
+    validation.set_required_spec_claims(required);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = true; // with no audience set: a token naming one is refused
     let claims: Map<String, Value> =
-        serde_json::from_slice(&bytes).map_err(|_| JwtError::Invalid)?;
-    let issuer_ok =
-        matches!(claims.get("iss"), Some(Value::String(iss)) if issuers.contains(&iss.as_str()));
-    if !issuer_ok || claims.contains_key("aud") || !required.iter().all(|c| claims.contains_key(*c))
-    {
+        jsonwebtoken::decode(token, &DecodingKey::from_secret(secret), &validation)
+            .map_err(|_| JwtError::Invalid)?
+            .claims;
+    // jsonwebtoken also takes an array of issuers that includes ours; CJaaS mints one.
+    if !matches!(claims.get("iss"), Some(Value::String(_))) {
         return Err(JwtError::Invalid);
     }
     serde_json::from_value(Value::Object(claims)).map_err(|_| JwtError::Invalid)
@@ -111,6 +138,8 @@ pub(crate) fn verify<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
     use serde_json::json;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -124,11 +153,22 @@ mod tests {
         verify(token, SECRET, REQUIRED, &["cjaas"])
     }
 
-    /// A token with this header and these claims, signed like [`sign`] does.
+    fn encode_part(value: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+    }
+
+    /// A token with this header and these claims, HMAC-SHA256 signed with `secret`
+    /// whatever the header says, as an attacker would make one.
     fn forge(header: &Value, claims: &Value, secret: &[u8]) -> String {
         let input = format!("{}.{}", encode_part(header), encode_part(claims));
-        let signature = mac(secret, &input).finalize().into_bytes();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(input.as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{input}.{signature}")
+    }
+
+    fn hs256() -> Value {
+        json!({"alg": "HS256", "kid": "k1"})
     }
 
     #[test]
@@ -136,17 +176,16 @@ mod tests {
         let token = sign("k1", &claims(), SECRET);
         assert_eq!(key_id(&token), Ok(Some("k1".to_owned())));
         assert_eq!(check(&token), Ok(claims()));
-        let header: Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD
-                .decode(token.split('.').next().unwrap())
-                .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(header, json!({"typ": "JWT", "alg": "HS256", "kid": "k1"}));
+        let header = token.split('.').next().unwrap();
+        let header = URL_SAFE_NO_PAD.decode(header).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&header).unwrap(),
+            json!({"typ": "JWT", "alg": "HS256", "kid": "k1"})
+        );
     }
 
-    /// Made by another implementation (Python's hmac), as `jsonwebtoken` made them:
-    /// tokens minted before this module verify after it.
+    /// Made by another implementation (Python's hmac): tokens minted by the earlier
+    /// versions verify, and what this one signs is the same bytes.
     #[test]
     fn a_standard_hs256_token_verifies() {
         let token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.\
@@ -157,54 +196,104 @@ mod tests {
     }
 
     #[test]
-    fn the_wrong_key_or_algorithm_is_refused() {
+    fn another_key_or_a_changed_part_is_refused() {
+        let token = sign("k1", &claims(), SECRET);
+        let other_key = verify::<Value>(&token, b"another key", REQUIRED, &["cjaas"]);
+        assert_eq!(other_key, Err(JwtError::Invalid));
+        let [header, _, signature]: [&str; 3] =
+            token.split('.').collect::<Vec<_>>().try_into().unwrap();
+        let mut changed = claims();
+        changed["sub"] = json!("victim");
+        let swapped = format!("{header}.{}.{signature}", encode_part(&changed));
+        assert_eq!(check(&swapped), Err(JwtError::Invalid));
+        let truncated = &token[..token.len() - 2];
+        assert_eq!(check(truncated), Err(JwtError::Invalid));
         assert_eq!(
-            verify::<Value>(
-                &sign("k1", &claims(), SECRET),
-                b"another key",
-                REQUIRED,
-                &["cjaas"]
-            ),
-            Err(JwtError::Invalid)
+            check(&format!("{token}=")),
+            Err(JwtError::Invalid),
+            "padded"
         );
-        for alg in ["none", "HS384", "RS256", "hs256"] {
+        let no_signature = &token[..=token.rfind('.').unwrap()];
+        assert_eq!(check(no_signature), Err(JwtError::Invalid));
+    }
+
+    /// Algorithm confusion: whatever the header names, only an HS256 MAC is checked.
+    #[test]
+    fn no_other_algorithm_is_accepted() {
+        // Signed with the right secret, but naming another algorithm (the RS256 case is
+        // the classic confusion: a public key used as an HMAC secret).
+        for alg in ["HS384", "HS512", "RS256", "ES256", "PS256", "EdDSA"] {
             let token = forge(&json!({"alg": alg, "kid": "k1"}), &claims(), SECRET);
             assert_eq!(check(&token), Err(JwtError::Invalid), "{alg}");
         }
-        let unsigned = format!(
-            "{}.{}.",
-            encode_part(&json!({"alg": "none"})),
-            encode_part(&claims())
-        );
-        assert_eq!(check(&unsigned), Err(JwtError::Invalid));
+        // Not algorithms at all: the header itself is refused.
+        for alg in ["none", "None", "hs256", ""] {
+            let header = json!({"alg": alg, "kid": "k1"});
+            let unsigned = format!("{}.{}.", encode_part(&header), encode_part(&claims()));
+            assert_eq!(check(&unsigned), Err(JwtError::Malformed), "{alg}");
+            let signed = forge(&header, &claims(), SECRET);
+            assert_eq!(check(&signed), Err(JwtError::Malformed), "{alg}");
+        }
     }
 
     #[test]
     fn issuer_audience_and_required_claims_are_checked() {
-        let header = json!({"alg": "HS256", "kid": "k1"});
-        let mut other_issuer = claims();
-        other_issuer["iss"] = json!("someone");
-        let mut with_audience = claims();
-        with_audience["aud"] = json!("cjaas");
-        let mut no_expiry = claims();
-        no_expiry.as_object_mut().unwrap().remove("exp");
-        for bad in [other_issuer, with_audience, no_expiry] {
-            assert_eq!(
-                check(&forge(&header, &bad, SECRET)),
-                Err(JwtError::Invalid),
-                "{bad}"
-            );
+        let mut cases = Vec::new();
+        for (claim, value) in [
+            ("iss", json!("someone")),
+            ("iss", json!(["cjaas", "someone"])),
+            ("aud", json!("cjaas")),
+            ("aud", json!(["cjaas"])),
+            ("sub", json!(7)),
+            ("exp", json!("tomorrow")),
+        ] {
+            let mut bad = claims();
+            bad[claim] = value;
+            cases.push(bad);
+        }
+        for missing in REQUIRED {
+            let mut bad = claims();
+            bad.as_object_mut().unwrap().remove(*missing);
+            cases.push(bad);
+        }
+        for bad in cases {
+            let token = forge(&hs256(), &bad, SECRET);
+            assert_eq!(check(&token), Err(JwtError::Invalid), "{bad}");
         }
     }
 
+    /// `exp` and `nbf` are the caller's (auth checks them against its `now`): a token
+    /// long expired or not yet valid still passes here, with the claims to check.
     #[test]
-    fn junk_is_malformed_not_invalid() {
-        for junk in ["", "abc", "a.b", "a.b.c.d", "!!.e30.x", "e30.e30.x.y"] {
-            assert_eq!(key_id(junk), Err(JwtError::Malformed), "{junk}");
-            assert_eq!(check(junk), Err(JwtError::Malformed), "{junk}");
+    fn times_are_left_to_the_caller() {
+        let mut timed = claims();
+        timed["exp"] = json!(1);
+        timed["nbf"] = json!(4_000_000_000_i64);
+        assert_eq!(check(&forge(&hs256(), &timed, SECRET)), Ok(timed));
+    }
+
+    #[test]
+    fn junk_is_malformed() {
+        let claims = encode_part(&claims());
+        let junk = [
+            String::new(),
+            "abc".into(),
+            "a.b".into(),
+            "a.b.c.d".into(),
+            "!!.e30.x".into(),
+            "e30.e30.x.y".into(),
+            format!("e30.{claims}.x"),
+            format!("{}.{claims}.x", URL_SAFE_NO_PAD.encode("not json")),
+            format!("{}.{claims}.x", encode_part(&json!(["HS256"]))),
+        ];
+        for junk in junk {
+            assert_eq!(key_id(&junk), Err(JwtError::Malformed), "{junk}");
+            assert_eq!(check(&junk), Err(JwtError::Malformed), "{junk}");
         }
-        let token = sign("k1", &claims(), SECRET);
-        let padded = format!("{token}=");
-        assert_eq!(check(&padded), Err(JwtError::Invalid));
+        let header = encode_part(&hs256());
+        for claims in ["", "!!", "bm90IGpzb24"] {
+            let token = format!("{header}.{claims}.x");
+            assert_eq!(check(&token), Err(JwtError::Invalid), "{token}");
+        }
     }
 }
