@@ -6,7 +6,10 @@ serves it one invocation and records, from just before the spawn:
   init      the first GET /2018-06-01/runtime/invocation/next (the runtime is ready),
   response  the POST .../invocation/{id}/response or /error of that invocation.
 Then it kills the process, so every run is a cold start (the binary stays in the OS
-page cache: this is process init, not Lambda's download and unzip).
+page cache: this is process init, not Lambda's download and unzip). The functions take
+turns (run 1 of each, then run 2 of each, ...), so the machine's load changes fall on
+all of them alike; with lambda-baseline first, each median and p90 is also given as a
+ratio to the baseline's.
 
 The functions get every setting they read (shared/aws/src/settings.rs, the template's
 variables) with placeholder values. AWS_ENDPOINT_URL points at a trap listener on
@@ -94,6 +97,7 @@ def eventbridge_event(source, detail_type):
 
 # One invocation per function that its handler answers without an AWS call.
 PAYLOADS = {
+    "lambda-baseline": {"cold": "start"},  # echoed back
     "ingest": http_event("/v1/events", "POST"),  # no credential: 401
     "query": http_event("/v1/persons/p1/journey"),
     "admin-api": http_event("/v1/keys"),
@@ -344,25 +348,38 @@ def main():
         **SETTINGS,
     }
 
+    # Round robin: run i of every function before run i+1 of any, so a change in the
+    # machine's load falls on all of them alike and the ratios to the baseline hold.
+    envs = {name: {**base_env, "AWS_LAMBDA_FUNCTION_NAME": name} for name in args.functions}
+    runs = {name: [] for name in args.functions}
+    connections = {name: 0 for name in args.functions}
+    for _ in range(args.runs):
+        for name in args.functions:
+            bootstrap = os.path.join(args.bin_dir, name, "bootstrap")
+            before = State.endpoint_connections
+            runs[name].append(cold_start(bootstrap, envs[name], PAYLOADS[name]))
+            connections[name] += State.endpoint_connections - before
+
     results = {}
-    print("| function | arm64 zip | init median | init p90 | first response median | p90 | answer | AWS connections |")
-    print("|---|---|---|---|---|---|---|---|")
+    baseline = "lambda-baseline"
+    print("| function | arm64 zip | init median | init p90 | first response median | p90 "
+          "| init median / baseline | init p90 / baseline | answer | AWS connections |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.functions:
-        bootstrap = os.path.join(args.bin_dir, name, "bootstrap")
-        env = {**base_env, "AWS_LAMBDA_FUNCTION_NAME": name}
-        State.endpoint_connections = 0
-        runs = [cold_start(bootstrap, env, PAYLOADS[name]) for _ in range(args.runs)]
-        inits = [r.init_ns / 1e6 for r in runs if r.init_ns is not None]
-        answers = [r.response_ns / 1e6 for r in runs if r.response_ns is not None]
-        outcomes = sorted({r.outcome or "none" for r in runs})
+        inits = [r.init_ns / 1e6 for r in runs[name] if r.init_ns is not None]
+        answers = [r.response_ns / 1e6 for r in runs[name] if r.response_ns is not None]
+        outcomes = sorted({r.outcome or "none" for r in runs[name]})
         if len(inits) < args.runs or len(answers) < args.runs:
             print(f"{name}: {args.runs - len(answers)} runs without an answer: {outcomes}", file=sys.stderr)
         zip_bytes = zip_size(args.zip_dir, name)
         results[name] = {"init_ms": inits, "response_ms": answers, "outcomes": outcomes,
-                         "aws_connections": State.endpoint_connections, "zip_bytes": zip_bytes}
+                         "aws_connections": connections[name], "zip_bytes": zip_bytes}
         fmt = lambda xs, p: f"{percentile(xs, p):.1f} ms" if xs else "n/a"
+        base = results.get(baseline, {}).get("init_ms")
+        ratio = lambda p: f"{percentile(inits, p) / percentile(base, p):.2f}x" if base and inits else "n/a"
         print(f"| {name} | {fmt_zip(zip_bytes)} | {fmt(inits, 50)} | {fmt(inits, 90)} | {fmt(answers, 50)} | "
-              f"{fmt(answers, 90)} | {', '.join(outcomes)} | {State.endpoint_connections} |", flush=True)
+              f"{fmt(answers, 90)} | {ratio(50)} | {ratio(90)} | {', '.join(outcomes)} | "
+              f"{connections[name]} |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

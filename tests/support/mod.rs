@@ -3,7 +3,7 @@
 //! the Lambda payloads in `events/`, and a Kinesis poller that stands in for the event
 //! source mapping.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -34,7 +34,7 @@ pub use cjaas_core::target::TargetPolicy;
 pub mod gateway;
 pub mod template;
 
-/// The SDK configuration for the emulator. Tests need `AWS_ENDPOINT_URL`: they must
+/// The SDK configuration for the emulator, as the Lambda binaries build it. Tests need `AWS_ENDPOINT_URL`: they must
 /// never reach a real account by accident.
 pub async fn sdk() -> SdkConfig {
     let _ = tracing_subscriber::fmt()
@@ -45,7 +45,8 @@ pub async fn sdk() -> SdkConfig {
         std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "AWS_ENDPOINT_URL is not set: run the tests with scripts/test, which starts an emulator"
     );
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    // The functions' own configuration (environment credentials and region).
+    cjaas_aws::settings::sdk_config().await
 }
 
 pub fn unique(prefix: &str) -> String {

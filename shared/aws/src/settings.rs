@@ -1,5 +1,8 @@
 //! Settings, read once at start-up. A missing variable fails fast, by name.
 
+use aws_config::environment::{
+    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
@@ -65,8 +68,14 @@ pub fn target_policy() -> Result<TargetPolicy, SettingsError> {
     })
 }
 
-/// The SDK configuration: region, credentials, and `AWS_ENDPOINT_URL` /
-/// `AWS_ENDPOINT_URL_<SERVICE>` overrides for emulators.
+/// The SDK configuration: region and credentials from the environment, and
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` overrides for emulators.
+///
+/// Credentials and region come from the environment variables only
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`; `AWS_REGION`,
+/// then `AWS_DEFAULT_REGION`), which Lambda always sets: the SDK's default chains
+/// (profile files, SSO, web identity through STS, ECS, IMDS) are never reached, so
+/// they are not linked into the binaries (DECISIONS.md, "Lambda packages").
 ///
 /// The HTTPS client is the SDK's default one (hyper 1, rustls, proxy from the
 /// environment) on rustls' ring provider instead of aws-lc: reqwest already carries
@@ -84,6 +93,8 @@ pub async fn sdk_config() -> SdkConfig {
     });
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https)
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+        .region(EnvironmentVariableRegionProvider::new())
         .load()
         .await
 }

@@ -13,7 +13,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -22,6 +21,7 @@ use subtle::ConstantTimeEq;
 
 use crate::browser::BrowserBinding;
 use crate::ids::TenantId;
+use crate::jwt;
 
 const API_KEY_PREFIX: &str = "cjk";
 /// Publishable keys: safe to ship in a web page (see [`crate::browser`]).
@@ -311,6 +311,9 @@ pub struct TokenClaims {
     pub scope: String,
     pub iat: i64,
     pub exp: i64,
+    /// Not before: CJaaS does not set it, but a token that has one is refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub jti: String,
 }
 
@@ -412,38 +415,28 @@ impl SigningKeys {
             scope: Scope::join(scopes),
             iat: now.timestamp(),
             exp: (now + ttl).timestamp(),
+            nbf: None,
             jti: hex::encode(random_bytes::<12>()),
         };
-        let header = Header {
-            kid: Some(key.kid.clone()),
-            ..Header::new(Algorithm::HS256)
-        };
-        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&key.secret))
-            .expect("HS256 signing cannot fail");
+        let token = jwt::sign(&key.kid, &claims, &key.secret);
         (token, claims)
     }
 
     /// Verifies a signed token: signature by a known key, issuer, expiry and tenant.
     pub fn verify_token(&self, token: &str, now: DateTime<Utc>) -> Result<Principal, AuthError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.find(kid))
+        let key = jwt::key_id(token)
+            .map_err(|_| AuthError::Malformed)?
+            .and_then(|kid| self.find(&kid))
             .ok_or(AuthError::Invalid)?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.validate_exp = false; // checked below against `now`, for testability
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let claims = jsonwebtoken::decode::<TokenClaims>(
-            token,
-            &DecodingKey::from_secret(&key.secret),
-            &validation,
-        )
-        .map_err(|_| AuthError::Invalid)?
-        .claims;
+        // Expiry and not-before are checked below against `now`, for testability.
+        let claims: TokenClaims =
+            jwt::verify(token, &key.secret, &["exp", "iss", "sub"], &[ISSUER])
+                .map_err(|_| AuthError::Invalid)?;
         if claims.exp <= now.timestamp() {
             return Err(AuthError::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now.timestamp()) {
+            return Err(AuthError::Invalid);
         }
         Ok(Principal {
             tenant: TenantId::parse(&claims.sub).map_err(|_| AuthError::Invalid)?,

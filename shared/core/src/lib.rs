@@ -36,6 +36,7 @@ pub mod filter;
 pub mod fold;
 pub mod forwarding;
 pub mod ids;
+mod jwt;
 pub mod ports;
 pub mod problem;
 pub mod profile;

@@ -29,18 +29,30 @@ use cjaas_core::auth::{AuthError, Principal, Scope};
 use cjaas_core::browser::BrowserBinding;
 use cjaas_core::ids::TenantId;
 
-/// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`).
+/// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`): a default level
+/// and `target=level` pairs (`Targets`, no span or field filters: those need
+/// tracing-subscriber's regex-based `EnvFilter`, which would add a regex engine to
+/// every binary). An unset, empty or invalid `RUST_LOG` logs at `info`.
 pub fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
         .with_current_span(false)
         .with_ansi(false)
         .without_time() // CloudWatch stamps each line
         .with_target(false)
+        .finish()
+        .with(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .init();
+}
+
+fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    rust_log
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
 /// Serves an API router behind API Gateway: the principal comes from the authorizer.
@@ -119,5 +131,36 @@ fn verdict_from_context(
             browser,
         }),
         _ => Err(AuthError::Invalid.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing::Level;
+    use tracing_subscriber::filter::LevelFilter;
+
+    #[test]
+    fn rust_log_sets_a_default_and_per_target_levels() {
+        let filter = log_filter(Some("cjaas_app=debug,warn"));
+        assert_eq!(filter.default_level(), Some(LevelFilter::WARN));
+        assert!(filter.would_enable("cjaas_app::jobs", &Level::DEBUG));
+        assert!(!filter.would_enable("aws_smithy_runtime", &Level::INFO));
+    }
+
+    #[test]
+    fn an_unset_empty_or_invalid_rust_log_logs_at_info() {
+        for rust_log in [None, Some(""), Some("  "), Some("cjaas_app=loud")] {
+            let filter = log_filter(rust_log);
+            assert_eq!(
+                filter.default_level(),
+                Some(LevelFilter::INFO),
+                "{rust_log:?}"
+            );
+            assert!(
+                !filter.would_enable("cjaas_app", &Level::DEBUG),
+                "{rust_log:?}"
+            );
+        }
     }
 }

@@ -142,3 +142,16 @@ fn keysets_need_long_named_keys() {
         keys.to_config()
     );
 }
+
+#[test]
+fn a_token_is_refused_before_its_not_before_time() {
+    let keys = SigningKeys::generate("k1");
+    let (_, mut claims) = keys.sign_token(&acme(), &[Scope::TapeRead], Duration::minutes(5), now());
+    assert_eq!(claims.nbf, None, "CJaaS does not set nbf");
+    claims.nbf = Some((now() + Duration::minutes(1)).timestamp());
+    let key = keys.current();
+    let token = jwt::sign(&key.kid, &claims, &key.secret);
+    assert_eq!(keys.verify_token(&token, now()), Err(AuthError::Invalid));
+    let principal = keys.verify_token(&token, now() + Duration::minutes(1));
+    assert_eq!(principal.map(|p| p.tenant), Ok(acme()));
+}
