@@ -86,22 +86,22 @@ impl Orchestrator {
                 Some(verdict) => (verdict, None),
                 None => return Ok(false),
             },
-            None => self.judge(&firing, &hours, choice).await?,
+            None => self.judge(firing, &hours, choice).await?,
         };
         match verdict {
             QuietVerdict::Send => return Ok(false),
             QuietVerdict::Hold { until } => {
                 if let Some(note) = note {
-                    self.record_quiet(&firing, DeliveryStatus::Held, note)
+                    self.record_quiet(firing, DeliveryStatus::Held, note)
                         .await?;
                 }
-                self.hold(&firing, until).await?;
+                self.hold(firing, until).await?;
                 report.held += 1;
                 tracing::info!(tenant = %firing.tenant, rule = %stored.id, release_at = %until, "quiet hours: firing held");
             }
             QuietVerdict::Drop => {
                 if let Some(note) = note {
-                    self.record_quiet(&firing, DeliveryStatus::Dropped, note)
+                    self.record_quiet(firing, DeliveryStatus::Dropped, note)
                         .await?;
                 }
                 report.dropped += 1;
