@@ -2,12 +2,12 @@
 //! refreshed from the Tape's lean projection, a batch of persons at a time.
 
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::{keys, Analytics, AnalyticsError, JobState, RunSummary, DIGEST_PAGE};
-use crate::documents::{decode, encode};
+use crate::documents::encode;
 use cjaas_core::analytics::{
-    basis, windows_at, AnalyticsSettings, Funnel, PersonDigest, PersonFold, Step, Tally,
+    basis, body_of, windows_at, AnalyticsSettings, Funnel, PersonFold, Step, StoredDigest, Sums,
 };
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{Expect, StoreError};
@@ -52,7 +52,9 @@ impl Analytics {
             basis: &basis,
             now,
         };
-        let mut sums: BTreeMap<String, Tally> = BTreeMap::new();
+        // The tenant's figures by id: each digest is added once, names come back at
+        // the reports.
+        let mut sums = Sums::default();
         let mut summary = RunSummary {
             started_at,
             full,
@@ -67,38 +69,28 @@ impl Analytics {
                 .await?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
-            let mut kept = Vec::new();
             let mut stale = Vec::new();
             for (sk, doc) in page {
                 let Ok(person) = PersonId::parse(&sk) else {
                     continue;
                 };
                 let was_changed = changed.remove(&person);
-                match decode::<PersonDigest>(&doc.body) {
-                    Ok(digest)
-                        if !was_changed
-                            && !full
-                            && digest.basis == basis
-                            && digest.valid_until.is_none_or(|t| t > now) =>
-                    {
-                        kept.push(digest)
-                    }
-                    _ => stale.push(person),
+                let kept = (!was_changed && !full)
+                    .then(|| sums.add_if_current(&doc.body, &basis, now))
+                    .flatten();
+                match kept {
+                    Some(windows) => summary.persons += u64::from(windows),
+                    None => stale.push(person),
                 }
             }
-            kept.extend(pass.refresh_all(stale, &mut summary).await?);
-            for digest in kept {
-                pass.add(&mut sums, &digest, &mut summary);
-            }
+            pass.refresh_all(stale, &mut sums, &mut summary).await?;
         }
         let new_persons: Vec<PersonId> = changed.into_iter().collect();
         for chunk in new_persons.chunks(DIGEST_PAGE) {
-            for digest in pass.refresh_all(chunk.to_vec(), &mut summary).await? {
-                pass.add(&mut sums, &digest, &mut summary);
-            }
+            (pass.refresh_all(chunk.to_vec(), &mut sums, &mut summary)).await?;
         }
         for window in windows_at(&settings, now) {
-            let tally = sums.remove(&window.name).unwrap_or_default();
+            let tally = sums.tally(&window.name);
             let report = tally.report(&window, &settings, &funnels, now);
             self.docs
                 .put(
@@ -149,43 +141,21 @@ impl<'f> Refresh<'f> {
 
     fn push_lean(&mut self, steps: &[LeanStep], types: &[String]) {
         for step in steps {
-            self.push(step.time, &types[step.ty as usize], step.expires_at);
+            self.expires_first = step.expires_at.into_iter().chain(self.expires_first).min();
+            let (time, ty) = (step.time, types[step.ty as usize].as_str());
+            self.fold.push_keyed(Step { time, ty }, step.ty);
+            self.read += 1;
         }
     }
 
-    fn finish(self, basis: &str) -> (PersonDigest, u64) {
-        let mut digest = self.fold.finish(basis.to_owned());
+    fn finish(self, basis: &str) -> (StoredDigest, u64) {
         // An event leaving its tenant's retention changes the figures too.
-        if let Some(expiry) = self
-            .expires_first
-            .and_then(|t| DateTime::from_timestamp(t, 0))
-        {
-            digest.valid_until = Some(digest.valid_until.map_or(expiry, |t| t.min(expiry)));
-        }
-        (digest, self.read)
+        let expiry = (self.expires_first).and_then(|t| DateTime::from_timestamp(t, 0));
+        (self.fold.finish_stored(basis, expiry), self.read)
     }
 }
 
 impl Pass<'_> {
-    fn add(
-        &self,
-        sums: &mut BTreeMap<String, Tally>,
-        digest: &PersonDigest,
-        summary: &mut RunSummary,
-    ) {
-        if !digest.windows.is_empty() {
-            summary.persons += 1;
-        }
-        for (window, tally) in &digest.windows {
-            match sums.get_mut(window) {
-                Some(sum) => sum.add(tally),
-                None => {
-                    sums.insert(window.clone(), tally.clone());
-                }
-            }
-        }
-    }
-
     fn start(&self) -> Refresh<'_> {
         Refresh {
             fold: PersonFold::new(self.settings, self.funnels, self.now),
@@ -194,16 +164,17 @@ impl Pass<'_> {
         }
     }
 
-    /// Refreshes `persons` from their Tape's projection, a batch at a time, and writes
-    /// their digests in one batch.
+    /// Refreshes `persons` from their Tape's projection, a batch at a time, writes
+    /// their digests in one batch and adds them to `sums`.
     async fn refresh_all(
         &self,
         persons: Vec<PersonId>,
+        sums: &mut Sums,
         summary: &mut RunSummary,
-    ) -> Result<Vec<PersonDigest>, StoreError> {
+    ) -> Result<(), StoreError> {
         let tape = &self.analytics.tape;
         let from = self.start().fold.read_from();
-        let mut refreshed: Vec<(PersonDigest, u64)> = Vec::with_capacity(persons.len());
+        let mut refreshed: Vec<(StoredDigest, u64)> = Vec::with_capacity(persons.len());
         while refreshed.len() < persons.len() {
             let rest = &persons[refreshed.len()..];
             let batch = tape
@@ -229,10 +200,10 @@ impl Pass<'_> {
         // has none.
         let (mut puts, mut deletes) = (Vec::new(), Vec::new());
         for (person, (digest, _)) in persons.iter().zip(&refreshed) {
-            if digest.windows.is_empty() && digest.valid_until.is_none() {
+            if digest.windows == 0 && digest.valid_until.is_none() {
                 deletes.push(person.to_string());
             } else {
-                puts.push((person.to_string(), encode(digest)));
+                puts.push((person.to_string(), body_of(&digest.bytes)));
             }
         }
         self.analytics
@@ -240,8 +211,14 @@ impl Pass<'_> {
             .put_many(&keys::digests(self.tenant), &puts, &deletes)
             .await?;
         summary.persons_refreshed += refreshed.len() as u64;
-        summary.events_read += refreshed.iter().map(|(_, n)| n).sum::<u64>();
-        Ok(refreshed.into_iter().map(|(d, _)| d).collect())
+        for (digest, read) in &refreshed {
+            if !sums.add_bytes(&digest.bytes) {
+                return Err(StoreError::Transient("a digest did not decode".into()));
+            }
+            summary.persons += u64::from(digest.windows > 0);
+            summary.events_read += read;
+        }
+        Ok(())
     }
 
     /// The rest of a person's Tape past a batch's end, page by page.

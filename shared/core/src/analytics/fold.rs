@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap};
 
+use super::digest::Writer;
 use super::tallies::slot;
 use super::TypeTally;
 use super::{window_seconds, AnalyticsSettings, Funnel, FunnelTally, PersonDigest, Tally};
@@ -53,9 +54,26 @@ const LINEAR_TYPES: usize = 16;
 struct Types {
     names: Vec<String>,
     index: HashMap<String, u32>,
+    /// The caller's type keys (see [`PersonFold::push_keyed`]) → ids; `u32::MAX` unseen.
+    by_key: Vec<u32>,
 }
 
 impl Types {
+    fn id_of_key(&mut self, key: u32, ty: &str) -> u32 {
+        let key = key as usize;
+        match self.by_key.get(key) {
+            Some(&id) if id != u32::MAX => id,
+            _ => {
+                let id = self.id(ty);
+                if self.by_key.len() <= key {
+                    self.by_key.resize(key + 1, u32::MAX);
+                }
+                self.by_key[key] = id;
+                id
+            }
+        }
+    }
+
     fn id(&mut self, ty: &str) -> u32 {
         if self.names.len() <= LINEAR_TYPES {
             if let Some(i) = self.names.iter().position(|n| n == ty) {
@@ -151,6 +169,16 @@ impl<'a> PersonFold<'a> {
 
     /// Takes the next event; events must come in Tape order.
     pub fn push(&mut self, step: Step<'_>) {
+        self.push_typed(step, None);
+    }
+
+    /// [`Self::push`], with the caller's small key for the step's type (the same key
+    /// always names the same type): the type is then found by index, not by name.
+    pub fn push_keyed(&mut self, step: Step<'_>, key: u32) {
+        self.push_typed(step, Some(key));
+    }
+
+    fn push_typed(&mut self, step: Step<'_>, key: Option<u32>) {
         let mut id = None;
         for window in &mut self.windows {
             if step.time < window.bounds.from {
@@ -160,7 +188,10 @@ impl<'a> PersonFold<'a> {
                 self.next_future = Some(self.next_future.map_or(step.time, |t| t.min(step.time)));
                 continue;
             }
-            let ty = *id.get_or_insert_with(|| self.types.id(step.ty));
+            let ty = *id.get_or_insert_with(|| match key {
+                Some(key) => self.types.id_of_key(key, step.ty),
+                None => self.types.id(step.ty),
+            });
             window.push(step, ty, self.gap, self.path_steps);
             for (funnel, progress) in self.funnels.iter().zip(&mut window.funnels) {
                 progress.push(funnel, step);
@@ -168,16 +199,25 @@ impl<'a> PersonFold<'a> {
         }
     }
 
-    pub fn finish(self, basis: String) -> PersonDigest {
+    /// Closes the open sessions; returns until when the figures hold.
+    fn settle(&mut self) -> Option<DateTime<Utc>> {
         let mut valid_until = self.next_future;
-        let mut windows = BTreeMap::new();
-        for mut window in self.windows {
+        for window in &mut self.windows {
             let Some(earliest) = window.earliest else {
                 continue;
             };
             let leaves = earliest + Duration::seconds(window.bounds.seconds as i64);
             valid_until = Some(valid_until.map_or(leaves, |t| t.min(leaves)));
             window.close_session();
+        }
+        valid_until
+    }
+
+    /// The person's digest, in its plain form.
+    pub fn finish(mut self, basis: String) -> PersonDigest {
+        let valid_until = self.settle();
+        let mut windows = BTreeMap::new();
+        for window in self.windows.iter().filter(|w| w.earliest.is_some()) {
             let mut tally = window.tally(&self.types.names);
             for (funnel, progress) in self.funnels.iter().zip(&window.funnels) {
                 if progress.matched > 0 {
@@ -186,7 +226,7 @@ impl<'a> PersonFold<'a> {
                         .insert(funnel.id.clone(), progress.tally(funnel));
                 }
             }
-            windows.insert(window.bounds.name, tally);
+            windows.insert(window.bounds.name.clone(), tally);
         }
         PersonDigest {
             basis,
@@ -194,6 +234,45 @@ impl<'a> PersonFold<'a> {
             windows,
         }
     }
+
+    /// The person's digest in its stored form ([`super::digest`]), valid until
+    /// `expiry` at the latest (when one of their events leaves its retention).
+    pub fn finish_stored(mut self, basis: &str, expiry: Option<DateTime<Utc>>) -> StoredDigest {
+        let valid_until = match (self.settle(), expiry) {
+            (Some(t), Some(e)) => Some(t.min(e)),
+            (t, e) => t.or(e),
+        };
+        let mut w = Writer::new(basis, valid_until);
+        w.u(self.types.names.len() as u64);
+        for name in &self.types.names {
+            w.str(name);
+        }
+        let windows = self.windows.iter().filter(|w| w.earliest.is_some()).count();
+        w.u(windows as u64);
+        for window in self.windows.iter().filter(|w| w.earliest.is_some()) {
+            window.write(&mut w);
+            let funnels = self.funnels.iter().zip(&window.funnels);
+            let matched: Vec<_> = funnels.filter(|(_, p)| p.matched > 0).collect();
+            w.u(matched.len() as u64);
+            for (funnel, progress) in matched {
+                w.funnel(&funnel.id, &progress.tally(funnel));
+            }
+        }
+        StoredDigest {
+            bytes: w.0,
+            valid_until,
+            windows,
+        }
+    }
+}
+
+/// A digest's stored bytes ([`super::digest::body_of`] makes the document).
+#[derive(Debug, Clone)]
+pub struct StoredDigest {
+    pub bytes: Vec<u8>,
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Windows with any event of the person.
+    pub windows: usize,
 }
 
 impl WindowFold {
@@ -240,6 +319,37 @@ impl WindowFold {
                 }
             }
             self.path.clear();
+        }
+    }
+
+    /// The window's figures by type id, funnels aside ([`super::digest`]'s layout).
+    fn write(&self, w: &mut Writer) {
+        w.str(&self.bounds.name);
+        w.u(1);
+        w.u(self.sessions);
+        w.u(self.events);
+        let types = self.types.iter().enumerate().filter(|(_, t)| t.events > 0);
+        w.u(types.clone().count() as u64);
+        for (id, t) in types {
+            for v in [id as u64, t.events, t.persons, t.entries, t.exits] {
+                w.u(v);
+            }
+        }
+        w.u(self.transitions.iter().map(Vec::len).sum::<usize>() as u64);
+        for (from, targets) in self.transitions.iter().enumerate() {
+            for (to, n) in targets {
+                w.u(from as u64);
+                w.u(u64::from(*to));
+                w.u(*n);
+            }
+        }
+        w.u(self.paths.len() as u64);
+        for (path, n) in &self.paths {
+            w.u(path.len() as u64);
+            for ty in path {
+                w.u(u64::from(*ty));
+            }
+            w.u(*n);
         }
     }
 

@@ -10,23 +10,26 @@
 //!
 //! The parts: `settings` (settings, funnels and their validation), `tallies` (the
 //! additive figures), `fold` (one person's fold), `digest` (a person's digest and its
-//! compact stored form) and `reports` (what the API serves).
+//! binary stored form), `sums` (a tenant's sums by id over a run) and `reports` (what
+//! the API serves).
 
 mod digest;
 mod fold;
 mod reports;
 mod settings;
+mod sums;
 mod tallies;
 #[cfg(test)]
 mod tests;
 
-pub use digest::PersonDigest;
-pub use fold::{windows_at, PersonFold, Step, WindowBounds};
+pub use digest::{body_of, PersonDigest};
+pub use fold::{windows_at, PersonFold, Step, StoredDigest, WindowBounds};
 pub use reports::{
     lower_median, FunnelReport, FunnelStepReport, PathReport, PointReport, Transition, TypeReport,
     WindowReport,
 };
 pub use settings::*;
+pub use sums::Sums;
 pub use tallies::{FunnelTally, Tally, TypeTally};
 
 use crate::ids::TenantId;

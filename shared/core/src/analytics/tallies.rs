@@ -58,18 +58,23 @@ impl Tally {
             *slot(&mut self.paths, path) += n;
         }
         for (id, f) in &other.funnels {
-            let mine = self.funnels.entry(id.clone()).or_default();
-            if mine.reached.len() < f.reached.len() {
-                mine.reached.resize(f.reached.len(), 0);
-                mine.step_ms.resize(f.step_ms.len(), BTreeMap::new());
-            }
-            for (total, n) in mine.reached.iter_mut().zip(&f.reached) {
-                *total += n;
-            }
-            for (total, durations) in mine.step_ms.iter_mut().zip(&f.step_ms) {
-                for (ms, n) in durations {
-                    *total.entry(*ms).or_default() += n;
-                }
+            slot(&mut self.funnels, id).add(f);
+        }
+    }
+}
+
+impl FunnelTally {
+    pub fn add(&mut self, other: &FunnelTally) {
+        if self.reached.len() < other.reached.len() {
+            self.reached.resize(other.reached.len(), 0);
+            self.step_ms.resize(other.step_ms.len(), BTreeMap::new());
+        }
+        for (total, n) in self.reached.iter_mut().zip(&other.reached) {
+            *total += n;
+        }
+        for (total, durations) in self.step_ms.iter_mut().zip(&other.step_ms) {
+            for (ms, n) in durations {
+                *total.entry(*ms).or_default() += n;
             }
         }
     }

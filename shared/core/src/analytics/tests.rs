@@ -220,26 +220,108 @@ fn settings_and_funnels_are_validated() {
     assert!(AnalyticsSettings::default().validate().is_ok());
 }
 
+fn fold_stored(events: &[(i64, &str)], funnels: &[Funnel], now: DateTime<Utc>) -> StoredDigest {
+    let settings = AnalyticsSettings {
+        windows: vec!["1d".into(), "7d".into()],
+        ..Default::default()
+    };
+    let mut person = PersonFold::new(&settings, funnels, now);
+    for (minute, ty) in events {
+        person.push(Step {
+            time: at(*minute),
+            ty,
+        });
+    }
+    person.finish_stored("b", None)
+}
+
 #[test]
-fn digests_round_trip_in_their_compact_form() {
+fn digests_round_trip_in_their_binary_form() {
     let f = funnel(&["a", "b"], 3600);
-    let digest = fold(
-        &[(0, "a"), (1, "b"), (2, "a"), (90, "c"), (91, "a")],
-        std::slice::from_ref(&f),
-        at(120),
+    let events = [(0, "a"), (1, "b"), (2, "a"), (90, "c"), (91, "a")];
+    let digest = fold(&events, std::slice::from_ref(&f), at(120));
+    let stored = fold_stored(&events, std::slice::from_ref(&f), at(120));
+    assert_eq!(
+        (stored.windows, stored.valid_until),
+        (2, digest.valid_until)
     );
-    let stored = serde_json::to_string(&digest).unwrap();
-    assert!(stored.starts_with(r#"{"v":2,"#), "{stored}");
-    let back: PersonDigest = serde_json::from_str(&stored).unwrap();
-    assert_eq!(back, digest);
-    let plain = serde_json::json!({"basis": "b", "windows": {}}).to_string();
-    assert!(
-        serde_json::from_str::<PersonDigest>(&plain).is_err(),
-        "a format 1 digest is recomputed, not misread"
+    let body = body_of(&stored.bytes);
+    assert!(body.starts_with(r#"{"v":3,"digest":""#), "{body}");
+    assert_eq!(PersonDigest::from_body(&body), Some(digest.clone()));
+    let mut sums = Sums::default();
+    assert_eq!(sums.add_if_current(&body, "b", at(120)), Some(true));
+    assert_eq!(sums.tally("7d"), digest.windows["7d"]);
+    assert_eq!(sums.add_if_current(&body, "other basis", at(120)), None);
+    let expired = digest.valid_until.unwrap();
+    assert_eq!(sums.add_if_current(&body, "b", expired), None);
+    assert_eq!(
+        sums.tally("7d"),
+        digest.windows["7d"],
+        "refused digests add nothing"
     );
-    let dangling =
-        r#"{"v":2,"basis":"b","names":[],"windows":[["1d",1,1,1,[[3,1,1,1,1]],[],[],{}]]}"#;
-    assert!(serde_json::from_str::<PersonDigest>(dangling).is_err());
+    let format2 = r#"{"v":2,"basis":"b","names":[],"windows":[]}"#;
+    assert_eq!(
+        PersonDigest::from_body(format2),
+        None,
+        "recomputed, not misread"
+    );
+    // Cut short, or an index past the names: refused whole.
+    for cut in 0..stored.bytes.len() {
+        assert_eq!(
+            PersonDigest::from_body(&body_of(&stored.bytes[..cut])),
+            None
+        );
+    }
+    let by_hand = |ty: u64| {
+        let mut w = digest::Writer::new("b", None);
+        for v in [1, 1] {
+            w.u(v); // one name, then its length
+        }
+        w.0.push(b'a');
+        w.u(1);
+        w.str("1d");
+        for v in [1, 1, 1, 1, ty, 1, 1, 1, 1, 0, 0, 0] {
+            w.u(v);
+        }
+        w.0
+    };
+    assert!(Sums::default().add_bytes(&by_hand(0)));
+    assert!(!Sums::default().add_bytes(&by_hand(1)), "no name 1");
+}
+
+fn person_events() -> impl proptest::strategy::Strategy<Value = Vec<(i64, u8)>> {
+    use proptest::prelude::*;
+    prop::collection::vec((0i64..9 * 24 * 60, 0u8..24), 0..30).prop_map(|mut events| {
+        events.sort();
+        events
+    })
+}
+
+proptest::proptest! {
+    /// The run's sums by id equal the plain tallies added up, window by window.
+    #[test]
+    fn sums_by_id_equal_plain_tallies(persons in proptest::collection::vec(person_events(), 1..8)) {
+        let names: Vec<String> = (0..24).map(|i| format!("t{}", i % 20)).collect();
+        let funnels = [funnel(&["t1", "t2", "t3"], 7200)];
+        let now = at(9 * 24 * 60);
+        let (mut sums, mut plain) = (Sums::default(), BTreeMap::<String, Tally>::new());
+        for events in &persons {
+            let events: Vec<(i64, &str)> =
+                events.iter().map(|(m, t)| (*m, names[*t as usize].as_str())).collect();
+            let digest = fold(&events, &funnels, now);
+            let stored = fold_stored(&events, &funnels, now);
+            let back = PersonDigest::from_body(&body_of(&stored.bytes));
+            proptest::prop_assert_eq!(back.as_ref(), Some(&digest));
+            proptest::prop_assert!(sums.add_bytes(&stored.bytes));
+            for (window, tally) in &digest.windows {
+                plain.entry(window.clone()).or_default().add(tally);
+            }
+        }
+        for window in ["1d", "7d"] {
+            let expected = plain.remove(window).unwrap_or_default();
+            proptest::prop_assert_eq!(sums.tally(window), expected);
+        }
+    }
 }
 
 #[test]
