@@ -14,6 +14,7 @@
 //! With `FOLD_CPU_ROUNDS=n`, instead of criterion's wall-clock timing, each of the four
 //! runs n times, interleaved, timed in this process's CPU time (from `/proc`), and
 //! reported as events per CPU-second: on a shared machine that is the figure per core.
+//! `FOLD_CPU_ONLY=<name>` runs only that one (to profile it).
 
 use chrono::{DateTime, Duration, Utc};
 use criterion::{criterion_group, Criterion, Throughput};
@@ -218,9 +219,14 @@ fn cpu_rounds(rounds: usize) {
         ("parse_and_fold", &parse_and_fold),
         ("fold_stored", &fold_stored),
     ];
+    // `FOLD_CPU_ONLY=fold_stored` runs one workload alone, for a profiler.
+    let only = std::env::var("FOLD_CPU_ONLY").ok();
     let mut cpu = [0.0f64; 4];
     for _ in 0..rounds {
-        for (i, (_, run)) in runs.iter().enumerate() {
+        for (i, (name, run)) in runs.iter().enumerate() {
+            if only.as_deref().is_some_and(|only| only != *name) {
+                continue;
+            }
             let start = cpu_seconds();
             for _ in 0..10 {
                 run();
@@ -230,6 +236,9 @@ fn cpu_rounds(rounds: usize) {
     }
     let events = (rounds * 10 * EVENTS) as f64;
     for (i, (name, _)) in runs.iter().enumerate() {
+        if cpu[i] == 0.0 {
+            continue;
+        }
         println!(
             "{name:<28} {:>8.3} ms CPU per 10,000 events  {:>10.0} events per CPU-second  {:.2}x the baseline's CPU time",
             cpu[i] / events * EVENTS as f64 * 1000.0,

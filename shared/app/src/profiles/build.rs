@@ -16,6 +16,7 @@ use cjaas_core::profile::{keys, MemberMark, Snapshot, StoredView};
 use cjaas_core::tape::{JourneyQuery, StoredEvent, MAX_PAGE};
 use cjaas_core::view::CompiledView;
 
+use super::pages::fold_pages_ahead;
 use super::{Aliases, ProfileError, Views};
 
 /// How a profile read used its snapshot.
@@ -121,24 +122,23 @@ impl Profiles {
                     .await?
             }
             _ => {
-                let events = self.read(tenant, &group, None, &mut events_read).await?;
                 let mut state = ProfileState::new(view);
-                fold_all(
-                    &mut state,
-                    view,
-                    Part::Unwindowed,
-                    &events,
-                    explained.as_mut(),
-                );
+                let explain = &mut explained;
+                self.in_order(tenant, &group, None, &mut events_read, |events| {
+                    fold_all(&mut state, view, Part::Unwindowed, events, explain.as_mut())
+                })
+                .await?;
                 (state, SnapshotUse::None)
             }
         };
         let mut windowed = ProfileState::new(view);
         if view.has_windows() {
             let part = Part::Windowed { now };
-            let since = part.since(view);
-            let events = self.read(tenant, &group, since, &mut events_read).await?;
-            fold_all(&mut windowed, view, part, &events, explained.as_mut());
+            let (since, explain) = (part.since(view), &mut explained);
+            self.in_order(tenant, &group, since, &mut events_read, |events| {
+                fold_all(&mut windowed, view, part, events, explain.as_mut())
+            })
+            .await?;
         }
         let events = explained.map(|e| {
             view.aggregates
@@ -199,6 +199,54 @@ impl Profiles {
                 return Ok((state.state, SnapshotUse::Incremental));
             }
         }
+        let snapshot = match group {
+            [member] => self.refold_one(tenant, member, view, events_read).await?,
+            _ => self.refold_group(tenant, group, view, events_read).await?,
+        };
+        self.save(&pk, &sk, &snapshot).await;
+        Ok((snapshot.state, SnapshotUse::Refolded))
+    }
+
+    /// A snapshot of everything on one person's Tape, folded page by page as it is read.
+    async fn refold_one(
+        &self,
+        tenant: &TenantId,
+        member: &PersonId,
+        view: &CompiledView,
+        events_read: &mut u64,
+    ) -> Result<Snapshot, ProfileError> {
+        // The counter first: an append racing the read then shows as a late event next
+        // time (a refold), never as one the snapshot missed.
+        let count = self.tape.count(tenant, member).await?;
+        let mut state = ProfileState::new(view);
+        let mut folded = Folded::default();
+        let group = std::slice::from_ref(member);
+        self.in_order(tenant, group, None, events_read, |events| {
+            fold_all(&mut state, view, Part::Unwindowed, events, None);
+            folded.saw(events);
+        })
+        .await?;
+        Ok(Snapshot {
+            members: vec![MemberMark {
+                person: member.clone(),
+                count,
+                max_key: folded.max_key,
+            }],
+            state,
+            saved_at: Utc::now(),
+            expires_first: folded.expires_first,
+        })
+    }
+
+    /// A snapshot of everything on the Tapes of an alias group, merged in sort-key
+    /// order before the fold.
+    async fn refold_group(
+        &self,
+        tenant: &TenantId,
+        group: &[PersonId],
+        view: &CompiledView,
+        events_read: &mut u64,
+    ) -> Result<Snapshot, ProfileError> {
         let mut members = Vec::new();
         let mut all = Vec::new();
         for member in group {
@@ -219,14 +267,40 @@ impl Profiles {
         all.sort_by(|a, b| a.sort_key.cmp(&b.sort_key));
         let mut state = ProfileState::new(view);
         fold_all(&mut state, view, Part::Unwindowed, &all, None);
-        let snapshot = Snapshot {
+        Ok(Snapshot {
             members,
             state,
             saved_at: Utc::now(),
             expires_first: first_expiry(&all, None),
+        })
+    }
+
+    /// Hands every event of `group` (from `since`, if given) to `each` in sort-key
+    /// order, a batch at a time. One person's pages come as they are read (the next
+    /// one read meanwhile); a group's events are merged first.
+    async fn in_order(
+        &self,
+        tenant: &TenantId,
+        group: &[PersonId],
+        since: Option<DateTime<Utc>>,
+        events_read: &mut u64,
+        mut each: impl FnMut(&[StoredEvent]),
+    ) -> Result<(), ProfileError> {
+        let [member] = group else {
+            each(&self.read(tenant, group, since, events_read).await?);
+            return Ok(());
         };
-        self.save(&pk, &sk, &snapshot).await;
-        Ok((snapshot.state, SnapshotUse::Refolded))
+        let query = JourneyQuery {
+            from: since,
+            limit: MAX_PAGE,
+            ..JourneyQuery::default()
+        };
+        fold_pages_ahead(&self.tape, tenant, member, query, |page| {
+            *events_read += page.len() as u64;
+            each(&page);
+        })
+        .await?;
+        Ok(())
     }
 
     /// Folds the events added since `snapshot`, if they all come after it in event
@@ -340,6 +414,23 @@ impl Profiles {
         })
         .await?;
         Ok(events)
+    }
+}
+
+/// What a fold saw besides its state: the last sort key and the first expiry.
+#[derive(Default)]
+struct Folded {
+    max_key: Option<String>,
+    expires_first: Option<i64>,
+}
+
+impl Folded {
+    /// Notes `events`, which come after those seen so far.
+    fn saw(&mut self, events: &[StoredEvent]) {
+        if let Some(last) = events.last() {
+            self.max_key = Some(last.sort_key.clone());
+        }
+        self.expires_first = first_expiry(events, self.expires_first);
     }
 }
 

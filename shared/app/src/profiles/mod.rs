@@ -4,6 +4,7 @@
 mod aliases;
 mod build;
 mod journeys;
+mod pages;
 mod views;
 
 pub use aliases::{AliasView, Aliases};

@@ -26,6 +26,7 @@ pub(super) fn extract<'de>(
     Node {
         node: &plan.root,
         slots,
+        again: false,
     }
     .deserialize(&mut de)?;
     de.end()
@@ -35,14 +36,19 @@ pub(super) fn extract<'de>(
 struct Node<'p, 's, 'de> {
     node: &'p PointerNode,
     slots: &'s mut Slots<'de>,
+    /// Its key was seen before in the same object, so its slots may hold values.
+    again: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Node<'_, '_, 'de> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        // A key seen twice: the last one counts, as in a parsed `Value`.
-        clear_below(self.node, self.slots);
+        // A key seen twice: the last one counts, as in a parsed `Value`. (The slots
+        // start empty, so a first visit has nothing to clear.)
+        if self.again {
+            clear_below(self.node, self.slots);
+        }
         match self.node.slot {
             Some(slot) => {
                 let leaf = de.deserialize_any(LeafVisitor)?;
@@ -65,12 +71,20 @@ impl<'de> Visitor<'de> for Node<'_, '_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Children seen so far in this object (beyond the 128th, always "again").
+        let mut seen = 0u128;
         while let Some(Key(key)) = map.next_key()? {
-            match self.node.children.iter().find(|c| c.key == key) {
-                Some(child) => map.next_value_seed(Node {
-                    node: child,
-                    slots: &mut *self.slots,
-                })?,
+            match self.node.children.iter().position(|c| c.key == key) {
+                Some(at) => {
+                    let bit = 1u128.checked_shl(at as u32).unwrap_or(0);
+                    let again = bit == 0 || seen & bit != 0;
+                    seen |= bit;
+                    map.next_value_seed(Node {
+                        node: &self.node.children[at],
+                        slots: &mut *self.slots,
+                        again,
+                    })?
+                }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }

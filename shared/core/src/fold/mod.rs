@@ -192,10 +192,10 @@ impl ProfileState {
         let text = |slot: usize| slots[slot].as_ref().map_or("", Leaf::text);
         let (ty, source) = (text(TYPE), text(SOURCE));
         let plan = &view.plan;
-        for (i, attribute) in view.aggregates.iter().enumerate() {
+        for &i in plan.aggregates_of_type(ty) {
+            let attribute = &view.aggregates[i];
             let filter = &attribute.filter;
             let matches = part.covers(attribute, time)
-                && (filter.types.is_empty() || filter.types.iter().any(|t| t == ty))
                 && filter.source.as_deref().is_none_or(|s| s == source)
                 && filter.condition.as_ref().is_none_or(|(_, op, expected)| {
                     plan.condition[i]

@@ -106,7 +106,12 @@ fn insert_newest_first(
     limit: usize,
     spare: Option<Stamped>,
 ) {
-    let at = items.partition_point(|s| s.key.as_str() > key);
+    // Events mostly come in key order: then the new one goes first, found at once.
+    let newest = items.first().is_none_or(|s| key > s.key.as_str());
+    let at = match newest {
+        true => 0,
+        false => items.partition_point(|s| s.key.as_str() > key),
+    };
     if at >= limit {
         return;
     }

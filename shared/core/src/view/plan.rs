@@ -22,6 +22,12 @@ pub(crate) struct ReadPlan {
     pub field: Vec<Option<usize>>,
     /// Per aggregate: the slot of its condition's field.
     pub condition: Vec<Option<usize>>,
+    /// The distinct event types the aggregates' filters name.
+    pub types: Vec<String>,
+    /// Per entry of `types`, then one for every other type: the aggregates (in view
+    /// order) whose type filter takes events of that type, so a fold compares an
+    /// event's type once per distinct type, not once per aggregate.
+    pub by_type: Vec<Vec<usize>>,
 }
 
 /// One key on the way to wanted values.
@@ -51,8 +57,31 @@ impl ReadPlan {
                 .map(|(pointer, _, _)| plan.slot(pointer));
             plan.field.push(field);
             plan.condition.push(condition);
+            for ty in &attribute.filter.types {
+                if !plan.types.contains(ty) {
+                    plan.types.push(ty.clone());
+                }
+            }
         }
+        let takes = |a: &AggregateAttribute, ty: Option<&String>| {
+            let types = &a.filter.types;
+            types.is_empty() || ty.is_some_and(|ty| types.contains(ty))
+        };
+        let keys = plan.types.iter().map(Some).chain([None]);
+        plan.by_type = keys
+            .map(|ty| {
+                (0..aggregates.len())
+                    .filter(|&i| takes(&aggregates[i], ty))
+                    .collect()
+            })
+            .collect();
         plan
+    }
+
+    /// The aggregates that take events of type `ty`, in view order.
+    pub fn aggregates_of_type(&self, ty: &str) -> &[usize] {
+        let at = self.types.iter().position(|t| t == ty);
+        &self.by_type[at.unwrap_or(self.types.len())]
     }
 
     /// The slot of `pointer`, added to the tree if new.
