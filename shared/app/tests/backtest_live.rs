@@ -130,6 +130,7 @@ async fn compare(
             &tenant,
             PolicyDefinition {
                 caps: capping.tenant,
+                quiet_hours: None,
             },
         )
         .await
