@@ -29,6 +29,7 @@ const state = {
   referrer: document.referrer,
   held: [],
   early: [],
+  lastTime: 0,
 };
 
 const gpc = () => navigator.globalPrivacyControl === true;
@@ -72,6 +73,13 @@ function context() {
   };
 }
 
+// Strictly increasing on the page, so calls made in the same millisecond keep their
+// order on the Tape, which is in event time.
+function timestamp() {
+  state.lastTime = Math.max(Date.now(), state.lastTime + 1);
+  return new Date(state.lastTime).toISOString();
+}
+
 function emit(type, fields) {
   if (gpc() || state.consent === "0") return;
   const message = {
@@ -79,7 +87,7 @@ function emit(type, fields) {
     messageId: uuid(),
     anonymousId: state.anonymousId,
     ...(state.userId ? { userId: state.userId } : {}),
-    timestamp: new Date().toISOString(),
+    timestamp: timestamp(),
     context: context(),
     ...fields,
   };
