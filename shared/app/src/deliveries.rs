@@ -58,16 +58,37 @@ fn text(event: &Value, field: &str) -> String {
         .to_owned()
 }
 
+/// A firing to record: its rule, the event that triggered it, and its actions.
+#[derive(Clone, Copy)]
+pub struct NewFiring<'a> {
+    pub rule: &'a str,
+    pub hash: &'a str,
+    pub person: &'a PersonId,
+    pub event: &'a Value,
+    pub event_time: DateTime<Utc>,
+    pub fired_at: DateTime<Utc>,
+    pub actions: &'a [ActionSpec],
+}
+
+/// Why a firing's actions were not published.
+pub enum Withheld {
+    /// A cap had no room: every action `capped`, the cap named.
+    Capped(String),
+    /// Quiet hours held or dropped it: every action `status`, with the note.
+    Quiet(DeliveryStatus, QuietNote),
+}
+
 /// A firing's record, every action `pending`.
-fn new_firing(
-    rule: &str,
-    hash: &str,
-    person: &PersonId,
-    event: &Value,
-    event_time: DateTime<Utc>,
-    fired_at: DateTime<Utc>,
-    actions: &[ActionSpec],
-) -> Firing {
+fn new_firing(new: &NewFiring<'_>) -> Firing {
+    let NewFiring {
+        rule,
+        hash,
+        person,
+        event,
+        event_time,
+        fired_at,
+        actions,
+    } = *new;
     Firing {
         id: format!("{rule}.{hash}"),
         rule: rule.to_owned(),
@@ -104,65 +125,36 @@ impl DeliveryLog {
 
     /// A new firing, every action `pending`. A retried firing (same rule, event and
     /// time) keeps the record it already has.
-    #[allow(clippy::too_many_arguments)]
     pub async fn record_firing(
         &self,
         tenant: &TenantId,
-        rule: &str,
-        hash: &str,
-        person: &PersonId,
-        event: &Value,
-        event_time: DateTime<Utc>,
-        fired_at: DateTime<Utc>,
-        actions: &[ActionSpec],
+        firing: &NewFiring<'_>,
     ) -> Result<(), StoreError> {
-        let firing = new_firing(rule, hash, person, event, event_time, fired_at, actions);
-        self.create(tenant, &firing).await
+        self.create(tenant, &new_firing(firing)).await
     }
 
-    /// A firing `cap` held back: every action `capped`. Kept like `record_firing`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn record_capped(
+    /// A new firing whose actions were `withheld`. Kept like `record_firing`.
+    pub async fn record_withheld(
         &self,
         tenant: &TenantId,
-        rule: &str,
-        hash: &str,
-        person: &PersonId,
-        event: &Value,
-        event_time: DateTime<Utc>,
-        fired_at: DateTime<Utc>,
-        actions: &[ActionSpec],
-        cap: &str,
+        firing: &NewFiring<'_>,
+        withheld: Withheld,
     ) -> Result<(), StoreError> {
-        let mut firing = new_firing(rule, hash, person, event, event_time, fired_at, actions);
-        for action in &mut firing.actions {
-            action.status = DeliveryStatus::Capped;
-        }
-        firing.cap = Some(cap.to_owned());
-        self.create(tenant, &firing).await
-    }
-
-    /// A new firing that quiet hours held or dropped: every action `status`, with
-    /// `note`. A retried firing keeps the record it already has.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn record_quiet(
-        &self,
-        tenant: &TenantId,
-        rule: &str,
-        hash: &str,
-        person: &PersonId,
-        (event, event_time): (&Value, DateTime<Utc>),
-        fired_at: DateTime<Utc>,
-        actions: &[ActionSpec],
-        status: DeliveryStatus,
-        note: QuietNote,
-    ) -> Result<(), StoreError> {
-        let mut firing = new_firing(rule, hash, person, event, event_time, fired_at, actions);
-        for action in &mut firing.actions {
+        let mut record = new_firing(firing);
+        let status = match withheld {
+            Withheld::Capped(cap) => {
+                record.cap = Some(cap);
+                DeliveryStatus::Capped
+            }
+            Withheld::Quiet(status, note) => {
+                record.quiet_hours = Some(note);
+                status
+            }
+        };
+        for action in &mut record.actions {
             action.status = status;
         }
-        firing.quiet_hours = Some(note);
-        self.create(tenant, &firing).await
+        self.create(tenant, &record).await
     }
 
     async fn create(&self, tenant: &TenantId, firing: &Firing) -> Result<(), StoreError> {

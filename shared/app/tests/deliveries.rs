@@ -2,11 +2,11 @@
 //! pruned, a deleted rule's log gone), and the actions of one firing that finish at
 //! once all land in its record.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::sync::Arc;
 
-use cjaas_app::deliveries::DeliveryLog;
+use cjaas_app::deliveries::{DeliveryLog, NewFiring};
 use cjaas_app::orchestration::{ActionEvent, RuleError, RuleRef, Rules};
 use cjaas_core::deliveries::{keys, Attempt, DeliveryStatus, PageQuery};
 use cjaas_core::ids::{PersonId, TenantId};
@@ -18,6 +18,26 @@ fn publish(i: usize) -> ActionSpec {
     ActionSpec::Publish {
         name: format!("a{i}"),
         payload: None,
+    }
+}
+
+/// A firing of `rule` fired when its event happened.
+fn firing<'a>(
+    rule: &'a str,
+    hash: &'a str,
+    person: &'a PersonId,
+    event: &'a serde_json::Value,
+    at: DateTime<Utc>,
+    actions: &'a [ActionSpec],
+) -> NewFiring<'a> {
+    NewFiring {
+        rule,
+        hash,
+        person,
+        event,
+        event_time: at,
+        fired_at: at,
+        actions,
     }
 }
 
@@ -53,7 +73,8 @@ async fn old_firings_are_hidden_and_pruned_and_a_deleted_rule_forgets_its_log() 
         ("cc", Duration::zero()),
     ] {
         let at = now - age;
-        log.record_firing(&tenant, &id, hash, &person, &event, at, at, &[publish(0)])
+        let actions = [publish(0)];
+        log.record_firing(&tenant, &firing(&id, hash, &person, &event, at, &actions))
             .await
             .unwrap();
     }
@@ -126,7 +147,8 @@ async fn actions_of_one_firing_that_finish_at_once_all_land() {
     let fired_at = Utc::now();
     let event = json!({"id": "e", "type": "t", "source": "/s"});
     log.record_firing(
-        &tenant, &id, "ab12", &person, &event, fired_at, fired_at, &specs,
+        &tenant,
+        &firing(&id, "ab12", &person, &event, fired_at, &specs),
     )
     .await
     .unwrap();

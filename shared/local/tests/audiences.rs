@@ -716,10 +716,13 @@ async fn a_crashed_workers_backtest_fails_and_its_backfill_runs_again() {
     let now = chrono::Utc::now();
     let window = json!({"from": now - chrono::Duration::days(1), "to": now});
     let path = format!("/v1/rules/{}/backtest", rule["id"].as_str().unwrap());
-    let (status, job) = send(&server, "POST", &path, Some(window)).await;
+    let (status, job) = send(&server, "POST", &path, Some(window.clone())).await;
     assert_eq!(status, 202, "{job}");
     let job_path = format!("/v1/backtests/{}", job["id"].as_str().unwrap());
     wait_for(&server, &job_path, |job| job["status"] == "completed").await;
+    let (_, lost) = send(&server, "POST", &path, Some(window)).await;
+    let lost_path = format!("/v1/backtests/{}", lost["id"].as_str().unwrap());
+    wait_for(&server, &lost_path, |job| job["status"] == "completed").await;
     drop(server);
 
     // As a worker killed mid-run leaves them: running, last heartbeat an hour ago.
@@ -734,6 +737,21 @@ async fn a_crashed_workers_backtest_fails_and_its_backfill_runs_again() {
             let job = job.as_object_mut().unwrap();
             job.remove("result");
             job.remove("completed_at");
+        },
+    )
+    .await;
+    // As a lost request leaves one: pending, requested an hour ago.
+    rewrite(
+        dir.path(),
+        "T#dev#BACKTESTS",
+        lost["id"].as_str().unwrap(),
+        |job| {
+            job["status"] = json!("pending");
+            job["requested_at"] = hour_ago.clone();
+            let job = job.as_object_mut().unwrap();
+            for field in ["result", "completed_at", "started_at", "heartbeat_at"] {
+                job.remove(field);
+            }
         },
     )
     .await;
@@ -758,6 +776,16 @@ async fn a_crashed_workers_backtest_fails_and_its_backfill_runs_again() {
             .unwrap()
             .contains("no progress since"),
         "{failed}"
+    );
+    let never = wait_for(&server, &lost_path, |job| job["status"] != "pending").await;
+    assert_eq!(
+        (never["status"].as_str(), never["reason"].as_str()),
+        (Some("failed"), Some("stalled")),
+        "{never}"
+    );
+    assert!(
+        never["error"].as_str().unwrap().contains("never started"),
+        "{never}"
     );
     let status = wait_backfilled(&server, &audience, 1).await;
     assert_eq!(status["stalls"], 1, "{status}");

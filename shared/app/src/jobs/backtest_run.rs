@@ -171,7 +171,7 @@ impl Backtests {
             }
         };
         let mut caps = rule.caps.clone();
-        caps.extend(self.policies.caps(tenant).await?);
+        caps.extend(self.policies.compiled(tenant).await?.caps);
         let caps = Caps(caps);
         let actions: Vec<&str> = job.rule.actions.iter().map(|a| a.channel()).collect();
         let projection = rule.reads_only_steps();

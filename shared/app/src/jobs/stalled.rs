@@ -4,7 +4,8 @@
 //! the maintenance sweep says so:
 //!
 //! - a **backtest** is marked `failed` with `reason: stalled` (it is not run again on
-//!   its own: request another);
+//!   its own: request another); so is one still `pending` [`STALE_AFTER`] after its
+//!   request (the request was lost, or its worker died before starting it);
 //! - an **audience backfill** is marked `failed` with `reason: stalled` and counts the
 //!   stall; the `audience_backfills` schedule starts it again, until it has stalled
 //!   [`MAX_STALLS`] times (then it waits for a new version or request).
@@ -65,11 +66,17 @@ pub async fn fail_stalled(
     let pk = jobs_key(tenant);
     for (sk, document) in docs.list(&pk).await? {
         let mut job: BacktestJob = decode(&document.body)?;
-        if job.status != BacktestStatus::Running || !stale(job.heartbeat_at, job.started_at, now) {
-            continue;
-        }
+        let error = match job.status {
+            BacktestStatus::Running if stale(job.heartbeat_at, job.started_at, now) => {
+                detail(job.heartbeat_at)
+            }
+            BacktestStatus::Pending if now - job.requested_at > STALE_AFTER => {
+                "the job never started: its request was lost".into()
+            }
+            _ => continue,
+        };
         job.status = BacktestStatus::Failed;
-        job.error = Some(detail(job.heartbeat_at));
+        job.error = Some(error);
         job.reason = Some(STALLED.into());
         job.completed_at = Some(now);
         let expect = Expect::Revision(document.revision);

@@ -29,10 +29,11 @@ use cjaas_core::ports::{Expect, StoreError};
 use cjaas_core::rules::caps::Cap;
 use cjaas_core::rules::keys;
 
+use crate::deliveries::{NewFiring, Withheld};
 use crate::documents::{decode, encode};
 
 use super::evaluate::{ActiveRule, OrchestrationReport, Orchestrator};
-use super::Policies;
+use super::CompiledPolicy;
 
 /// Conditional writes tried before the batch is retried: more than the firings of
 /// one person that usually meet.
@@ -52,6 +53,24 @@ pub(super) struct Candidate<'a> {
     /// The triggering event's time: caps and cooldowns run in event time.
     pub time: DateTime<Utc>,
     pub fired_at: DateTime<Utc>,
+    /// The tenant's policy, read once for the firing.
+    pub policy: &'a CompiledPolicy,
+}
+
+impl Candidate<'_> {
+    /// The firing as the delivery log records it.
+    pub fn new_firing(&self) -> NewFiring<'_> {
+        let stored = &self.rule.stored;
+        NewFiring {
+            rule: &stored.id,
+            hash: self.hash,
+            person: self.person,
+            event: self.event,
+            event_time: self.time,
+            fired_at: self.fired_at,
+            actions: &stored.definition.actions,
+        }
+    }
 }
 
 /// What the ledger said.
@@ -248,12 +267,11 @@ impl Orchestrator {
             .iter()
             .map(|a| a.channel())
             .collect();
-        let tenant_caps = Policies::new(self.docs.clone()).caps(firing.tenant).await?;
         let takes: Vec<Take> = rule
             .compiled
             .caps
             .iter()
-            .chain(&tenant_caps)
+            .chain(&firing.policy.caps)
             .filter_map(|cap| Take::of(cap, id, firing.time, &actions))
             .collect();
         if takes.is_empty() && cooldown.is_zero() {
@@ -320,16 +338,10 @@ impl Orchestrator {
     async fn record_capped(&self, firing: &Candidate<'_>, cap: &str) -> Result<(), StoreError> {
         let rule = firing.rule.stored.id.as_str();
         self.deliveries
-            .record_capped(
+            .record_withheld(
                 firing.tenant,
-                rule,
-                firing.hash,
-                firing.person,
-                firing.event,
-                firing.time,
-                firing.fired_at,
-                &firing.rule.stored.definition.actions,
-                cap,
+                &firing.new_firing(),
+                Withheld::Capped(cap.to_owned()),
             )
             .await?;
         if let Err(e) = self.deliveries.prune(firing.tenant, rule).await {

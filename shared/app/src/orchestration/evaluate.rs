@@ -20,7 +20,7 @@ use crate::profiles::{ProfileError, Profiles, Views};
 use crate::tape_pages::for_each_page;
 
 use super::caps::Candidate;
-use super::{ActionEvent, RuleRef, OWN_SOURCE_PREFIX};
+use super::{ActionEvent, Policies, RuleRef, OWN_SOURCE_PREFIX};
 
 /// A tenant's active rules, compiled once per batch.
 pub(super) struct ActiveRule {
@@ -322,6 +322,7 @@ impl Orchestrator {
             }
             fired_at = mark.fired_at.unwrap_or(fired_at);
         }
+        let policy = Policies::new(self.docs.clone()).compiled(tenant).await?;
         let candidate = Candidate {
             tenant,
             person,
@@ -330,6 +331,7 @@ impl Orchestrator {
             hash,
             time,
             fired_at,
+            policy: &policy,
         };
         if !self.admit(&candidate, report).await? {
             self.docs
@@ -343,18 +345,8 @@ impl Orchestrator {
                 .await?;
             return Ok(());
         }
-        let actions = &rule.stored.definition.actions;
         self.deliveries
-            .record_firing(
-                tenant,
-                &rule.stored.id,
-                hash,
-                person,
-                event,
-                time,
-                fired_at,
-                actions,
-            )
+            .record_firing(tenant, &candidate.new_firing())
             .await?;
         let events: Vec<BusEvent> = rule
             .stored

@@ -24,7 +24,7 @@ mod rules;
 mod timers;
 
 pub use evaluate::{OrchestrationReport, Orchestrator};
-pub use policy::{Policies, Policy, PolicyDefinition};
+pub use policy::{CompiledPolicy, Policies, Policy, PolicyDefinition};
 pub use quiet::CLAIM_LEASE_SECONDS;
 pub use rules::{webhook_secret, Rules};
 

@@ -28,6 +28,13 @@ pub struct PolicyDefinition {
     pub quiet_hours: Option<QuietHoursSpec>,
 }
 
+/// A tenant's policy as the orchestrator applies it.
+#[derive(Debug, Default)]
+pub struct CompiledPolicy {
+    pub caps: Vec<Cap>,
+    pub quiet_hours: Option<QuietHours>,
+}
+
 /// The stored policy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
@@ -92,24 +99,16 @@ impl Policies {
         Ok(policy)
     }
 
-    /// The tenant's caps, compiled (a stored policy was valid when written).
-    pub async fn caps(&self, tenant: &TenantId) -> Result<Vec<Cap>, StoreError> {
-        let policy = self.get(tenant).await?;
-        Ok(compile_caps(
-            &policy.definition.caps,
-            "caps",
-            false,
-            &mut Vec::new(),
-        ))
-    }
-
-    /// The tenant's quiet hours, compiled (a stored policy was valid when written).
-    pub async fn quiet_hours(&self, tenant: &TenantId) -> Result<Option<QuietHours>, StoreError> {
-        let policy = self.get(tenant).await?;
-        Ok(policy
-            .definition
-            .quiet_hours
-            .and_then(|spec| compile_quiet_hours(&spec, "quiet_hours", &mut Vec::new())))
+    /// The tenant's caps and quiet hours, compiled (a stored policy was valid when
+    /// written): read once per firing.
+    pub async fn compiled(&self, tenant: &TenantId) -> Result<CompiledPolicy, StoreError> {
+        let definition = self.get(tenant).await?.definition;
+        Ok(CompiledPolicy {
+            caps: compile_caps(&definition.caps, "caps", false, &mut Vec::new()),
+            quiet_hours: definition
+                .quiet_hours
+                .and_then(|spec| compile_quiet_hours(&spec, "quiet_hours", &mut Vec::new())),
+        })
     }
 
     /// Validates quiet hours, and that the view of their zone attribute exists.

@@ -26,13 +26,14 @@ use cjaas_core::rules::quiet::{
 };
 use cjaas_core::rules::{ActionSpec, StoredRule};
 
+use crate::deliveries::Withheld;
 use crate::documents::{decode, encode};
 use crate::jobs::BusMessage;
 use crate::profiles::ProfileError;
 
 use super::caps::Candidate;
 use super::evaluate::{OrchestrationReport, Orchestrator};
-use super::{ActionEvent, Policies, RuleRef};
+use super::{ActionEvent, RuleRef};
 
 /// How long a release run's claim on a held firing stands.
 pub const CLAIM_LEASE_SECONDS: i64 = 60;
@@ -70,10 +71,7 @@ impl Orchestrator {
         if choice == QuietChoice::Ignore {
             return Ok(false);
         }
-        let Some(hours) = Policies::new(self.docs.clone())
-            .quiet_hours(firing.tenant)
-            .await?
-        else {
+        let Some(hours) = &firing.policy.quiet_hours else {
             return Ok(false);
         };
         let recorded = self
@@ -86,7 +84,7 @@ impl Orchestrator {
                 Some(verdict) => (verdict, None),
                 None => return Ok(false),
             },
-            None => self.judge(firing, &hours, choice).await?,
+            None => self.judge(firing, hours, choice).await?,
         };
         match verdict {
             QuietVerdict::Send => return Ok(false),
@@ -171,18 +169,11 @@ impl Orchestrator {
         status: DeliveryStatus,
         note: QuietNote,
     ) -> Result<(), StoreError> {
-        let stored = &firing.rule.stored;
         self.deliveries
-            .record_quiet(
+            .record_withheld(
                 firing.tenant,
-                &stored.id,
-                firing.hash,
-                firing.person,
-                (firing.event, firing.time),
-                firing.fired_at,
-                &stored.definition.actions,
-                status,
-                note,
+                &firing.new_firing(),
+                Withheld::Quiet(status, note),
             )
             .await
     }
