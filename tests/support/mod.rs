@@ -10,7 +10,6 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
-use axum::body::Body;
 use axum::Router;
 use base64::Engine;
 use http::StatusCode;
@@ -18,7 +17,6 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
-use tower::ServiceExt;
 
 use cjaas_app::http::{with_edge_headers, with_problem_fallback};
 use cjaas_app::jobs::{Family, Jobs};
