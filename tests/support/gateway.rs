@@ -15,11 +15,10 @@ use http::StatusCode;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-use tower::ServiceExt;
 
 use cjaas_app::auth::Authenticator;
 use cjaas_app::http::{browser_paths, tracking_paths, with_problem_fallback, TAG_PATH};
-use cjaas_aws::lambda::handle_authorizer;
+use cjaas_aws::lambda::{handle_authorizer, respond};
 
 use crate::{fixture, Stack};
 
@@ -116,10 +115,37 @@ async fn forward(State(front): State<Arc<Front>>, request: Request) -> Response 
             payload["isBase64Encoded"] = json!(true);
         }
     }
-    let request = lambda_http::request::from_str(&payload.to_string()).expect("a v2 payload");
-    let (parts, body) = request.into_parts();
-    let request = http::Request::from_parts(parts, Body::from(body.to_vec()));
-    front.function.clone().oneshot(request).await.unwrap()
+    let event = serde_json::from_str(&payload.to_string()).expect("a v2 payload");
+    let event = LambdaEvent::new(event, Context::default());
+    let answer = respond(&front.function, event)
+        .await
+        .expect("the function answers");
+    from_gateway(&serde_json::to_value(answer).unwrap())
+}
+
+/// What API Gateway makes of a function's answer (as JSON, the way Lambda hands it
+/// over): the status, the headers and cookies, the body, base64-decoded if it says so.
+pub fn from_gateway(answer: &Value) -> Response {
+    let text = answer["body"].as_str().unwrap_or_default();
+    let body = match answer["isBase64Encoded"].as_bool().unwrap_or_default() {
+        true => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .expect("base64"),
+        false => text.as_bytes().to_vec(),
+    };
+    let mut response = Response::new(Body::from(body));
+    let status = answer["statusCode"].as_u64().expect("a status") as u16;
+    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+    let headers = response.headers_mut();
+    for (name, value) in answer["headers"].as_object().into_iter().flatten() {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        headers.insert(name, value.as_str().unwrap().parse().unwrap());
+    }
+    for cookie in answer["cookies"].as_array().into_iter().flatten() {
+        let cookie = cookie.as_str().unwrap().parse().unwrap();
+        headers.append(http::header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// The authorizer Lambda on a real authorizer payload; its context.

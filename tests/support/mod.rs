@@ -10,7 +10,6 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
-use axum::body::Body;
 use axum::Router;
 use base64::Engine;
 use http::StatusCode;
@@ -18,10 +17,9 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
-use tower::ServiceExt;
 
 use cjaas_app::http::{with_edge_headers, with_problem_fallback};
-use cjaas_app::jobs::Jobs;
+use cjaas_app::jobs::{Family, Jobs};
 use cjaas_app::writer::TapeWriter;
 use cjaas_aws::lambda::{
     handle_authorizer, handle_kinesis, handle_tenant_command, with_authorizer_principal,
@@ -196,21 +194,26 @@ impl Stack {
     }
 
     /// Runs an event function's handler (`actions`, `maintenance`, `analytics`: the
-    /// same one) on its payload.
-    pub async fn event(&self, payload: Value) -> Result<Value, String> {
-        cjaas_aws::lambda::handle_event(&self.jobs(), LambdaEvent::new(payload, Context::default()))
+    /// same one, each with its own family of triggers) on its payload.
+    pub async fn event(
+        &self,
+        family: Family<AwsAdapters>,
+        payload: Value,
+    ) -> Result<Value, String> {
+        let event = LambdaEvent::new(payload, Context::default());
+        cjaas_aws::lambda::handle_event(&self.jobs(), &family, event)
             .await
             .map_err(|e| format!("{}: {}", e.code, e.detail))
     }
 
     /// Runs the `actions` handler on an EventBridge payload.
     pub async fn act(&self, payload: Value) -> Result<Value, String> {
-        self.event(payload).await
+        self.event(Family::actions(), payload).await
     }
 
     /// Runs the `maintenance` handler on an EventBridge payload.
     pub async fn maintain(&self, payload: Value) -> Result<Value, String> {
-        self.event(payload).await
+        self.event(Family::maintenance(), payload).await
     }
 
     /// Every object of a bucket: key → bytes (gzip objects decompressed to text).
@@ -248,7 +251,7 @@ impl Stack {
 
     /// Runs the `analytics` Lambda handler on an EventBridge payload.
     pub async fn run_analytics(&self, payload: Value) -> Result<Value, String> {
-        self.event(payload).await
+        self.event(Family::analytics(), payload).await
     }
 
     /// Every API route, as the Lambdas mount them behind API Gateway.
@@ -446,15 +449,12 @@ pub async fn call_with_context(
     context: Value,
 ) -> (StatusCode, http::HeaderMap, Value) {
     payload["requestContext"]["authorizer"] = json!({ "lambda": context });
-    let request =
-        lambda_http::request::from_str(&payload.to_string()).expect("an API Gateway request");
-    let (parts, body) = request.into_parts();
-    let request = http::Request::from_parts(parts, Body::from(body.to_vec()));
-    let response = router
-        .clone()
-        .oneshot(request)
+    let event = serde_json::from_str(&payload.to_string()).expect("an API Gateway request");
+    let event = LambdaEvent::new(event, Context::default());
+    let answer = cjaas_aws::lambda::respond(router, event)
         .await
-        .expect("routers are infallible");
+        .expect("the function answers");
+    let response = gateway::from_gateway(&serde_json::to_value(answer).unwrap());
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)

@@ -1,6 +1,7 @@
 //! Carries out the actions rules fire: signed webhooks, recommendations appended to
 //! the Tape, and enrichment callbacks.
-use cjaas_aws::{lambda, wiring};
+use cjaas_aws::lambda::{self, Family};
+use cjaas_aws::wiring;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
@@ -8,8 +9,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
     let jobs = wiring::from_env().await?.jobs();
     jobs.actions()?; // built at start: a missing setting fails here, naming it
+    let family = Family::actions();
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
-        lambda::handle_event(&jobs, event)
+        lambda::handle_event(&jobs, &family, event)
     }))
     .await
 }

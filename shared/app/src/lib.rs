@@ -10,6 +10,7 @@ pub mod audiences;
 pub mod auth;
 pub mod browser;
 pub mod dead_letters;
+pub mod decode_only;
 pub mod deliveries;
 mod documents;
 pub mod erasure;

@@ -24,6 +24,7 @@ use crate::audiences::{Audiences, Membership};
 use crate::auth::Authenticator;
 use crate::browser::BrowserGuard;
 use crate::dead_letters::DeadLetters;
+use crate::decode_only::NoDeadLetters;
 use crate::deliveries::DeliveryLog;
 use crate::erasure::{Erasures, Stores};
 use crate::forwarding::Forwarding;
@@ -98,6 +99,15 @@ impl<A: Adapters> Wiring<A> {
     pub fn tape_writer(&self) -> Built<TapeWriter, A> {
         let auth = Arc::new(self.authenticator()?);
         let (tape, sink) = (self.0.tape()?, self.0.dead_letters()?);
+        Ok(TapeWriter::new(tape, sink, auth, self.0.keys()?).with_tombstones(self.tombstones()?))
+    }
+
+    /// The Tape writer's decoder alone, for the functions that read the stream but
+    /// never write the Tape (the orchestrator, the live stream): it keeps no dead
+    /// letters ([`NoDeadLetters`]), so it needs no dead-letter store.
+    pub fn tape_decoder(&self) -> Built<TapeWriter, A> {
+        let auth = Arc::new(self.authenticator()?);
+        let (tape, sink) = (self.0.tape()?, Arc::new(NoDeadLetters));
         Ok(TapeWriter::new(tape, sink, auth, self.0.keys()?).with_tombstones(self.tombstones()?))
     }
 

@@ -33,7 +33,7 @@ pub async fn from_env() -> Result<AwsWiring, SettingsError> {
 /// The `orchestrator` function's stream side: rules on each batch.
 pub fn orchestrator_function(wiring: &AwsWiring) -> Result<OrchestratorFunction, SettingsError> {
     Ok(OrchestratorFunction {
-        decoder: wiring.tape_writer()?,
+        decoder: wiring.tape_decoder()?,
         tape: wiring.0.tape()?,
         orchestrator: Arc::new(wiring.orchestrator()?),
         audiences: Arc::new(wiring.membership()?),
@@ -50,7 +50,7 @@ pub fn stream_router(
     let tail = KinesisTail::new(
         adapters.kinesis_client(),
         adapters.settings.event_stream()?.to_owned(),
-        Arc::new(wiring.tape_writer()?),
+        Arc::new(wiring.tape_decoder()?),
         Tombstones::new(adapters.docs()?),
         poll,
     );

@@ -13,6 +13,7 @@ mod audiences;
 mod backtest;
 mod backtest_run;
 mod bus;
+mod families;
 mod operations;
 mod run;
 mod schedule;
@@ -31,11 +32,12 @@ pub use backtest::{
     Progress, SampleFiring, Window, KEPT_JOBS, MAX_WINDOW_DAYS, SAMPLE,
 };
 pub use bus::{BusMessage, UnreadableMessage};
+pub use families::{Family, MessageRun, OperationRun};
 pub use operations::{Operation, OperationFailed, Operations};
 pub use run::{Jobs, Trigger};
 pub use schedule::{
-    job, scheduled, FirstRun, JobFuture, RunJob, ScheduledJob, ANALYTICS, AUDIENCE_BACKFILLS,
-    AUDIENCE_CHECKS, SWEEP, TIMERS,
+    analytics_schedules, job, maintenance_schedules, orchestration_schedules, scheduled, FirstRun,
+    JobFuture, RunJob, ScheduledJob, ANALYTICS, AUDIENCE_BACKFILLS, AUDIENCE_CHECKS, SWEEP, TIMERS,
 };
 pub use stalled::{fail_stalled, Stalled, STALE_AFTER};
 pub use stream::{orchestrate_entries, orchestrate_records, BatchOutcome};

@@ -55,6 +55,21 @@ pub enum Operation {
     },
 }
 
+impl Operation {
+    /// The command's name, as its JSON gives it.
+    pub fn command(&self) -> &'static str {
+        match self {
+            Operation::CreateTenant { .. } => "create-tenant",
+            Operation::CreateKey { .. } => "create-key",
+            Operation::ListKeys { .. } => "list-keys",
+            Operation::RevokeKey { .. } => "revoke-key",
+            Operation::SetRetention { .. } => "set-retention",
+            Operation::BackfillProjection { .. } => "backfill-projection",
+            Operation::Replay { .. } => "replay",
+        }
+    }
+}
+
 /// What the operator commands act on.
 pub struct Operations {
     pub admin: Arc<Admin>,

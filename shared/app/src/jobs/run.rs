@@ -1,24 +1,22 @@
 //! The one way through: every trigger that is not an HTTP request (a schedule, a
 //! message on the CJaaS bus, an operator command) is a [`Trigger`], run by
-//! [`Jobs::run`]. The Lambda handlers and the local scheduler and CLI only build
+//! [`Jobs::run_in`] for the function's [`Family`] (a Lambda function) or by
+//! [`Jobs::run`] for all of them (the local scheduler and CLI). Those only build
 //! the trigger from their payload and report the result.
 //!
 //! The services are built from the deployment's adapters on first use and kept, so
 //! a function is only asked for the resources of the triggers it receives.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 
 use cjaas_core::ports::{ConfigStore, TapeStore};
 
-use super::{
-    run_audience_message, scheduled, AnalyticsJob, BacktestError, Backtests, BusMessage,
-    Maintenance, Operation, Operations,
-};
+use super::{AnalyticsJob, Backtests, BusMessage, Family, Maintenance, Operation, Operations};
 use crate::actions::ActionRunner;
 use crate::audiences::Membership;
-use crate::failure::{ErrorKind, Failure};
+use crate::failure::Failure;
 use crate::orchestration::Orchestrator;
 use crate::wiring::{Adapters, Wiring};
 
@@ -118,65 +116,10 @@ impl<A: Adapters> Jobs<A> {
         self.wiring.0.tape().map_err(Failure::wiring)
     }
 
-    /// Runs what the trigger asks for; its report (or result) as JSON.
+    /// Runs what the trigger asks for, whichever function's it is; its report (or
+    /// result) as JSON. A Lambda function runs only its own ([`Jobs::run_in`]).
     pub async fn run(&self, trigger: Trigger) -> Result<Value, Failure> {
-        match trigger {
-            Trigger::Schedule { job, at } => self.run_scheduled(&job, at).await,
-            Trigger::Message { message, at } => self.on_message(message, at).await,
-            Trigger::Operation(operation) => self.operate(operation).await,
-        }
-    }
-
-    /// The scheduled job of that name (see [`scheduled`]).
-    pub async fn run_scheduled(&self, name: &str, at: DateTime<Utc>) -> Result<Value, Failure> {
-        let jobs = scheduled::<A>();
-        let Some(job) = jobs.iter().find(|job| job.name == name) else {
-            return Err(Failure {
-                kind: ErrorKind::BadRequest,
-                code: "unknown_job",
-                detail: format!("no scheduled job is named {name:?}"),
-            });
-        };
-        tracing::info!(job = name, "scheduled job");
-        (job.run)(self, at).await
-    }
-
-    /// One message of the CJaaS bus. A new message is a variant of [`BusMessage`]
-    /// and an arm here.
-    pub async fn on_message(
-        &self,
-        message: BusMessage,
-        at: DateTime<Utc>,
-    ) -> Result<Value, Failure> {
-        match message {
-            BusMessage::AnalyticsRunRequested { tenant, .. } => {
-                let runs = self.analytics()?.run_requested(&tenant, at).await?;
-                Ok(to_json(runs.into_result()?))
-            }
-            BusMessage::ErasureRequested { tenant, job } => {
-                let done = self.maintenance()?.erase(&tenant, &job).await?;
-                Ok(json!({ "erasure": done }))
-            }
-            BusMessage::ActionTriggered(action) => {
-                let outcome = self.actions()?.run(&action).await?;
-                Ok(json!({ "action_id": action.action_id, "outcome": outcome }))
-            }
-            message @ (BusMessage::AudienceBackfillRequested { .. }
-            | BusMessage::AliasesChanged { .. }) => {
-                run_audience_message(&*self.membership()?, &message).await?;
-                Ok(json!({ "done": message.detail_type() }))
-            }
-            BusMessage::BacktestRequested { tenant, job } => {
-                match self.backtests()?.run(&tenant, &job).await {
-                    Ok(done) => Ok(json!({ "backtest": done })),
-                    // A job that is gone was pruned: nothing to retry.
-                    Err(BacktestError::NotFound(_)) => Ok(json!({ "backtest": null })),
-                    Err(e) => Err(e.into()),
-                }
-            }
-            // For the tenant's own consumers: nothing to run here.
-            BusMessage::AudienceMembershipChanged(_) => Ok(json!({ "ignored": true })),
-        }
+        self.run_in(&Family::every(), trigger).await
     }
 
     /// An operator command: the projection backfill on the Tape, the others on

@@ -3,8 +3,9 @@
 //! and the function's handler runs it by that name; the local server runs each job
 //! on its own timer.
 //!
-//! **To add a scheduled job**: its use case in `jobs/`, one [`job`] line in
-//! [`scheduled`], and its schedule in `infra/template.yaml`.
+//! **To add a scheduled job**: its use case in `jobs/`, one [`job`] line in the
+//! table of the function that runs it (e.g. [`maintenance_schedules`]; [`scheduled`]
+//! is every table), and its schedule in `infra/template.yaml`.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -64,16 +65,27 @@ pub const AUDIENCE_BACKFILLS: &str = "audience_backfills";
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// Every scheduled job.
-pub fn scheduled<A: Adapters>() -> [ScheduledJob<A>; 5] {
+/// The maintenance function's scheduled job.
+pub fn maintenance_schedules<A: Adapters>() -> Vec<ScheduledJob<A>> {
+    vec![job(SWEEP, 60 * MINUTE, FirstRun::AtStart, |j, at| {
+        Box::pin(sweep::scheduled(j, at))
+    })]
+}
+
+/// The analytics function's scheduled job.
+pub fn analytics_schedules<A: Adapters>() -> Vec<ScheduledJob<A>> {
+    vec![job(
+        ANALYTICS,
+        5 * MINUTE,
+        FirstRun::AfterOnePeriod,
+        |j, at| Box::pin(analytics::scheduled(j, at)),
+    )]
+}
+
+/// The orchestrator's scheduled jobs.
+pub fn orchestration_schedules<A: Adapters>() -> Vec<ScheduledJob<A>> {
     use FirstRun::*;
-    [
-        job(SWEEP, 60 * MINUTE, AtStart, |j, at| {
-            Box::pin(sweep::scheduled(j, at))
-        }),
-        job(ANALYTICS, 5 * MINUTE, AfterOnePeriod, |j, at| {
-            Box::pin(analytics::scheduled(j, at))
-        }),
+    vec![
         job(TIMERS, Duration::from_secs(5), AtStart, |j, at| {
             Box::pin(timers::scheduled(j, at))
         }),
@@ -84,4 +96,12 @@ pub fn scheduled<A: Adapters>() -> [ScheduledJob<A>; 5] {
             Box::pin(audiences::scheduled_backfills(j))
         }),
     ]
+}
+
+/// Every scheduled job: each function's, together (the local server runs them all).
+pub fn scheduled<A: Adapters>() -> Vec<ScheduledJob<A>> {
+    let mut all = maintenance_schedules();
+    all.extend(analytics_schedules());
+    all.extend(orchestration_schedules());
+    all
 }

@@ -1,6 +1,7 @@
 //! The event functions (`maintenance`, `analytics`, `actions`, and the
 //! orchestrator's schedule): each payload becomes a [`Trigger`] and runs through
-//! [`Jobs::run`]. What the payload may be:
+//! [`Jobs::run_in`] for the function's [`Family`] (a trigger of another family is
+//! refused, `not_served`). What the payload may be:
 //!
 //! - a schedule's input, `{"job": "<name>"}` (`infra/template.yaml` gives each
 //!   schedule one; an optional `time` stands for the run's time);
@@ -20,7 +21,7 @@ use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
 use cjaas_app::failure::{ErrorKind, Failure};
-use cjaas_app::jobs::{BusMessage, Jobs, Operation, Trigger};
+use cjaas_app::jobs::{BusMessage, Family, Jobs, Operation, Trigger};
 use cjaas_app::wiring::Adapters;
 
 use super::CommandFailed;
@@ -39,9 +40,10 @@ struct ScheduleInput {
     time: Option<DateTime<Utc>>,
 }
 
-/// Runs one EventBridge invocation through the jobs.
+/// Runs one EventBridge invocation through the jobs of the function's family.
 pub async fn handle_event<A: Adapters>(
     jobs: &Jobs<A>,
+    family: &Family<A>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, CommandFailed> {
     let left = event
@@ -50,7 +52,7 @@ pub async fn handle_event<A: Adapters>(
         .duration_since(SystemTime::now())
         .unwrap_or_default();
     let trigger = trigger_of(event.payload, left)?;
-    Ok(jobs.run(trigger).await?)
+    Ok(jobs.run_in(family, trigger).await?)
 }
 
 /// What the payload asks for; anything else is refused.

@@ -5,14 +5,17 @@
 mod authorizer;
 mod events;
 mod failure;
+mod gateway;
 mod kinesis;
 mod operations;
 mod orchestration;
 
 pub use authorizer::handle_authorizer;
 use authorizer::DUPLICATE_HEADER;
+pub use cjaas_app::jobs::Family;
 pub use events::{handle_event, trigger_of, BACKFILL_REQUESTED, OPERATOR_SOURCE};
 pub use failure::CommandFailed;
+pub use gateway::{gateway_response, respond, serve_router};
 pub use kinesis::{handle_archive, handle_kinesis};
 pub use operations::{handle_tenant_command, TenantCommand};
 pub use orchestration::{handle_orchestration, OrchestratorFunction};
@@ -56,14 +59,14 @@ fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets {
 }
 
 /// Serves an API router behind API Gateway: the principal comes from the authorizer.
-pub async fn serve_http(router: Router) -> Result<(), lambda_http::Error> {
-    lambda_http::run(behind_gateway(router)).await
+pub async fn serve_http(router: Router) -> Result<(), lambda_runtime::Error> {
+    serve_router(behind_gateway(router)).await
 }
 
 /// Serves a router whose routes add their own principal layer where they need one
 /// (the `ingest` function: some of its routes have no authorizer).
-pub async fn serve_public(router: Router) -> Result<(), lambda_http::Error> {
-    lambda_http::run(with_edge_headers(with_problem_fallback(router))).await
+pub async fn serve_public(router: Router) -> Result<(), lambda_runtime::Error> {
+    serve_router(with_edge_headers(with_problem_fallback(router))).await
 }
 
 /// Puts the authorizer's verdict into the request as a [`Principal`], or answers with

@@ -4,7 +4,7 @@
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
-use cjaas_app::jobs::{Jobs, Operation, Trigger};
+use cjaas_app::jobs::{Jobs, Operation};
 use cjaas_app::wiring::Adapters;
 
 use super::CommandFailed;
@@ -16,5 +16,5 @@ pub async fn handle_tenant_command<A: Adapters>(
     jobs: &Jobs<A>,
     event: LambdaEvent<Operation>,
 ) -> Result<Value, CommandFailed> {
-    Ok(jobs.run(Trigger::Operation(event.payload)).await?)
+    Ok(jobs.operate(event.payload).await?)
 }

@@ -2,14 +2,15 @@
 //! each event once it is on the Tape (see [`orchestrate_records`]), then their
 //! audiences. On its EventBridge schedules (`{"job": "timers"}`,
 //! `{"job": "audience_checks"}`, `{"job": "audience_backfills"}`) and on the CJaaS
-//! bus (audience backfills, alias changes): the job, through the jobs.
+//! bus (audience backfills, alias changes): the job, through the jobs of
+//! [`Family::orchestration`].
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use cjaas_app::audiences::Membership;
-use cjaas_app::jobs::{audiences_on_entries, orchestrate_records, BatchOutcome, Jobs};
+use cjaas_app::jobs::{audiences_on_entries, orchestrate_records, BatchOutcome, Family, Jobs};
 use cjaas_app::orchestration::Orchestrator;
 use cjaas_app::wiring::Adapters;
 use cjaas_app::writer::{InputRecord, TapeWriter};
@@ -33,7 +34,7 @@ pub async fn handle_orchestration<A: Adapters>(
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
     if event.payload.get("Records").is_none() {
-        return Ok(handle_event(jobs, event).await?);
+        return Ok(handle_event(jobs, &Family::orchestration(), event).await?);
     }
     let batch: KinesisEvent = serde_json::from_value(event.payload)?;
     let records = input_records(&batch);
