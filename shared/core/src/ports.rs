@@ -281,6 +281,19 @@ pub trait DocumentStore: Send + Sync {
         }
         Ok(())
     }
+    /// [`Self::put_many`] of owned documents whose writes need not be durable on their
+    /// own: a crash may lose them unless a later write of this store was durable, and
+    /// the store keeps writes in order, so a later durable write makes them durable
+    /// too. For data that can be recomputed (the analytics digests). The default is
+    /// [`Self::put_many`].
+    async fn put_many_deferred(
+        &self,
+        pk: &str,
+        puts: Vec<(String, String)>,
+        deletes: Vec<String>,
+    ) -> Result<(), StoreError> {
+        self.put_many(pk, &puts, &deletes).await
+    }
     /// Creates or deletes a document counted against `limit`, atomically with the
     /// count: of concurrent creates, never more than `max` documents result. Documents
     /// written before the store kept a count are counted on first use.

@@ -207,7 +207,12 @@ pub struct StepBatch {
 impl StepBatch {
     /// The index of type `ty`, added if new.
     pub fn type_id(&mut self, ty: &str) -> u32 {
-        if let Some(&id) = self.index.get(ty) {
+        // A few types: comparing them costs less than hashing.
+        if self.types.len() <= 16 {
+            if let Some(id) = self.types.iter().position(|t| t == ty) {
+                return id as u32;
+            }
+        } else if let Some(&id) = self.index.get(ty) {
             return id;
         }
         let id = self.types.len() as u32;

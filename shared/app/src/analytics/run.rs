@@ -15,6 +15,8 @@ use cjaas_core::projection::LeanStep;
 
 /// At most about this many steps are read into memory at once.
 pub(super) const STEP_BATCH: usize = 100_000;
+/// Digests written per write transaction, at most (a few MB of bodies held).
+const DIGEST_WRITES: usize = 10_000;
 
 impl Analytics {
     /// One incremental run for a tenant, with windows ending at `now`.
@@ -61,6 +63,7 @@ impl Analytics {
             ..Default::default()
         };
         let digests = keys::digests(tenant);
+        let mut writes = DigestWrites::default();
         let mut after: Option<String> = None;
         loop {
             let page = self
@@ -83,12 +86,16 @@ impl Analytics {
                     None => stale.push(person),
                 }
             }
-            pass.refresh_all(stale, &mut sums, &mut summary).await?;
+            (pass.refresh_all(&stale, &mut sums, &mut summary, &mut writes)).await?;
         }
         let new_persons: Vec<PersonId> = changed.into_iter().collect();
         for chunk in new_persons.chunks(DIGEST_PAGE) {
-            (pass.refresh_all(chunk.to_vec(), &mut sums, &mut summary)).await?;
+            (pass.refresh_all(chunk, &mut sums, &mut summary, &mut writes)).await?;
         }
+        // The digests' writes need no fsync of their own: the job state's durable
+        // write below makes them durable too, and a crash before it leaves the previous
+        // state, which claims none of them.
+        writes.flush(self, tenant).await?;
         for window in windows_at(&settings, now) {
             let tally = sums.tally(&window.name);
             let report = tally.report(&window, &settings, &funnels, now);
@@ -125,6 +132,33 @@ struct Pass<'a> {
     now: DateTime<Utc>,
 }
 
+/// Digests refreshed but not yet written: one write transaction per
+/// [`DIGEST_WRITES`], not per page.
+#[derive(Default)]
+struct DigestWrites {
+    puts: Vec<(String, String)>,
+    deletes: Vec<String>,
+}
+
+impl DigestWrites {
+    fn len(&self) -> usize {
+        self.puts.len() + self.deletes.len()
+    }
+
+    async fn flush(&mut self, analytics: &Analytics, tenant: &TenantId) -> Result<(), StoreError> {
+        if self.len() == 0 {
+            return Ok(());
+        }
+        let (puts, deletes) = (
+            std::mem::take(&mut self.puts),
+            std::mem::take(&mut self.deletes),
+        );
+        (analytics.docs)
+            .put_many_deferred(&keys::digests(tenant), puts, deletes)
+            .await
+    }
+}
+
 /// A person's fold in progress, with the first time one of their events expires.
 struct Refresh<'f> {
     fold: PersonFold<'f>,
@@ -148,10 +182,12 @@ impl<'f> Refresh<'f> {
         }
     }
 
-    fn finish(self, basis: &str) -> (StoredDigest, u64) {
+    /// The person's digest and the steps read; the fold starts over for the next.
+    fn finish(&mut self, basis: &str) -> (StoredDigest, u64) {
         // An event leaving its tenant's retention changes the figures too.
-        let expiry = (self.expires_first).and_then(|t| DateTime::from_timestamp(t, 0));
-        (self.fold.finish_stored(basis, expiry), self.read)
+        let expiry = (self.expires_first.take()).and_then(|t| DateTime::from_timestamp(t, 0));
+        let read = std::mem::take(&mut self.read);
+        (self.fold.finish_stored(basis, expiry), read)
     }
 }
 
@@ -164,16 +200,20 @@ impl Pass<'_> {
         }
     }
 
-    /// Refreshes `persons` from their Tape's projection, a batch at a time, writes
-    /// their digests in one batch and adds them to `sums`.
+    /// Refreshes `persons` from their Tape's projection, a batch at a time, queues
+    /// their digests in `writes` (written once it holds [`DIGEST_WRITES`]) and adds
+    /// them to `sums`.
     async fn refresh_all(
         &self,
-        persons: Vec<PersonId>,
+        persons: &[PersonId],
         sums: &mut Sums,
         summary: &mut RunSummary,
+        writes: &mut DigestWrites,
     ) -> Result<(), StoreError> {
         let tape = &self.analytics.tape;
-        let from = self.start().fold.read_from();
+        // One fold, reused person after person.
+        let mut person = self.start();
+        let from = person.fold.read_from();
         let mut refreshed: Vec<(StoredDigest, u64)> = Vec::with_capacity(persons.len());
         while refreshed.len() < persons.len() {
             let rest = &persons[refreshed.len()..];
@@ -182,7 +222,6 @@ impl Pass<'_> {
                 .await?;
             let last = batch.persons.len().checked_sub(1);
             for (i, steps) in batch.persons.iter().enumerate() {
-                let mut person = self.start();
                 person.push_lean(steps, &batch.types);
                 if Some(i) == last {
                     if let Some(after) = &batch.next {
@@ -196,20 +235,17 @@ impl Pass<'_> {
                 return Err(StoreError::Transient("the store read no person".into()));
             }
         }
-        // The digests of the page in one batch: a person with nothing in any window
-        // has none.
-        let (mut puts, mut deletes) = (Vec::new(), Vec::new());
+        // A person with nothing in any window has no digest.
         for (person, (digest, _)) in persons.iter().zip(&refreshed) {
             if digest.windows == 0 && digest.valid_until.is_none() {
-                deletes.push(person.to_string());
+                writes.deletes.push(person.to_string());
             } else {
-                puts.push((person.to_string(), body_of(&digest.bytes)));
+                (writes.puts).push((person.to_string(), body_of(&digest.bytes)));
             }
         }
-        self.analytics
-            .docs
-            .put_many(&keys::digests(self.tenant), &puts, &deletes)
-            .await?;
+        if writes.len() >= DIGEST_WRITES {
+            writes.flush(self.analytics, self.tenant).await?;
+        }
         summary.persons_refreshed += refreshed.len() as u64;
         for (digest, read) in &refreshed {
             if !sums.add_bytes(&digest.bytes) {

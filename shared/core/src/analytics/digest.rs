@@ -15,15 +15,15 @@
 //!   funnels: count, (id, reached: count, n…, step_ms: count, (count, (ms, n)…)…)…
 //! ```
 //!
-//! Each type is named once; the job decodes straight into its sums by id
-//! ([`super::Sums`]) without building maps of strings. A digest of an earlier format
+//! Each type is named once; the job walks the bytes straight into its sums by id
+//! ([`super::Sums`], a [`Visit`]) without building anything per digest. A digest of an earlier format
 //! does not decode: the job then recomputes it from the Tape, as for any stale one.
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::ops::Range;
+use std::fmt::Write;
 
 use super::{FunnelTally, Tally, TypeTally};
 
@@ -43,24 +43,39 @@ impl PersonDigest {
     /// Decodes a stored digest (a document body) into its plain form.
     pub fn from_body(body: &str) -> Option<Self> {
         let mut buf = Vec::new();
-        let decoded = Decoded::of_body(body, &mut buf)?;
+        bytes_of_body(body, &mut buf)?;
+        let mut names = WindowNames(Vec::new());
+        let head = walk(&buf, &mut names, &mut Vec::new())?;
         let mut sums = super::Sums::default();
-        sums.add(&decoded);
-        let windows = (decoded.windows.iter())
-            .map(|w| (w.name.to_owned(), sums.tally(w.name)))
+        sums.add_bytes(&buf);
+        let windows = (names.0.iter())
+            .map(|w| ((*w).to_owned(), sums.tally(w)))
             .collect();
         Some(Self {
-            basis: decoded.basis.to_owned(),
-            valid_until: decoded.valid_until,
+            basis: head.basis.to_owned(),
+            valid_until: head.valid_until,
             windows,
         })
+    }
+}
+
+/// The names of a digest's windows.
+struct WindowNames<'a>(Vec<&'a str>);
+
+impl<'a> Visit<'a> for WindowNames<'a> {
+    fn window(&mut self, name: &'a str, _persons: u64, _sessions: u64, _events: u64) {
+        self.0.push(name);
     }
 }
 
 /// The document body around a digest's bytes.
 pub fn body_of(bytes: &[u8]) -> String {
     let engine = &base64::engine::general_purpose::STANDARD;
-    format!(r#"{{"v":{FORMAT},"digest":"{}"}}"#, engine.encode(bytes))
+    let mut body = String::with_capacity(24 + bytes.len().div_ceil(3) * 4);
+    let _ = write!(body, r#"{{"v":{FORMAT},"digest":""#);
+    engine.encode_string(bytes, &mut body);
+    body.push_str(r#""}"#);
+    body
 }
 
 /// Appends a digest's parts to its bytes.
@@ -168,26 +183,29 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// One window of a decoded digest; ids index the digest's names.
-pub(super) struct DecodedWindow<'a> {
-    pub name: &'a str,
-    pub persons: u64,
-    pub sessions: u64,
-    pub events: u64,
-    pub types: Vec<(u32, TypeTally)>,
-    pub transitions: Vec<(u32, u32, u64)>,
-    /// (steps in `path_steps`, sessions)
-    pub paths: Vec<(Range<usize>, u64)>,
-    pub path_steps: Vec<u32>,
-    pub funnels: Vec<(&'a str, FunnelTally)>,
+/// A digest's parts, in their stored order: [`walk`] hands them over one by one, so
+/// nothing is built per digest. Indexes are into the digest's names.
+pub(super) trait Visit<'a> {
+    /// One of the person's types, in index order (all come before any window).
+    fn name(&mut self, _name: &'a str) {}
+    /// A window begins; its types, transitions, paths and funnels follow.
+    fn window(&mut self, _name: &'a str, _persons: u64, _sessions: u64, _events: u64) {}
+    fn ty(&mut self, _ty: u32, _tally: &TypeTally) {}
+    fn transition(&mut self, _from: u32, _to: u32, _n: u64) {}
+    fn path(&mut self, _steps: &[u32], _n: u64) {}
+    fn funnel(&mut self, _id: &'a str, _tally: &FunnelTally) {}
 }
 
-/// A stored digest, checked whole, its strings borrowed from the bytes.
-pub(super) struct Decoded<'a> {
+/// Visits nothing: [`walk`] with it checks a digest whole.
+pub(super) struct Check;
+
+impl Visit<'_> for Check {}
+
+/// A digest's header, returned by [`walk`].
+pub(super) struct Head<'a> {
     pub basis: &'a str,
     pub valid_until: Option<DateTime<Utc>>,
-    pub names: Vec<&'a str>,
-    pub windows: Vec<DecodedWindow<'a>>,
+    pub windows: usize,
 }
 
 #[derive(Deserialize)]
@@ -197,90 +215,90 @@ struct Body<'a> {
     digest: std::borrow::Cow<'a, str>,
 }
 
-impl<'a> Decoded<'a> {
-    /// Decodes a document body, its bytes into `buf`; `None` for anything but a
-    /// well-formed digest of this format.
-    pub fn of_body(body: &str, buf: &'a mut Vec<u8>) -> Option<Self> {
-        let body: Body = serde_json::from_str(body).ok()?;
-        if body.v != FORMAT {
-            return None;
-        }
-        buf.clear();
-        let engine = &base64::engine::general_purpose::STANDARD;
-        engine.decode_vec(body.digest.as_bytes(), buf).ok()?;
-        Self::of_bytes(buf)
+/// A document body's digest bytes, into `buf`; `None` for anything but a document
+/// of this format.
+pub(super) fn bytes_of_body(body: &str, buf: &mut Vec<u8>) -> Option<()> {
+    let body: Body = serde_json::from_str(body).ok()?;
+    if body.v != FORMAT {
+        return None;
     }
+    buf.clear();
+    let engine = &base64::engine::general_purpose::STANDARD;
+    engine.decode_vec(body.digest.as_bytes(), buf).ok()
+}
 
-    pub fn of_bytes(bytes: &'a [u8]) -> Option<Self> {
-        let mut r = Reader { bytes };
-        if r.byte()? != FORMAT {
-            return None;
-        }
-        let basis = r.str()?;
-        let valid_until = match r.byte()? {
-            0 => None,
-            1 => {
-                let (micros, rest) = r.bytes.split_first_chunk::<8>()?;
-                r.bytes = rest;
-                Some(DateTime::from_timestamp_micros(i64::from_le_bytes(
-                    *micros,
-                ))?)
-            }
-            _ => return None,
-        };
-        let names = (0..r.count()?)
-            .map(|_| r.str())
-            .collect::<Option<Vec<_>>>()?;
-        let windows = (0..r.count()?)
-            .map(|_| Self::window(&mut r, names.len()))
-            .collect::<Option<_>>()?;
-        r.bytes.is_empty().then_some(Self {
-            basis,
-            valid_until,
-            names,
-            windows,
-        })
+/// Walks a digest's bytes, handing each part to `visit` (`path` is scratch); `None`
+/// for bytes that are not a well-formed digest of this format, possibly after some
+/// parts were handed over: walk with [`Check`] first to add nothing from such bytes.
+pub(super) fn walk<'a>(
+    bytes: &'a [u8],
+    visit: &mut impl Visit<'a>,
+    path: &mut Vec<u32>,
+) -> Option<Head<'a>> {
+    let mut r = Reader { bytes };
+    if r.byte()? != FORMAT {
+        return None;
     }
-
-    fn window(r: &mut Reader<'a>, names: usize) -> Option<DecodedWindow<'a>> {
-        let (name, persons, sessions, events) = (r.str()?, r.u()?, r.u()?, r.u()?);
-        let types = (0..r.count()?)
-            .map(|_| {
-                let ty = r.index(names)?;
-                let (events, persons, entries, exits) = (r.u()?, r.u()?, r.u()?, r.u()?);
-                Some((
-                    ty,
-                    TypeTally {
-                        events,
-                        persons,
-                        entries,
-                        exits,
-                    },
-                ))
-            })
-            .collect::<Option<_>>()?;
-        let transitions = (0..r.count()?)
-            .map(|_| Some((r.index(names)?, r.index(names)?, r.u()?)))
-            .collect::<Option<_>>()?;
-        let (mut paths, mut path_steps) = (Vec::new(), Vec::new());
-        for _ in 0..r.count()? {
-            let start = path_steps.len();
-            for _ in 0..r.count()? {
-                path_steps.push(r.index(names)?);
-            }
-            paths.push((start..path_steps.len(), r.u()?));
+    let basis = r.str()?;
+    let valid_until = match r.byte()? {
+        0 => None,
+        1 => {
+            let (micros, rest) = r.bytes.split_first_chunk::<8>()?;
+            r.bytes = rest;
+            Some(DateTime::from_timestamp_micros(i64::from_le_bytes(
+                *micros,
+            ))?)
         }
-        let funnels = (0..r.count()?).map(|_| r.funnel()).collect::<Option<_>>()?;
-        Some(DecodedWindow {
-            name,
-            persons,
-            sessions,
+        _ => return None,
+    };
+    let names = r.count()?;
+    for _ in 0..names {
+        visit.name(r.str()?);
+    }
+    let windows = r.count()?;
+    for _ in 0..windows {
+        walk_window(&mut r, names, visit, path)?;
+    }
+    r.bytes.is_empty().then_some(Head {
+        basis,
+        valid_until,
+        windows,
+    })
+}
+
+fn walk_window<'a>(
+    r: &mut Reader<'a>,
+    names: usize,
+    visit: &mut impl Visit<'a>,
+    path: &mut Vec<u32>,
+) -> Option<()> {
+    let (name, persons, sessions, events) = (r.str()?, r.u()?, r.u()?, r.u()?);
+    visit.window(name, persons, sessions, events);
+    for _ in 0..r.count()? {
+        let ty = r.index(names)?;
+        let (events, persons, entries, exits) = (r.u()?, r.u()?, r.u()?, r.u()?);
+        let tally = TypeTally {
             events,
-            types,
-            transitions,
-            paths,
-            path_steps,
-            funnels,
-        })
+            persons,
+            entries,
+            exits,
+        };
+        visit.ty(ty, &tally);
     }
+    for _ in 0..r.count()? {
+        let (from, to, n) = (r.index(names)?, r.index(names)?, r.u()?);
+        visit.transition(from, to, n);
+    }
+    for _ in 0..r.count()? {
+        path.clear();
+        for _ in 0..r.count()? {
+            path.push(r.index(names)?);
+        }
+        visit.path(path, r.u()?);
+    }
+    for _ in 0..r.count()? {
+        let (id, tally) = r.funnel()?;
+        visit.funnel(id, &tally);
+    }
+    Some(())
 }

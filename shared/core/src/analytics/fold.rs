@@ -49,10 +49,12 @@ pub fn windows_at(settings: &AnalyticsSettings, now: DateTime<Utc>) -> Vec<Windo
 /// index replaces the linear search.
 const LINEAR_TYPES: usize = 16;
 
-/// The person's distinct types.
+/// The person's distinct types: the first `len` of `names` (the rest are kept for
+/// the next person's, so a fold reused person after person allocates no names).
 #[derive(Default)]
 struct Types {
     names: Vec<String>,
+    len: usize,
     index: HashMap<String, u32>,
     /// The caller's type keys (see [`PersonFold::push_keyed`]) → ids; `u32::MAX` unseen.
     by_key: Vec<u32>,
@@ -74,25 +76,40 @@ impl Types {
         }
     }
 
+    fn names(&self) -> &[String] {
+        &self.names[..self.len]
+    }
+
     fn id(&mut self, ty: &str) -> u32 {
-        if self.names.len() <= LINEAR_TYPES {
-            if let Some(i) = self.names.iter().position(|n| n == ty) {
+        if self.len <= LINEAR_TYPES {
+            if let Some(i) = self.names().iter().position(|n| n == ty) {
                 return i as u32;
             }
         } else if let Some(&i) = self.index.get(ty) {
             return i;
         }
-        let id = self.names.len() as u32;
-        self.names.push(ty.to_owned());
-        if self.names.len() > LINEAR_TYPES {
+        let id = self.len as u32;
+        match self.names.get_mut(self.len) {
+            Some(spare) => ty.clone_into(spare),
+            None => self.names.push(ty.to_owned()),
+        }
+        self.len += 1;
+        if self.len > LINEAR_TYPES {
             if self.index.is_empty() {
-                let all = self.names.iter().enumerate();
+                let all = self.names().iter().enumerate();
                 self.index = all.map(|(i, n)| (n.clone(), i as u32)).collect();
             } else {
                 self.index.insert(ty.to_owned(), id);
             }
         }
         id
+    }
+
+    /// Forgets the types, keeping the allocations.
+    fn clear(&mut self) {
+        self.len = 0;
+        self.index.clear();
+        self.by_key.fill(u32::MAX);
     }
 }
 
@@ -107,7 +124,8 @@ struct FunnelProgress {
 }
 
 /// One window's fold of one person, by type id: state bounded by the number of
-/// distinct types (and of distinct session paths).
+/// distinct types (and of distinct session paths). Zeroed entries count as absent,
+/// so a reused fold keeps its vectors.
 struct WindowFold {
     bounds: WindowBounds,
     sessions: u64,
@@ -117,6 +135,8 @@ struct WindowFold {
     transitions: Vec<Vec<(u32, u64)>>,
     /// A session's first steps → sessions.
     paths: BTreeMap<Vec<u32>, u64>,
+    /// Path keys of earlier persons, for reuse.
+    spare_paths: Vec<Vec<u32>>,
     /// The open session: its last step and its first steps.
     open: Option<(DateTime<Utc>, u32)>,
     path: Vec<u32>,
@@ -146,6 +166,7 @@ impl<'a> PersonFold<'a> {
                 types: Vec::new(),
                 transitions: Vec::new(),
                 paths: BTreeMap::new(),
+                spare_paths: Vec::new(),
                 open: None,
                 path: Vec::new(),
                 funnels: vec![FunnelProgress::default(); funnels.len()],
@@ -213,12 +234,21 @@ impl<'a> PersonFold<'a> {
         valid_until
     }
 
+    /// Readies the fold for the next person, keeping its allocations.
+    fn restart(&mut self) {
+        self.types.clear();
+        self.next_future = None;
+        for window in &mut self.windows {
+            window.restart();
+        }
+    }
+
     /// The person's digest, in its plain form.
     pub fn finish(mut self, basis: String) -> PersonDigest {
         let valid_until = self.settle();
         let mut windows = BTreeMap::new();
         for window in self.windows.iter().filter(|w| w.earliest.is_some()) {
-            let mut tally = window.tally(&self.types.names);
+            let mut tally = window.tally(self.types.names());
             for (funnel, progress) in self.funnels.iter().zip(&window.funnels) {
                 if progress.matched > 0 {
                     tally
@@ -236,15 +266,16 @@ impl<'a> PersonFold<'a> {
     }
 
     /// The person's digest in its stored form ([`super::digest`]), valid until
-    /// `expiry` at the latest (when one of their events leaves its retention).
-    pub fn finish_stored(mut self, basis: &str, expiry: Option<DateTime<Utc>>) -> StoredDigest {
+    /// `expiry` at the latest (when one of their events leaves its retention). The fold
+    /// then starts over, empty, for the next person (of the same run).
+    pub fn finish_stored(&mut self, basis: &str, expiry: Option<DateTime<Utc>>) -> StoredDigest {
         let valid_until = match (self.settle(), expiry) {
             (Some(t), Some(e)) => Some(t.min(e)),
             (t, e) => t.or(e),
         };
         let mut w = Writer::new(basis, valid_until);
-        w.u(self.types.names.len() as u64);
-        for name in &self.types.names {
+        w.u(self.types.len as u64);
+        for name in self.types.names() {
             w.str(name);
         }
         let windows = self.windows.iter().filter(|w| w.earliest.is_some()).count();
@@ -258,6 +289,7 @@ impl<'a> PersonFold<'a> {
                 w.funnel(&funnel.id, &progress.tally(funnel));
             }
         }
+        self.restart();
         StoredDigest {
             bytes: w.0,
             valid_until,
@@ -276,6 +308,19 @@ pub struct StoredDigest {
 }
 
 impl WindowFold {
+    fn restart(&mut self) {
+        self.sessions = 0;
+        self.events = 0;
+        self.types.fill(TypeTally::default());
+        self.transitions.iter_mut().for_each(Vec::clear);
+        let paths = std::mem::take(&mut self.paths);
+        self.spare_paths.extend(paths.into_keys());
+        self.open = None;
+        self.path.clear();
+        self.funnels.iter_mut().for_each(FunnelProgress::restart);
+        self.earliest = None;
+    }
+
     fn push(&mut self, step: Step<'_>, ty: u32, gap: Duration, path_steps: usize) {
         self.earliest.get_or_insert(step.time);
         if self.types.len() <= ty as usize {
@@ -315,7 +360,9 @@ impl WindowFold {
             match self.paths.get_mut(self.path.as_slice()) {
                 Some(n) => *n += 1,
                 None => {
-                    self.paths.insert(self.path.clone(), 1);
+                    let mut key = self.spare_paths.pop().unwrap_or_default();
+                    key.clone_from(&self.path);
+                    self.paths.insert(key, 1);
                 }
             }
             self.path.clear();
@@ -385,6 +432,11 @@ impl WindowFold {
 }
 
 impl FunnelProgress {
+    fn restart(&mut self) {
+        (self.start, self.last, self.matched) = (None, None, 0);
+        self.durations.clear();
+    }
+
     fn push(&mut self, funnel: &Funnel, step: Step<'_>) {
         let steps = &funnel.definition.steps;
         if self.matched == steps.len() || step.ty != steps[self.matched] {

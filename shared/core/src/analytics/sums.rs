@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::digest::{Decoded, DecodedWindow};
+use super::digest::{bytes_of_body, walk, Check, Visit};
 use super::tallies::slot;
 use super::{FunnelTally, Tally, TypeTally};
 
@@ -64,12 +64,12 @@ pub struct Sums {
     /// A session's first steps, by type id → path id.
     path_ids: IdMap<Box<[u32]>, u32>,
     windows: Vec<(String, WindowSum)>,
-    /// Scratch: a digest's name indexes → type ids, one path by type id, and a
-    /// window's (path id, sessions).
+    /// Adding a digest: its name indexes → type ids, and the window being added.
     ids: Vec<u32>,
+    current: usize,
+    /// Scratch: one path by name index, the same by type id, a stored digest's bytes.
+    steps: Vec<u32>,
     path: Vec<u32>,
-    window_paths: Vec<(usize, u64)>,
-    /// Scratch: a stored digest's bytes.
     bytes: Vec<u8>,
 }
 
@@ -79,12 +79,13 @@ impl Sums {
     /// was not added (the person is to be recomputed).
     pub fn add_if_current(&mut self, body: &str, basis: &str, now: DateTime<Utc>) -> Option<bool> {
         let mut bytes = std::mem::take(&mut self.bytes);
-        let added = match Decoded::of_body(body, &mut bytes) {
-            Some(d) if d.basis == basis && d.valid_until.is_none_or(|t| t > now) => {
-                Some(self.add(&d))
-            }
-            _ => None,
-        };
+        let current = bytes_of_body(body, &mut bytes)
+            .and_then(|()| walk(&bytes, &mut Check, &mut self.path))
+            .filter(|h| h.basis == basis && h.valid_until.is_none_or(|t| t > now));
+        let added = current.map(|head| {
+            self.add_checked(&bytes);
+            head.windows > 0
+        });
         self.bytes = bytes;
         added
     }
@@ -92,29 +93,29 @@ impl Sums {
     /// Adds a digest's bytes, as [`super::PersonFold::finish_stored`] made them;
     /// `false` (nothing added) for bytes it did not make.
     pub fn add_bytes(&mut self, bytes: &[u8]) -> bool {
-        match Decoded::of_bytes(bytes) {
-            Some(d) => {
-                self.add(&d);
-                true
-            }
-            None => false,
+        if walk(bytes, &mut Check, &mut self.path).is_none() {
+            return false;
         }
+        self.add_checked(bytes);
+        true
     }
 
-    /// Returns whether the digest has any window.
-    pub(super) fn add(&mut self, digest: &Decoded<'_>) -> bool {
-        let mut ids = std::mem::take(&mut self.ids);
-        ids.clear();
-        ids.extend(digest.names.iter().map(|name| self.type_id(name)));
-        for window in &digest.windows {
-            self.add_window(window, &ids);
-        }
-        self.ids = ids;
-        !digest.windows.is_empty()
+    /// Adds bytes that [`walk`] has checked: it cannot stop half way.
+    fn add_checked(&mut self, bytes: &[u8]) {
+        self.ids.clear();
+        let mut steps = std::mem::take(&mut self.steps);
+        let walked = walk(bytes, self, &mut steps);
+        debug_assert!(walked.is_some(), "the bytes were checked");
+        self.steps = steps;
     }
 
     fn type_id(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.type_ids.get(name) {
+        // A few types: comparing them costs less than hashing.
+        if self.types.len() <= 16 {
+            if let Some(id) = self.types.iter().position(|t| t == name) {
+                return id as u32;
+            }
+        } else if let Some(&id) = self.type_ids.get(name) {
             return id;
         }
         let id = self.types.len() as u32;
@@ -132,7 +133,7 @@ impl Sums {
         id
     }
 
-    fn window(&mut self, name: &str) -> usize {
+    fn window_index(&mut self, name: &str) -> usize {
         match self.windows.iter().position(|(n, _)| n == name) {
             Some(i) => i,
             None => {
@@ -142,49 +143,63 @@ impl Sums {
         }
     }
 
-    fn add_window(&mut self, window: &DecodedWindow<'_>, ids: &[u32]) {
-        let w = self.window(window.name);
-        let mut path_ids = std::mem::take(&mut self.window_paths);
-        path_ids.clear();
-        for (steps, n) in &window.paths {
-            self.path.clear();
-            (self.path).extend(
-                window.path_steps[steps.clone()]
-                    .iter()
-                    .map(|i| ids[*i as usize]),
-            );
-            path_ids.push((self.path_id(), *n));
-        }
-        let (types, sum) = (self.types.len(), &mut self.windows[w].1);
-        sum.persons += window.persons;
-        sum.sessions += window.sessions;
-        sum.events += window.events;
+    fn current(&mut self) -> &mut WindowSum {
+        &mut self.windows[self.current].1
+    }
+}
+
+/// Adding a digest: its names become run-wide ids, then each window's figures are
+/// added under them.
+impl<'a> Visit<'a> for Sums {
+    fn name(&mut self, name: &'a str) {
+        let id = self.type_id(name);
+        self.ids.push(id);
+    }
+
+    fn window(&mut self, name: &'a str, persons: u64, sessions: u64, events: u64) {
+        self.current = self.window_index(name);
+        let types = self.types.len();
+        let sum = self.current();
+        sum.persons += persons;
+        sum.sessions += sessions;
+        sum.events += events;
         if sum.types.len() < types {
             sum.types.resize(types, TypeTally::default());
         }
-        for (ty, t) in &window.types {
-            let mine = &mut sum.types[ids[*ty as usize] as usize];
-            mine.events += t.events;
-            mine.persons += t.persons;
-            mine.entries += t.entries;
-            mine.exits += t.exits;
-        }
-        for (from, to, n) in &window.transitions {
-            let key = u64::from(ids[*from as usize]) << 32 | u64::from(ids[*to as usize]);
-            *sum.transitions.entry(key).or_default() += n;
-        }
-        for (path, n) in &path_ids {
-            if sum.paths.len() <= *path {
-                sum.paths.resize(path + 1, 0);
-            }
-            sum.paths[*path] += n;
-        }
-        for (id, f) in &window.funnels {
-            slot(&mut sum.funnels, id).add(f);
-        }
-        self.window_paths = path_ids;
     }
 
+    fn ty(&mut self, ty: u32, t: &TypeTally) {
+        let id = self.ids[ty as usize] as usize;
+        let mine = &mut self.current().types[id];
+        mine.events += t.events;
+        mine.persons += t.persons;
+        mine.entries += t.entries;
+        mine.exits += t.exits;
+    }
+
+    fn transition(&mut self, from: u32, to: u32, n: u64) {
+        let key = u64::from(self.ids[from as usize]) << 32 | u64::from(self.ids[to as usize]);
+        *self.current().transitions.entry(key).or_default() += n;
+    }
+
+    fn path(&mut self, steps: &[u32], n: u64) {
+        self.path.clear();
+        let ids = &self.ids;
+        (self.path).extend(steps.iter().map(|i| ids[*i as usize]));
+        let path = self.path_id();
+        let sum = self.current();
+        if sum.paths.len() <= path {
+            sum.paths.resize(path + 1, 0);
+        }
+        sum.paths[path] += n;
+    }
+
+    fn funnel(&mut self, id: &'a str, f: &FunnelTally) {
+        slot(&mut self.current().funnels, id).add(f);
+    }
+}
+
+impl Sums {
     /// The sum over `window`, names put back (empty if no digest had it).
     pub fn tally(&self, window: &str) -> Tally {
         let Some((_, sum)) = self.windows.iter().find(|(n, _)| n == window) else {

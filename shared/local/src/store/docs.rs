@@ -77,22 +77,21 @@ impl DocumentStore for EmbeddedStore {
         deletes: &[String],
     ) -> Result<(), StoreError> {
         let (pk, puts, deletes) = (pk.to_owned(), puts.to_vec(), deletes.to_vec());
-        self.run(move |db| {
-            let txn = db.begin_write()?;
-            {
-                let mut docs = txn.open_table(DOCS)?;
-                for (sk, body) in &puts {
-                    let key = (pk.as_str(), sk.as_str());
-                    let revision = docs.get(key)?.map_or(0, |v| v.value().0) + 1;
-                    docs.insert(key, (revision, body.as_str()))?;
-                }
-                for sk in &deletes {
-                    docs.remove((pk.as_str(), sk.as_str()))?;
-                }
-            }
-            Ok(txn.commit()?)
-        })
-        .await
+        self.run(move |db| write_many(db, &pk, &puts, &deletes, redb::Durability::Immediate))
+            .await
+    }
+
+    /// One write transaction without an fsync: redb commits in order, and a commit
+    /// without durability becomes durable with the next durable one.
+    async fn put_many_deferred(
+        &self,
+        pk: &str,
+        puts: Vec<(String, String)>,
+        deletes: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let pk = pk.to_owned();
+        self.run(move |db| write_many(db, &pk, &puts, &deletes, redb::Durability::None))
+            .await
     }
 
     async fn list(&self, pk: &str) -> Result<Vec<(String, Document)>, StoreError> {
@@ -141,4 +140,31 @@ impl DocumentStore for EmbeddedStore {
         })
         .await
     }
+}
+
+/// Writes (revision + 1) and deletes documents of `pk` in one write transaction.
+fn write_many(
+    db: &redb::Database,
+    pk: &str,
+    puts: &[(String, String)],
+    deletes: &[String],
+    durability: redb::Durability,
+) -> Result<(), redb::Error> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(durability)?;
+    {
+        let mut docs = txn.open_table(DOCS)?;
+        for (sk, body) in puts {
+            // Written as revision 1 first: a new document needs no second B-tree walk.
+            let key = (pk, sk.as_str());
+            let before = docs.insert(key, (1, body.as_str()))?.map(|v| v.value().0);
+            if let Some(revision) = before {
+                docs.insert(key, (revision + 1, body.as_str()))?;
+            }
+        }
+        for sk in deletes {
+            docs.remove((pk, sk.as_str()))?;
+        }
+    }
+    Ok(txn.commit()?)
 }

@@ -37,6 +37,26 @@ impl StepRow {
     }
 }
 
+/// A read of [`STEPS`] in key order.
+type RowResult<'t> = Result<
+    (
+        redb::AccessGuard<'t, (&'static str, i64, u128)>,
+        redb::AccessGuard<'t, &'static [u8]>,
+    ),
+    redb::StorageError,
+>;
+type Rows<'t> = std::iter::Peekable<redb::Range<'t, (&'static str, i64, u128), &'static [u8]>>;
+
+/// Whether the next row of `rows` is the first of partition `pk` from `from_us` on.
+fn begins(rows: &mut Rows<'_>, pk: &str, from_us: i64) -> bool {
+    rows.peek().is_some_and(|row| {
+        row.as_ref().is_ok_and(|(key, _)| {
+            let (row_pk, time_us, _) = key.value();
+            row_pk == pk && time_us >= from_us
+        })
+    })
+}
+
 fn corrupted(what: &str) -> redb::Error {
     redb::Error::Corrupted(format!("unreadable tape step: {what}"))
 }
@@ -132,10 +152,21 @@ impl EmbeddedStore {
             let table = txn.open_table(STEPS)?;
             let mut batch = StepBatch::default();
             let (mut held, max_steps) = (0, max_steps.max(1));
+            let mut rows: Option<Rows<'_>> = None;
             for pk in &partitions {
-                let range = (pk.as_str(), from_us, 0)..=(pk.as_str(), i64::MAX, u128::MAX);
-                let (mut steps, mut last) = (Vec::new(), None);
-                for row in table.range::<(&str, i64, u128)>(range)? {
+                // When this person's rows come right after the previous person's, the
+                // same range reads on: one B-tree descent for a run of persons.
+                if !rows.as_mut().is_some_and(|r| begins(r, pk, from_us)) {
+                    let range = (pk.as_str(), from_us, 0)..;
+                    rows = Some(table.range::<(&str, i64, u128)>(range)?.peekable());
+                }
+                let rows = rows.as_mut().expect("a range is open");
+                let (mut steps, mut last) = (Vec::with_capacity(32), None);
+                let mine = |row: &RowResult<'_>| {
+                    row.as_ref()
+                        .map_or(true, |(k, _)| k.value().0 == pk.as_str())
+                };
+                while let Some(row) = rows.next_if(mine) {
                     let (key, value) = row?;
                     let (_, time_us, hash) = key.value();
                     if held == max_steps {
