@@ -46,7 +46,7 @@ fn ten_attribute_view() -> CompiledView {
 
 /// The type of the `i`th event (a Tape entry stores it apart from the event's text).
 fn type_of(i: usize) -> &'static str {
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         "order.paid"
     } else {
         "page.viewed"

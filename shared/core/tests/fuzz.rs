@@ -467,7 +467,7 @@ fn stored_events_fold_exactly_as_parsed_ones() {
                     sort_key: key,
                     time,
                     json: text,
-                    ty: event["type"].as_str().filter(|_| i % 2 == 0),
+                    ty: event["type"].as_str().filter(|_| i.is_multiple_of(2)),
                 });
                 assert_eq!(stored.fold_stored(&compiled, part, events, None), 0);
                 assert_eq!(stored, parsed);
