@@ -44,6 +44,15 @@ fn ten_attribute_view() -> CompiledView {
     view.compile().unwrap()
 }
 
+/// The type of the `i`th event (a Tape entry stores it apart from the event's text).
+fn type_of(i: usize) -> &'static str {
+    if i.is_multiple_of(10) {
+        "order.paid"
+    } else {
+        "page.viewed"
+    }
+}
+
 /// Stored events as the Tape returns them: (sort key, JSON text).
 fn stored_events() -> Vec<(String, DateTime<Utc>, String)> {
     let start: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
@@ -51,10 +60,11 @@ fn stored_events() -> Vec<(String, DateTime<Utc>, String)> {
         .map(|i| {
             let time = start + Duration::seconds(i as i64 * 37);
             let id = format!("evt-{i}");
-            let (ty, data) = if i % 10 == 0 {
-                ("order.paid", json!({"total": (i % 97) as f64 * 3.5, "currency": "EUR", "device": "iPhone"}))
+            let ty = type_of(i);
+            let data = if i % 10 == 0 {
+                json!({"total": (i % 97) as f64 * 3.5, "currency": "EUR", "device": "iPhone"})
             } else {
-                ("page.viewed", json!({"path": format!("/p/{}", i % 40), "referrer": "https://search.example.org/", "device": "Android"}))
+                json!({"path": format!("/p/{}", i % 40), "referrer": "https://search.example.org/", "device": "Android"})
             };
             let event = json!({"specversion": "1.0", "id": id, "source": "https://shop.example.com", "type": ty,
                 "person": "alice", "time": time, "data": data});
@@ -72,7 +82,7 @@ fn fold(c: &mut Criterion) {
         .map(|(_, _, text)| serde_json::from_str(text).unwrap())
         .collect();
     let (mut from_values, mut from_text) = (ProfileState::new(&view), ProfileState::new(&view));
-    for ((key, time, text), event) in stored.iter().zip(&parsed) {
+    for (i, ((key, time, text), event)) in stored.iter().zip(&parsed).enumerate() {
         let fold = FoldEvent {
             sort_key: key,
             time: *time,
@@ -83,6 +93,7 @@ fn fold(c: &mut Criterion) {
             sort_key: key,
             time: *time,
             json: text,
+            ty: Some(type_of(i)),
         };
         from_text.fold_stored(&view, Part::Unwindowed, [one], None);
     }
@@ -136,11 +147,15 @@ fn fold(c: &mut Criterion) {
     group.bench_function("fold_stored", |b| {
         b.iter(|| {
             let mut state = ProfileState::new(&view);
-            let events = black_box(&stored).iter().map(|(key, _, text)| StoredFold {
-                sort_key: key,
-                time: time_of_sort_key(key).unwrap(),
-                json: text,
-            });
+            let events = black_box(&stored)
+                .iter()
+                .enumerate()
+                .map(|(i, (key, _, text))| StoredFold {
+                    sort_key: key,
+                    time: time_of_sort_key(key).unwrap(),
+                    json: text,
+                    ty: Some(type_of(i)),
+                });
             assert_eq!(state.fold_stored(&view, Part::Unwindowed, events, None), 0);
             black_box(finish(&view, &state, &ProfileState::new(&view)))
         })
@@ -205,11 +220,15 @@ fn cpu_rounds(rounds: usize) {
     };
     let fold_stored = || {
         let mut state = ProfileState::new(&view);
-        let events = black_box(&stored).iter().map(|(key, _, text)| StoredFold {
-            sort_key: key,
-            time: time_of_sort_key(key).unwrap(),
-            json: text,
-        });
+        let events = black_box(&stored)
+            .iter()
+            .enumerate()
+            .map(|(i, (key, _, text))| StoredFold {
+                sort_key: key,
+                time: time_of_sort_key(key).unwrap(),
+                json: text,
+                ty: Some(type_of(i)),
+            });
         state.fold_stored(&view, Part::Unwindowed, events, None);
         black_box(finish(&view, &state, &ProfileState::new(&view)));
     };

@@ -461,10 +461,13 @@ fn stored_events_fold_exactly_as_parsed_ones() {
                     parsed.fold(&compiled, part, &fold, None);
                 }
                 let mut stored = ProfileState::new(&compiled);
-                let events = keys.iter().zip(&texts).map(|(key, text)| StoredFold {
+                // Half with the type given apart, as the Tape entry stores it.
+                let events = keys.iter().zip(&texts).zip(&events).enumerate();
+                let events = events.map(|(i, ((key, text), event))| StoredFold {
                     sort_key: key,
                     time,
                     json: text,
+                    ty: event["type"].as_str().filter(|_| i.is_multiple_of(2)),
                 });
                 assert_eq!(stored.fold_stored(&compiled, part, events, None), 0);
                 assert_eq!(stored, parsed);

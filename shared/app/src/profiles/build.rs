@@ -455,6 +455,7 @@ fn fold_all(
             sort_key: &stored.sort_key,
             time: time_of_sort_key(&stored.sort_key)?,
             json: &stored.event,
+            ty: Some(&stored.ty),
         })
     });
     let skipped = state.fold_stored(view, part, stored, explain);

@@ -1,14 +1,13 @@
 //! One pass over an event's JSON text that keeps only the values a view's plan names.
 //! Keys and strings are borrowed from the text unless they hold escapes; everything
-//! else is skipped without being built. The result equals looking each pointer up in
-//! the parsed `Value` (`Value::pointer`), which the tests check.
+//! else is skipped (checked to be JSON by [`Scanner`], not built), and only wanted
+//! scalars and containers go to serde_json. The result equals looking each pointer up
+//! in the parsed `Value` (`Value::pointer`), which the tests check.
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::fmt;
 
+use super::scan::{Invalid, Scanner};
 use super::Leaf;
 use crate::view::{PointerNode, ReadPlan};
 
@@ -19,106 +18,114 @@ pub(super) fn extract<'de>(
     plan: &ReadPlan,
     json: &'de str,
     slots: &mut Slots<'de>,
-) -> Result<(), serde_json::Error> {
+) -> Result<(), Invalid> {
     slots.clear();
     slots.resize(plan.pointers.len(), None);
-    let mut de = serde_json::Deserializer::from_str(json);
-    Node {
-        node: &plan.root,
-        slots,
-        again: false,
+    let mut scan = Scanner::new(json);
+    value(&mut scan, &plan.root, false, slots)?;
+    match scan.peek() {
+        None => Ok(()),
+        Some(_) => Err(Invalid),
     }
-    .deserialize(&mut de)?;
-    de.end()
 }
 
-/// The value at one node of the plan.
-struct Node<'p, 's, 'de> {
-    node: &'p PointerNode,
-    slots: &'s mut Slots<'de>,
-    /// Its key was seen before in the same object, so its slots may hold values.
+/// The value at one node of the plan. `again`: its key was seen before in the same
+/// object, so its slots may hold values (the last of two equal keys counts, as in a
+/// parsed `Value`; the slots start empty, so a first visit has nothing to clear).
+fn value<'de>(
+    scan: &mut Scanner<'de>,
+    node: &PointerNode,
     again: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for Node<'_, '_, 'de> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        // A key seen twice: the last one counts, as in a parsed `Value`. (The slots
-        // start empty, so a first visit has nothing to clear.)
-        if self.again {
-            clear_below(self.node, self.slots);
-        }
-        match self.node.slot {
-            Some(slot) => {
-                let leaf = de.deserialize_any(LeafVisitor)?;
-                if let Leaf::Owned(value) = &leaf {
-                    resolve_below(self.node, value, self.slots);
-                }
-                self.slots[slot] = Some(leaf);
-                Ok(())
-            }
-            None => de.deserialize_any(self),
-        }
+    slots: &mut Slots<'de>,
+) -> Result<(), Invalid> {
+    if again {
+        clear_below(node, slots);
     }
-}
-
-impl<'de> Visitor<'de> for Node<'_, '_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // Children seen so far in this object (beyond the 128th, always "again").
-        let mut seen = 0u128;
-        while let Some(Key(key)) = map.next_key()? {
-            match self.node.children.iter().position(|c| c.key == key) {
-                Some(at) => {
-                    let bit = 1u128.checked_shl(at as u32).unwrap_or(0);
-                    let again = bit == 0 || seen & bit != 0;
-                    seen |= bit;
-                    map.next_value_seed(Node {
-                        node: &self.node.children[at],
-                        slots: &mut *self.slots,
-                        again,
-                    })?
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+    if let Some(slot) = node.slot {
+        let leaf = leaf(scan)?;
+        if let Leaf::Owned(value) = &leaf {
+            resolve_below(node, value, slots);
         }
-        Ok(())
+        slots[slot] = Some(leaf);
+        return Ok(());
     }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+    match scan.peek() {
+        Some(b'{') => {
+            scan.pos += 1;
+            object(scan, node, slots)
+        }
         // Wanted values below an array (`/a/0/b`): rare, so the array is parsed whole.
-        let value = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        resolve_below(self.node, &value, self.slots);
-        Ok(())
+        Some(b'[') => {
+            let value = parse(scan.skip()?)?;
+            resolve_below(node, &value, slots);
+            Ok(())
+        }
+        // Below a scalar there is nothing to find.
+        _ => scan.skip().map(drop),
     }
+}
 
-    // Below a scalar there is nothing to find.
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
+/// After the `{` of an object whose node has children.
+fn object<'de>(
+    scan: &mut Scanner<'de>,
+    node: &PointerNode,
+    slots: &mut Slots<'de>,
+) -> Result<(), Invalid> {
+    if scan.eat(b'}') {
+        return Ok(());
     }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
+    // Children seen so far in this object (beyond the 128th, always "again").
+    let mut seen = 0u128;
+    loop {
+        scan.expect(b'"')?;
+        let key = string(scan)?;
+        scan.expect(b':')?;
+        match node.children.iter().position(|c| c.key == key) {
+            Some(at) => {
+                let bit = 1u128.checked_shl(at as u32).unwrap_or(0);
+                let again = bit == 0 || seen & bit != 0;
+                seen |= bit;
+                value(scan, &node.children[at], again, slots)?;
+            }
+            None => _ = scan.skip()?,
+        }
+        if !scan.eat(b',') {
+            return scan.expect(b'}');
+        }
     }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
+}
+
+/// After an opening quote: the string, borrowed unless it holds escapes.
+fn string<'de>(scan: &mut Scanner<'de>) -> Result<Cow<'de, str>, Invalid> {
+    let start = scan.pos - 1;
+    match scan.string()? {
+        (text, false) => Ok(Cow::Borrowed(text)),
+        (_, true) => {
+            let quoted = &scan.text[start..scan.pos];
+            serde_json::from_str(quoted)
+                .map(Cow::Owned)
+                .map_err(|_| Invalid)
+        }
     }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+}
+
+/// A wanted value: scalars as they are, arrays and objects parsed whole.
+fn leaf<'de>(scan: &mut Scanner<'de>) -> Result<Leaf<'de>, Invalid> {
+    Ok(match scan.peek().ok_or(Invalid)? {
+        b'"' => {
+            scan.pos += 1;
+            Leaf::Str(string(scan)?)
+        }
+        b'-' | b'0'..=b'9' => Leaf::Number(scan.number()?.parse().map_err(|_| Invalid)?),
+        b't' => scan.literal(b"true").map(|()| Leaf::Bool(true))?,
+        b'f' => scan.literal(b"false").map(|()| Leaf::Bool(false))?,
+        b'n' => scan.literal(b"null").map(|()| Leaf::Null)?,
+        _ => Leaf::Owned(parse(scan.skip()?)?),
+    })
+}
+
+fn parse(text: &str) -> Result<Value, Invalid> {
+    serde_json::from_str(text).map_err(|_| Invalid)
 }
 
 /// Empties the slots below `node` (and its own).
@@ -143,73 +150,4 @@ fn resolve_below(node: &PointerNode, value: &Value, slots: &mut Slots<'_>) {
         }
     }
     walk(node.pointer.len(), node, value, slots);
-}
-
-/// An object key, borrowed from the text when it has no escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s)))
-            }
-        }
-        de.deserialize_str(KeyVisitor)
-    }
-}
-
-/// A wanted value: scalars as they are, arrays and objects parsed whole.
-struct LeafVisitor;
-
-impl<'de> Visitor<'de> for LeafVisitor {
-    type Value = Leaf<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, b: bool) -> Result<Leaf<'de>, E> {
-        Ok(Leaf::Bool(b))
-    }
-    fn visit_i64<E>(self, n: i64) -> Result<Leaf<'de>, E> {
-        Ok(Leaf::Number(n.into()))
-    }
-    fn visit_u64<E>(self, n: u64) -> Result<Leaf<'de>, E> {
-        Ok(Leaf::Number(n.into()))
-    }
-    fn visit_f64<E>(self, x: f64) -> Result<Leaf<'de>, E> {
-        // As `Value` does: a number JSON cannot hold is null.
-        Ok(serde_json::Number::from_f64(x).map_or(Leaf::Null, Leaf::Number))
-    }
-    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Leaf<'de>, E> {
-        Ok(Leaf::Str(Cow::Borrowed(s)))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Leaf<'de>, E> {
-        Ok(Leaf::Str(Cow::Owned(s.to_owned())))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Leaf<'de>, E> {
-        Ok(Leaf::Str(Cow::Owned(s)))
-    }
-    fn visit_unit<E>(self) -> Result<Leaf<'de>, E> {
-        Ok(Leaf::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Leaf<'de>, A::Error> {
-        let access = serde::de::value::SeqAccessDeserializer::new(seq);
-        Value::deserialize(access).map(Leaf::Owned)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Leaf<'de>, A::Error> {
-        let access = serde::de::value::MapAccessDeserializer::new(map);
-        Value::deserialize(access).map(Leaf::Owned)
-    }
 }

@@ -20,6 +20,7 @@ mod explain;
 mod extract;
 mod finish;
 mod leaf;
+mod scan;
 #[cfg(test)]
 mod tests;
 mod time;
@@ -45,6 +46,10 @@ pub struct StoredFold<'a> {
     pub sort_key: &'a str,
     pub time: DateTime<Utc>,
     pub json: &'a str,
+    /// The event's type, where the Tape entry stores it apart (it equals the JSON's
+    /// `type`): an event of a type no aggregate takes is counted without its JSON
+    /// being read.
+    pub ty: Option<&'a str>,
 }
 
 /// A value and the sort key of the event it came from.
@@ -157,7 +162,8 @@ impl ProfileState {
 
     /// Folds stored events, in the order given, into the aggregates of `part`, reading
     /// from each only what the view needs. An event whose text is not JSON is skipped
-    /// (not counted); returns how many were.
+    /// (not counted; unless its type, given apart, is one no aggregate takes, when its
+    /// text is not read); returns how many were.
     pub fn fold_stored<'a>(
         &mut self,
         view: &CompiledView,
@@ -168,6 +174,13 @@ impl ProfileState {
         let mut slots: Vec<Option<Leaf<'a>>> = Vec::with_capacity(view.plan.pointers.len());
         let mut skipped = 0;
         for event in events {
+            if event
+                .ty
+                .is_some_and(|ty| view.plan.aggregates_of_type(ty).is_empty())
+            {
+                self.folded += 1;
+                continue;
+            }
             if extract::extract(&view.plan, event.json, &mut slots).is_err() {
                 skipped += 1;
                 continue;

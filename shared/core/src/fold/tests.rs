@@ -306,6 +306,7 @@ fn both_ways(view: Value, events: &[&str]) -> Map<String, Value> {
             sort_key: key,
             time: *time,
             json,
+            ty: None,
         });
     let skipped = stored.fold_stored(
         &view,
@@ -350,4 +351,25 @@ fn stored_text_folds_as_the_parsed_event_does() {
         json!(2),
         "the last of two `data` keys counts"
     );
+}
+
+#[test]
+fn an_event_of_a_type_no_aggregate_takes_is_counted_without_its_text_being_read() {
+    let view = json!({"name": "t", "attributes": [
+        {"name": "n", "filter": {"type": "buy"}, "aggregation": "count"},
+    ]});
+    let view = serde_json::from_value::<ViewDefinition>(view).unwrap();
+    let view = view.compile().unwrap();
+    let (key, time, _) = at(1, "e1", "view", json!({}));
+    let texts = [("view", "not JSON"), ("buy", r#"{"type":"buy"}"#)];
+    let events = texts.map(|(ty, json)| StoredFold {
+        sort_key: &key,
+        time,
+        json,
+        ty: Some(ty),
+    });
+    let mut state = ProfileState::new(&view);
+    assert_eq!(state.fold_stored(&view, Part::Unwindowed, events, None), 0);
+    assert_eq!(state.folded, 2);
+    assert_eq!(state.states, vec![AggState::Count(1)]);
 }

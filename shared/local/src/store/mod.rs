@@ -10,6 +10,7 @@
 
 mod config;
 mod docs;
+mod entry;
 mod group;
 mod log;
 mod rewrite;
@@ -25,7 +26,8 @@ use cjaas_core::auth::SigningKeys;
 use cjaas_core::ports::StoreError;
 use cjaas_core::tape::TapeEntry;
 
-/// (partition key, sort key) → TapeEntry JSON.
+/// (partition key, sort key) → the TapeEntry: its fields' JSON, a newline, the event's
+/// text (older rows: the entry as JSON; see `entry`).
 const TAPE: TableDefinition<(&str, &str), &str> = TableDefinition::new("tape");
 /// (partition key, time µs, event hash) → the entry's lean projection
 /// (`cjaas_core::projection`), written in the entry's transaction.

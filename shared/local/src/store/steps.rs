@@ -13,7 +13,8 @@ use cjaas_core::projection::{
 };
 use cjaas_core::tape::{person_partition, TapeEntry};
 
-use super::{from_json, EmbeddedStore, META, STEPS, STEPS_META, TAPE};
+use super::entry::decode;
+use super::{EmbeddedStore, META, STEPS, STEPS_META, TAPE};
 
 /// A step row's key parts and value, made outside the write transaction.
 pub(super) struct StepRow {
@@ -222,7 +223,7 @@ impl EmbeddedStore {
                     if steps.get((pk, time_us, hash))?.is_some() {
                         continue;
                     }
-                    let entry: TapeEntry = from_json(value.value())?;
+                    let entry = decode(value.value())?;
                     let row = StepRow::of(&entry);
                     steps.insert((pk, time_us, hash), row.value.as_slice())?;
                     written += 1;

@@ -11,24 +11,12 @@ use cjaas_core::tape::{
     person_partition, Cursor, JourneyPage, JourneyQuery, Order, StoredEvent, TapeEntry,
 };
 
+use super::entry::{decode, decode_read, encode};
 use super::steps::{step_key, StepRow};
-use super::{expired, from_json, to_json, EmbeddedStore, CHANGES, COUNTS, DEDUP, STEPS, TAPE};
+use super::{expired, EmbeddedStore, CHANGES, COUNTS, DEDUP, STEPS, TAPE};
 
 /// A page of a journey.
 type Page = Result<JourneyPage, StoreError>;
-
-/// What a journey read needs of a stored [`TapeEntry`]: its other fields are skipped,
-/// not decoded (no times parsed, no ids copied), and type and source are borrowed.
-#[derive(serde::Deserialize)]
-struct EntryRead<'a> {
-    #[serde(rename = "type", borrow)]
-    ty: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    source: std::borrow::Cow<'a, str>,
-    #[serde(default)]
-    expires_at: Option<i64>,
-    event: String,
-}
 
 impl EmbeddedStore {
     /// Deletes Tape entries (and their dedup marks) past their retention, as
@@ -46,7 +34,7 @@ impl EmbeddedStore {
                 let mut gone = Vec::new();
                 for row in tape.iter()? {
                     let (key, value) = row?;
-                    let entry: TapeEntry = from_json(value.value())?;
+                    let entry = decode(value.value())?;
                     if expired(&entry, now) {
                         let (pk, sk) = key.value();
                         gone.push((pk.to_owned(), sk.to_owned(), entry.dedup_key()));
@@ -81,7 +69,7 @@ impl TapeStore for EmbeddedStore {
                     keys.partition,
                     keys.sort,
                     keys.dedup,
-                    to_json(e),
+                    encode(e),
                     e.tenant.to_string(),
                     e.person.to_string(),
                     step,
@@ -169,8 +157,7 @@ impl TapeStore for EmbeddedStore {
             let mut events = Vec::new();
             for row in rows {
                 let (key, value) = row?;
-                let entry: EntryRead<'_> = serde_json::from_str(value.value())
-                    .map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+                let entry = decode_read(value.value())?;
                 let gone = entry.expires_at.is_some_and(|at| at <= now);
                 if gone || !query.matches(&entry.ty, &entry.source) {
                     continue;
@@ -189,7 +176,7 @@ impl TapeStore for EmbeddedStore {
                     sort_key: key.value().1.to_owned(),
                     ty: entry.ty.into_owned(),
                     expires_at: entry.expires_at,
-                    event: entry.event,
+                    event: entry.event.into_owned(),
                 });
             }
             Ok(JourneyPage { events, next: None })
@@ -221,7 +208,7 @@ impl TapeStore for EmbeddedStore {
                     .range::<(&str, &str)>((pk.as_str(), "")..)?
                     .map_while(|row| match row {
                         Ok((key, value)) if key.value().0 == pk => {
-                            Some(from_json(value.value()).map(|e| (key.value().1.to_owned(), e)))
+                            Some(decode(value.value()).map(|e| (key.value().1.to_owned(), e)))
                         }
                         Ok(_) => None,
                         Err(e) => Some(Err(e.into())),
@@ -363,5 +350,48 @@ mod tests {
             reopened.count(&entry.tenant, &entry.person).await.unwrap(),
             1
         );
+    }
+
+    /// A row as the store wrote it before session 21: the entry as JSON, its event a
+    /// JSON string. Journey reads, erasure and the projection's backfill still read it.
+    #[tokio::test]
+    async fn an_entry_in_the_old_stored_form_still_reads_and_erases() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let old = entry();
+        let new = TapeEntry {
+            id: "d-2".into(),
+            event: old.event.replace("d-1", "d-2"),
+            ..entry()
+        };
+        store.append_batch(std::slice::from_ref(&new)).await;
+        let (keys, row) = (old.keys(), serde_json::to_string(&old).unwrap());
+        store
+            .run(move |db| {
+                let txn = db.begin_write()?;
+                txn.open_table(TAPE)?
+                    .insert((keys.partition.as_str(), keys.sort.as_str()), row.as_str())?;
+                txn.open_table(DEDUP)?
+                    .insert(keys.dedup.as_str(), keys.sort.as_str())?;
+                txn.open_table(COUNTS)?.insert(keys.partition.as_str(), 2)?;
+                txn.commit()?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let page = store
+            .query(&old.tenant, &old.person, &JourneyQuery::default())
+            .await
+            .unwrap();
+        let mut events: Vec<&str> = page.events.iter().map(|e| e.event.as_str()).collect();
+        events.sort();
+        let mut expected = vec![old.event.as_str(), new.event.as_str()];
+        expected.sort();
+        assert_eq!(events, expected);
+        assert!(page.events.iter().all(|e| e.ty == "t"));
+        store.drop_steps_for_migration_test().await.unwrap();
+        assert_eq!(store.backfill_steps().await.unwrap(), 2);
+        assert_eq!(store.erase(&old.tenant, &old.person).await.unwrap(), 2);
+        assert!(!store.holds(&old).await.unwrap());
     }
 }

@@ -1,0 +1,261 @@
+//! A JSON scanner over one event's text: finds where values end and checks that they
+//! are JSON (RFC 8259), without building them. Strings are searched with `memchr`
+//! for their closing quote; containers are skipped iteratively with a bit stack, so
+//! nothing is allocated and deep nesting cannot overflow the call stack.
+
+/// The text is not JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Invalid;
+
+type Scanned<T = ()> = Result<T, Invalid>;
+
+/// Containers a skipped value may nest, as many as a parse into `serde_json::Value`
+/// accepts (its recursion limit).
+const MAX_DEPTH: u32 = 127;
+
+pub(super) struct Scanner<'de> {
+    pub text: &'de str,
+    bytes: &'de [u8],
+    pub pos: usize,
+}
+
+impl<'de> Scanner<'de> {
+    pub fn new(text: &'de str) -> Self {
+        Self {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+        }
+    }
+
+    /// Skips whitespace and returns the next byte, not consumed.
+    pub fn peek(&mut self) -> Option<u8> {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(b);
+            }
+            self.pos += 1;
+        }
+        None
+    }
+
+    /// Skips whitespace and consumes `byte`.
+    pub fn expect(&mut self, byte: u8) -> Scanned {
+        if self.peek() != Some(byte) {
+            return Err(Invalid);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Skips whitespace and consumes `byte` if it comes next.
+    pub fn eat(&mut self, byte: u8) -> bool {
+        let next = self.peek() == Some(byte);
+        self.pos += usize::from(next);
+        next
+    }
+
+    /// After an opening quote: consumes the string and its closing quote. Returns its
+    /// contents as written, and whether they hold escapes.
+    pub fn string(&mut self) -> Scanned<(&'de str, bool)> {
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            let rest = &self.bytes[self.pos..];
+            let at = memchr::memchr2(b'"', b'\\', rest).ok_or(Invalid)?;
+            if rest[..at].iter().any(|&b| b < 0x20) {
+                return Err(Invalid);
+            }
+            self.pos += at + 1;
+            if rest[at] == b'"' {
+                return Ok((&self.text[start..self.pos - 1], escaped));
+            }
+            escaped = true;
+            self.escape()?;
+        }
+    }
+
+    /// After a backslash: one escape (its code points are checked where it is decoded).
+    fn escape(&mut self) -> Scanned {
+        match self.bytes.get(self.pos).ok_or(Invalid)? {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos += 1,
+            b'u' => {
+                let hex = self.bytes.get(self.pos + 1..self.pos + 5).ok_or(Invalid)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return Err(Invalid);
+                }
+                self.pos += 5;
+            }
+            _ => return Err(Invalid),
+        }
+        Ok(())
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    /// At a number's first byte: consumes it and returns its text.
+    pub fn number(&mut self) -> Scanned<&'de str> {
+        let start = self.pos;
+        self.pos += usize::from(self.bytes[start] == b'-');
+        match self.bytes.get(self.pos) {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(Invalid),
+        }
+        if self.bytes.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(Invalid);
+            }
+        }
+        if matches!(self.bytes.get(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.bytes.get(self.pos), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(Invalid);
+            }
+        }
+        Ok(&self.text[start..self.pos])
+    }
+
+    /// At `true`, `false` or `null`: consumes it.
+    pub fn literal(&mut self, word: &[u8]) -> Scanned {
+        if !self.bytes[self.pos..].starts_with(word) {
+            return Err(Invalid);
+        }
+        self.pos += word.len();
+        Ok(())
+    }
+
+    /// Consumes one scalar (the next byte is not `{` or `[`).
+    fn scalar(&mut self) -> Scanned {
+        match self.peek().ok_or(Invalid)? {
+            b'"' => {
+                self.pos += 1;
+                self.string().map(drop)
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number().map(drop),
+            _ => Err(Invalid),
+        }
+    }
+
+    /// After `{` or `,` in an object: a key and its colon.
+    fn key_colon(&mut self) -> Scanned {
+        self.expect(b'"')?;
+        self.string()?;
+        self.expect(b':')
+    }
+
+    /// Consumes one value of any kind, checking it is JSON, and returns its text.
+    pub fn skip(&mut self) -> Scanned<&'de str> {
+        self.peek();
+        let start = self.pos;
+        // One bit per open container, the innermost lowest: set for an object.
+        let (mut objects, mut depth) = (0u128, 0u32);
+        loop {
+            match self.peek().ok_or(Invalid)? {
+                open @ (b'{' | b'[') => {
+                    if depth == MAX_DEPTH {
+                        return Err(Invalid);
+                    }
+                    self.pos += 1;
+                    let object = open == b'{';
+                    if !self.eat(if object { b'}' } else { b']' }) {
+                        (objects, depth) = ((objects << 1) | u128::from(object), depth + 1);
+                        if object {
+                            self.key_colon()?;
+                        }
+                        continue;
+                    }
+                }
+                _ => self.scalar()?,
+            }
+            // After a value: close containers until one goes on.
+            loop {
+                if depth == 0 {
+                    return Ok(&self.text[start..self.pos]);
+                }
+                let object = objects & 1 == 1;
+                match self.peek().ok_or(Invalid)? {
+                    b',' => {
+                        self.pos += 1;
+                        if object {
+                            self.key_colon()?;
+                        }
+                        break;
+                    }
+                    b'}' if object => {}
+                    b']' if !object => {}
+                    _ => return Err(Invalid),
+                }
+                self.pos += 1;
+                (objects, depth) = (objects >> 1, depth - 1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skips(text: &str) -> bool {
+        let mut scan = Scanner::new(text);
+        scan.skip().is_ok() && scan.peek().is_none()
+    }
+
+    #[test]
+    fn skipping_accepts_exactly_what_serde_json_accepts() {
+        let cases = [
+            "{}",
+            "[]",
+            " { \"a\" : [1, -2.5e+3, true, false, null, \"x\\\"\\u00e9\"], \"b\": {} } ",
+            "[[[]],[{}]]",
+            "0",
+            "-0.0E-1",
+            "\"\\/\"",
+            "{\"a\":1,}",
+            "[1,]",
+            "[1 2]",
+            "{\"a\" 1}",
+            "{1:2}",
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "1e",
+            "tru",
+            "nul",
+            "\"\\x\"",
+            "\"\\u12g4\"",
+            "\"a\tb\"",
+            "\"open",
+            "[1}",
+            "{\"a\":1]",
+            "[",
+            "",
+            "[1] [2]",
+        ];
+        for text in cases {
+            let serde = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+            assert_eq!(skips(text), serde, "{text:?}");
+        }
+        let deep = |n| "[".repeat(n) + &"]".repeat(n);
+        assert!(skips(&deep(MAX_DEPTH as usize)));
+        assert!(!skips(&deep(MAX_DEPTH as usize + 1)));
+        assert!(!skips(&deep(100_000)), "rejected, not a stack overflow");
+    }
+}
