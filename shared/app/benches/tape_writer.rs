@@ -7,10 +7,11 @@
 //!   one transaction and fsync per batch), fresh events every iteration.
 //!
 //! cargo bench -p cjaas-app --bench tape_writer
+//! (with `CJAAS_BENCH_COUNT`, see `count_only`, for callgrind.)
 
 use async_trait::async_trait;
 use chrono::Utc;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -86,6 +87,14 @@ fn records(keys: &SigningKeys, batch: usize) -> Vec<InputRecord> {
         .collect()
 }
 
+/// The baseline: a serde_json parse and serialize of every record.
+fn baseline(batch: &[InputRecord]) {
+    for record in black_box(batch) {
+        let value: serde_json::Value = serde_json::from_slice(&record.data).unwrap();
+        black_box(serde_json::to_string(&value).unwrap());
+    }
+}
+
 fn tape_writer(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -111,12 +120,7 @@ fn tape_writer(c: &mut Criterion) {
     let mut group = c.benchmark_group("tape_writer_batch_500");
     group.throughput(Throughput::Elements(500));
     group.bench_function("baseline_serde_json_parse_serialize", |b| {
-        b.iter(|| {
-            for record in black_box(&batch) {
-                let value: serde_json::Value = serde_json::from_slice(&record.data).unwrap();
-                black_box(serde_json::to_string(&value).unwrap());
-            }
-        })
+        b.iter(|| baseline(&batch))
     });
     group.bench_function("writer_cpu_only", |b| {
         b.iter(|| {
@@ -142,5 +146,41 @@ fn tape_writer(c: &mut Criterion) {
     group.finish();
 }
 
+/// `CJAAS_BENCH_COUNT=baseline:N` or `writer:N` runs N batches of that variant and
+/// nothing else, for an instruction count under callgrind (load-independent): the
+/// difference between N and 0 batches, per record, is each variant's cost.
+fn count_only(spec: &str) {
+    let (variant, n) = spec.split_once(':').expect("variant:count");
+    let n: usize = n.parse().expect("a count");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let keys = SigningKeys::generate("bench");
+    let auth = Arc::new(Authenticator::new(Arc::new(store.clone()), keys.clone()));
+    let writer = TapeWriter::new(Arc::new(DiscardTape), Arc::new(store), auth, keys.clone());
+    let batch = records(&keys, 0);
+    for _ in 0..n {
+        match variant {
+            "baseline" => baseline(&batch),
+            "writer" => {
+                let report = runtime.block_on(writer.write_batch(black_box(&batch)));
+                assert_eq!(report.count(RecordOutcome::Appended), 500);
+            }
+            other => panic!("unknown variant {other}"),
+        }
+    }
+}
+
 criterion_group!(benches, tape_writer);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("CJAAS_BENCH_COUNT") {
+        Ok(spec) => count_only(&spec),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

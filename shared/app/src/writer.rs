@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use cjaas_core::auth::{AuthError, Principal, Scope};
-use cjaas_core::envelope::{Origin, RecordEnvelope, RecordProblem};
+use cjaas_core::envelope::{verified_stamp, Origin, RecordEnvelope, RecordProblem};
 use cjaas_core::event::{decode_stamped, validate_raw};
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{AppendOutcome, DeadLetter, DeadLetterSink, StoreError, TapeStore};
@@ -328,23 +328,16 @@ impl TapeWriter {
         record: &InputRecord,
         credentials: &CredentialCache,
     ) -> Result<TapeEntry, Failure> {
+        // Ingest's own records: the stamp is checked over the raw bytes, unparsed.
+        if let Some(stamped) = verified_stamp(&record.data, &self.keys) {
+            return entry_of(stamped.tenant, stamped.event, stamped.received_at, true);
+        }
         let envelope =
             RecordEnvelope::parse(&record.data).map_err(|p| Failure::Permanent(None, p))?;
         let (tenant, received_at, stamped) = self
             .tenant_of(&envelope, record.arrived_at, credentials)
             .await?;
-        // A stamped event was validated and encoded at ingest (its stamp proves it): it
-        // is decoded, not encoded again. A direct producer's is validated whole.
-        let json = envelope.event.get();
-        let valid = if stamped {
-            decode_stamped(json, received_at)
-        } else {
-            validate_raw(0, json, received_at)
-        };
-        let valid = valid.map_err(|p| {
-            Failure::Permanent(Some(tenant.clone()), RecordProblem::new(p.code, p.detail))
-        })?;
-        Ok(TapeEntry::from_valid(tenant, valid, received_at))
+        entry_of(tenant, envelope.event.get(), received_at, stamped)
     }
 
     /// The tenant comes from the ingest stamp or from the producer's own credential;
@@ -410,4 +403,24 @@ impl TapeWriter {
             }
         }
     }
+}
+
+/// The Tape entry of an event. A stamped event was validated and encoded at ingest (its
+/// stamp proves it): it is decoded, not encoded again. A direct producer's is validated
+/// whole.
+fn entry_of(
+    tenant: TenantId,
+    json: &str,
+    received_at: DateTime<Utc>,
+    stamped: bool,
+) -> Result<TapeEntry, Failure> {
+    let valid = if stamped {
+        decode_stamped(json, received_at)
+    } else {
+        validate_raw(0, json, received_at)
+    };
+    let valid = valid.map_err(|p| {
+        Failure::Permanent(Some(tenant.clone()), RecordProblem::new(p.code, p.detail))
+    })?;
+    Ok(TapeEntry::from_valid(tenant, valid, received_at))
 }

@@ -86,6 +86,50 @@ fn stamped_with(
     }
 }
 
+/// A stamped record whose stamp verified, read without a JSON parse of the record.
+#[derive(Debug, PartialEq, Eq)]
+pub struct VerifiedStamp<'a> {
+    pub tenant: TenantId,
+    pub received_at: DateTime<Utc>,
+    /// The event's JSON, exactly as ingest stamped it.
+    pub event: &'a str,
+}
+
+/// Reads a record in the exact layout [`stamped_record`] writes and checks its stamp
+/// over the raw bytes, without parsing the record as JSON: the tenant, receive time and
+/// stamp are strings without escapes, and the event runs to the record's closing brace.
+/// `None` for anything else, including a stamp that does not verify: the caller then
+/// reads the record with [`RecordEnvelope::parse`], which gives every verdict as before.
+pub fn verified_stamp<'a>(data: &'a [u8], keys: &SigningKeys) -> Option<VerifiedStamp<'a>> {
+    let rest = data.strip_prefix(b"{\"v\":1,\"tenant\":")?;
+    let (tenant, rest) = plain_string(rest)?;
+    let (received_at, rest) = plain_string(rest.strip_prefix(b",\"received_at\":")?)?;
+    let (stamp, rest) = plain_string(rest.strip_prefix(b",\"stamp\":")?)?;
+    let event = rest.strip_prefix(b",\"event\":")?.strip_suffix(b"}")?;
+    if !keys.verify_stamp(stamp, tenant, received_at, event) {
+        return None;
+    }
+    Some(VerifiedStamp {
+        tenant: TenantId::parse(tenant).ok()?,
+        received_at: DateTime::parse_from_rfc3339(received_at)
+            .ok()?
+            .with_timezone(&Utc),
+        event: std::str::from_utf8(event).ok()?,
+    })
+}
+
+/// A JSON string at the start of `bytes` that holds no escape or control character:
+/// its text and the bytes after it.
+fn plain_string(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let body = bytes.strip_prefix(b"\"")?;
+    let end = body.iter().position(|b| *b == b'"')?;
+    let text = &body[..end];
+    if text.iter().any(|b| *b == b'\\' || *b < 0x20) {
+        return None;
+    }
+    Some((std::str::from_utf8(text).ok()?, &body[end + 1..]))
+}
+
 /// A record read back from the stream, before its origin is trusted.
 #[derive(Debug, Deserialize)]
 pub struct RecordEnvelope<'a> {
@@ -219,6 +263,38 @@ mod tests {
             stamped_records(&keys, &tenant, now(), std::slice::from_ref(&event)),
             vec![record]
         );
+    }
+
+    #[test]
+    fn the_raw_stamp_check_agrees_with_the_envelope_parse() {
+        let keys = SigningKeys::generate("k1");
+        let tenant = TenantId::parse("acme").unwrap();
+        let body = br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","person":"p","data":{"q":"a\"}"}}"#;
+        let event = parse_structured(body, now()).unwrap();
+        let record = stamped_record(&keys, &tenant, now(), &event);
+        let verified = verified_stamp(&record.data, &keys).unwrap();
+        let envelope = RecordEnvelope::parse(&record.data).unwrap();
+        assert_eq!(verified.event, envelope.event.get());
+        assert_eq!(
+            envelope.origin(&keys).unwrap(),
+            Origin::Ingest {
+                tenant: verified.tenant,
+                received_at: verified.received_at
+            }
+        );
+        // Another key, a forged tenant, another layout: left to the envelope parse.
+        assert!(verified_stamp(&record.data, &SigningKeys::generate("k1")).is_none());
+        let text = String::from_utf8(record.data).unwrap();
+        let forged = text.replace("\"acme\"", "\"evil\"");
+        assert!(verified_stamp(forged.as_bytes(), &keys).is_none());
+        let spaced = text.replacen("{\"v\":1,", "{ \"v\":1,", 1);
+        assert!(verified_stamp(spaced.as_bytes(), &keys).is_none());
+        assert!(RecordEnvelope::parse(spaced.as_bytes())
+            .unwrap()
+            .origin(&keys)
+            .is_ok());
+        let trailing = format!("{text},\"x\":1}}");
+        assert!(verified_stamp(trailing.as_bytes(), &keys).is_none());
     }
 
     #[test]

@@ -11,10 +11,11 @@ use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{Following, LiveEvent, LiveFeed, StoreError};
 use cjaas_core::tape::TapeEntry;
 
+use crate::store::LiveRow;
 use crate::EmbeddedStore;
 
 /// How many recent events the log keeps for resumption.
-const KEEP: u64 = 100_000;
+pub const KEEP: u64 = 100_000;
 const PAGE: usize = 500;
 
 #[derive(Clone)]
@@ -39,12 +40,10 @@ impl LocalLive {
         self.closed.send_replace(true);
     }
 
-    /// Records newly appended events and wakes the followers.
-    pub async fn record(&self, entries: &[&TapeEntry]) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let rows = entries
+    /// The live rows of newly appended events: the poller writes them in the commit
+    /// that acknowledges their stream records, then calls [`LocalLive::wake`].
+    pub fn rows(entries: &[&TapeEntry]) -> Vec<LiveRow> {
+        entries
             .iter()
             .map(|e| {
                 (
@@ -55,10 +54,12 @@ impl LocalLive {
                     e.event.clone(),
                 )
             })
-            .collect();
-        self.store.live_append(rows, KEEP).await?;
+            .collect()
+    }
+
+    /// Wakes the followers after new rows were committed.
+    pub fn wake(&self) {
         let _ = self.wake.send(());
-        Ok(())
     }
 }
 

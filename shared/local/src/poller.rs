@@ -16,12 +16,13 @@ use cjaas_app::orchestration::Orchestrator;
 use cjaas_app::writer::{BatchReport, InputRecord, RecordOutcome, TapeWriter};
 use cjaas_core::tape::TapeEntry;
 
-use crate::live::LocalLive;
+use crate::live::{LocalLive, KEEP};
 
 use crate::EmbeddedStore;
 
 /// Records per drain, at most. Larger than a Kinesis batch (500): under load each drain
-/// pays its fixed costs (three commits, two of them fsync'd) over more records.
+/// pays its fixed costs (the Tape's commit, the archive's fsync and the acknowledgement's
+/// fsync'd commit) over more records.
 const BATCH: usize = 2_000;
 
 /// `local-{first}`, zero-padded so that names sort in stream order.
@@ -122,11 +123,12 @@ impl LocalPoller {
             return Ok(0);
         }
         let arrived_at = Utc::now();
+        let mut seqs: Vec<u64> = batch.iter().map(|(seq, _)| *seq).collect();
         let records: Vec<InputRecord> = batch
-            .iter()
+            .into_iter()
             .map(|(seq, data)| InputRecord {
                 origin: format!("local/{seq}"),
-                data: data.clone(),
+                data,
                 arrived_at,
             })
             .collect();
@@ -135,15 +137,11 @@ impl LocalPoller {
         // The archive sees what the Tape saw; a batch that fails to archive is read
         // again (the Tape ignores the repeats) and rewrites the same objects. Positions
         // are never reused, so no other batch has this name.
-        let batch_name = archive_name(batch[0].0);
+        let batch_name = archive_name(seqs[0]);
         let (archived, new) = split_on_tape(&report, done);
         if let Err(e) = self.archiver.archive_entries(&batch_name, archived).await {
             tracing::warn!(error = %e, "archiving failed; the batch will be read again");
             return Err(());
-        }
-        // Live followers see each event once, when it is first appended.
-        if let Err(e) = self.live.record(&new).await {
-            tracing::warn!(error = %e, "live feed not updated");
         }
         // Rules see each event once it is on the Tape; a replay never fires twice.
         match orchestrate_entries(None, &self.orchestrator, &report.on_tape).await {
@@ -161,10 +159,17 @@ impl LocalPoller {
                 return Err(());
             }
         }
-        let acked: Vec<u64> = batch[..done].iter().map(|(seq, _)| *seq).collect();
-        self.store.ack_stream(acked).await.map_err(|e| {
+        // Live followers see each event once, when it is first appended: its row is
+        // written in the acknowledgement's commit (the one fsync of a drain).
+        let live = LocalLive::rows(&new);
+        let woken = !live.is_empty();
+        seqs.truncate(done);
+        self.store.ack_stream(seqs, live, KEEP).await.map_err(|e| {
             tracing::error!(error = %e, "cannot acknowledge the local stream");
         })?;
+        if woken {
+            self.live.wake();
+        }
         if done < records.len() {
             return Err(());
         }

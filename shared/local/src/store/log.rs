@@ -5,7 +5,7 @@
 //! overwriting each other.
 
 use async_trait::async_trait;
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use std::collections::BTreeSet;
 
 use cjaas_core::envelope::{RecordEnvelope, StreamRecord};
@@ -57,46 +57,34 @@ fn names_any(data: &[u8], tenant: &str, ids: &BTreeSet<String>) -> bool {
     }
 }
 
-impl EmbeddedStore {
-    /// Appends entries to the live feed's log; returns their positions. Keeps the
-    /// newest `keep` rows.
-    pub async fn live_append(
-        &self,
-        entries: Vec<LiveRow>,
-        keep: u64,
-    ) -> Result<Vec<u64>, StoreError> {
-        self.run(move |db| {
-            let txn = db.begin_write()?;
-            let seqs = {
-                let mut meta = txn.open_table(META)?;
-                let mut live = txn.open_table(LIVE)?;
-                let floor = live.last()?.map_or(1, |(seq, _)| seq.value() + 1);
-                let first = next_position(&meta, LIVE_NEXT, floor)?;
-                let mut seqs = Vec::with_capacity(entries.len());
-                for (seq, (t, p, ty, src, event)) in (first..).zip(&entries) {
-                    let row = (
-                        t.as_str(),
-                        p.as_str(),
-                        ty.as_str(),
-                        src.as_str(),
-                        event.as_str(),
-                    );
-                    live.insert(seq, row)?;
-                    seqs.push(seq);
-                }
-                let next = first + entries.len() as u64;
-                meta.insert(LIVE_NEXT, next.to_string().as_str())?;
-                if next > keep + 1 {
-                    live.retain_in(..next - keep, |_, _| false)?;
-                }
-                seqs
-            };
-            txn.commit()?;
-            Ok(seqs)
-        })
-        .await
+/// Appends `entries` to the live log in `txn`. Keeps the newest `keep` rows.
+fn append_live(txn: &WriteTransaction, entries: &[LiveRow], keep: u64) -> Result<(), redb::Error> {
+    if entries.is_empty() {
+        return Ok(());
     }
+    let mut meta = txn.open_table(META)?;
+    let mut live = txn.open_table(LIVE)?;
+    let floor = live.last()?.map_or(1, |(seq, _)| seq.value() + 1);
+    let first = next_position(&meta, LIVE_NEXT, floor)?;
+    for (seq, (t, p, ty, src, event)) in (first..).zip(entries) {
+        let row = (
+            t.as_str(),
+            p.as_str(),
+            ty.as_str(),
+            src.as_str(),
+            event.as_str(),
+        );
+        live.insert(seq, row)?;
+    }
+    let next = first + entries.len() as u64;
+    meta.insert(LIVE_NEXT, next.to_string().as_str())?;
+    if next > keep + 1 {
+        live.retain_in(..next - keep, |_, _| false)?;
+    }
+    Ok(())
+}
 
+impl EmbeddedStore {
     /// The newest position the live feed has given out (0 before the first), whether
     /// or not its row is still kept.
     pub async fn live_last(&self) -> Result<u64, StoreError> {
@@ -161,10 +149,18 @@ impl EmbeddedStore {
         .await
     }
 
-    /// Removes consumed records from the local stream.
-    pub async fn ack_stream(&self, seqs: Vec<u64>) -> Result<(), StoreError> {
+    /// Removes consumed records from the local stream and appends their newly written
+    /// events to the live log (keeping its newest `keep` rows), in one durable commit:
+    /// the live rows of a drain exist exactly when its records are acknowledged.
+    pub async fn ack_stream(
+        &self,
+        seqs: Vec<u64>,
+        live: Vec<LiveRow>,
+        keep: u64,
+    ) -> Result<(), StoreError> {
         self.run(move |db| {
             let txn = db.begin_write()?;
+            append_live(&txn, &live, keep)?;
             {
                 let mut table = txn.open_table(STREAM)?;
                 for seq in seqs {

@@ -17,6 +17,8 @@ mod rewrite;
 mod steps;
 mod tape;
 
+pub use log::LiveRow;
+
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
