@@ -40,8 +40,8 @@ impl LocalLive {
         self.closed.send_replace(true);
     }
 
-    /// The live rows of newly appended events: the poller writes them in the commit
-    /// that acknowledges their stream records, then calls [`LocalLive::wake`].
+    /// The live rows of newly appended events: the poller writes them
+    /// (`EmbeddedStore::live_append`), then calls [`LocalLive::wake`].
     pub fn rows(entries: &[&TapeEntry]) -> Vec<LiveRow> {
         entries
             .iter()

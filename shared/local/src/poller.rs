@@ -143,6 +143,15 @@ impl LocalPoller {
             tracing::warn!(error = %e, "archiving failed; the batch will be read again");
             return Err(());
         }
+        // Live followers see each event once, when it is first appended (its row is
+        // durable with the acknowledgement's commit below, the one fsync of a drain).
+        let live = LocalLive::rows(&new);
+        if !live.is_empty() {
+            match self.store.live_append(live, KEEP).await {
+                Ok(()) => self.live.wake(),
+                Err(e) => tracing::warn!(error = %e, "live feed not updated"),
+            }
+        }
         // Rules see each event once it is on the Tape; a replay never fires twice.
         match orchestrate_entries(None, &self.orchestrator, &report.on_tape).await {
             Ok(BatchOutcome::AllDone(_)) => {}
@@ -159,17 +168,10 @@ impl LocalPoller {
                 return Err(());
             }
         }
-        // Live followers see each event once, when it is first appended: its row is
-        // written in the acknowledgement's commit (the one fsync of a drain).
-        let live = LocalLive::rows(&new);
-        let woken = !live.is_empty();
         seqs.truncate(done);
-        self.store.ack_stream(seqs, live, KEEP).await.map_err(|e| {
+        self.store.ack_stream(seqs).await.map_err(|e| {
             tracing::error!(error = %e, "cannot acknowledge the local stream");
         })?;
-        if woken {
-            self.live.wake();
-        }
         if done < records.len() {
             return Err(());
         }

@@ -149,18 +149,25 @@ impl EmbeddedStore {
         .await
     }
 
-    /// Removes consumed records from the local stream and appends their newly written
-    /// events to the live log (keeping its newest `keep` rows), in one durable commit:
-    /// the live rows of a drain exist exactly when its records are acknowledged.
-    pub async fn ack_stream(
-        &self,
-        seqs: Vec<u64>,
-        live: Vec<LiveRow>,
-        keep: u64,
-    ) -> Result<(), StoreError> {
+    /// Appends newly written events to the live log, keeping its newest `keep` rows.
+    /// The commit is not fsync'd on its own: redb applies commits in order, so it is
+    /// durable with the acknowledgement that follows it ([`Self::ack_stream`]), like
+    /// the Tape appends before it; a crash before that loses both, and the records,
+    /// not acknowledged, are read again and appended anew.
+    pub async fn live_append(&self, entries: Vec<LiveRow>, keep: u64) -> Result<(), StoreError> {
+        self.run(move |db| {
+            let mut txn = db.begin_write()?;
+            txn.set_durability(redb::Durability::None)?;
+            append_live(&txn, &entries, keep)?;
+            Ok(txn.commit()?)
+        })
+        .await
+    }
+
+    /// Removes consumed records from the local stream, in a durable commit.
+    pub async fn ack_stream(&self, seqs: Vec<u64>) -> Result<(), StoreError> {
         self.run(move |db| {
             let txn = db.begin_write()?;
-            append_live(&txn, &live, keep)?;
             {
                 let mut table = txn.open_table(STREAM)?;
                 for seq in seqs {
