@@ -5,9 +5,9 @@
 //! - `fold_parsed`: folding already-parsed events into the 10 attributes.
 //! - `parse_and_fold`: both, as a profile read did before issue 12 (a `Value` per
 //!   event).
-//! - `fold_stored` (issue 12): from the stored text as a profile read does now: the
-//!   time from the sort key, then one pass over the JSON that keeps only what the view
-//!   reads, folded into the 10 attributes.
+//! - `fold_stored` (issue 12): from the stored entries as a profile read does now (a
+//!   `TapeFold` over borrowed rows): the time from the sort key, then one pass over the
+//!   JSON that keeps only what the view reads, folded into the 10 attributes.
 //!
 //! cargo bench -p cjaas-core --bench fold
 //!
@@ -20,8 +20,9 @@ use chrono::{DateTime, Duration, Utc};
 use criterion::{criterion_group, Criterion, Throughput};
 use serde_json::{json, Value};
 use std::hint::black_box;
+use std::sync::Arc;
 
-use cjaas_core::fold::{finish, time_of_sort_key, FoldEvent, Part, ProfileState, StoredFold};
+use cjaas_core::fold::{finish, FoldEvent, Part, ProfileState, StoredFold, TapeFold, TapeRow};
 use cjaas_core::tape::{event_hash, time_key};
 use cjaas_core::view::{CompiledView, ViewDefinition};
 
@@ -51,6 +52,19 @@ fn type_of(i: usize) -> &'static str {
     } else {
         "page.viewed"
     }
+}
+
+/// The fold of a profile read: the stored entries as the store hands them over (sort
+/// key, type, expiry and text, borrowed), the time read from the sort key.
+fn fold_rows(view: &Arc<CompiledView>, stored: &[(String, DateTime<Utc>, String)]) -> TapeFold {
+    let mut fold = TapeFold::new(view.clone(), Part::Unwindowed, false);
+    fold.fold(stored.iter().enumerate().map(|(i, (key, _, text))| TapeRow {
+        sort_key: key,
+        ty: type_of(i),
+        expires_at: None,
+        json: text,
+    }));
+    fold
 }
 
 /// Stored events as the Tape returns them: (sort key, JSON text).
@@ -98,6 +112,7 @@ fn fold(c: &mut Criterion) {
         from_text.fold_stored(&view, Part::Unwindowed, [one], None);
     }
     assert_eq!(from_values, from_text, "both folds agree");
+    let shared = Arc::new(view.clone());
     let mut group = c.benchmark_group("fold_10_attributes_10k_events");
     group.throughput(Throughput::Elements(EVENTS as u64));
     group.bench_function("baseline_serde_json_parse", |b| {
@@ -146,18 +161,9 @@ fn fold(c: &mut Criterion) {
     });
     group.bench_function("fold_stored", |b| {
         b.iter(|| {
-            let mut state = ProfileState::new(&view);
-            let events = black_box(&stored)
-                .iter()
-                .enumerate()
-                .map(|(i, (key, _, text))| StoredFold {
-                    sort_key: key,
-                    time: time_of_sort_key(key).unwrap(),
-                    json: text,
-                    ty: Some(type_of(i)),
-                });
-            assert_eq!(state.fold_stored(&view, Part::Unwindowed, events, None), 0);
-            black_box(finish(&view, &state, &ProfileState::new(&view)))
+            let fold = fold_rows(&shared, black_box(&stored));
+            assert_eq!(fold.skipped, 0);
+            black_box(finish(&view, &fold.state, &ProfileState::new(&view)))
         })
     });
     group.finish();
@@ -218,19 +224,10 @@ fn cpu_rounds(rounds: usize) {
         }
         black_box(finish(&view, &state, &ProfileState::new(&view)));
     };
+    let shared = Arc::new(view.clone());
     let fold_stored = || {
-        let mut state = ProfileState::new(&view);
-        let events = black_box(&stored)
-            .iter()
-            .enumerate()
-            .map(|(i, (key, _, text))| StoredFold {
-                sort_key: key,
-                time: time_of_sort_key(key).unwrap(),
-                json: text,
-                ty: Some(type_of(i)),
-            });
-        state.fold_stored(&view, Part::Unwindowed, events, None);
-        black_box(finish(&view, &state, &ProfileState::new(&view)));
+        let fold = fold_rows(&shared, black_box(&stored));
+        black_box(finish(&view, &fold.state, &ProfileState::new(&view)));
     };
     let runs: [(&str, &dyn Fn()); 4] = [
         ("baseline_serde_json_parse", &baseline),

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::ApiKeyRecord;
 use crate::envelope::StreamRecord;
 use crate::ids::{PersonId, TenantId};
-use crate::tape::{JourneyPage, JourneyQuery, TapeEntry};
+use crate::fold::{TapeFold, TapeRow};
+use crate::tape::{JourneyPage, JourneyQuery, TapeEntry, MAX_PAGE};
 
 /// A failure of a store, classified by whether trying again can help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +47,34 @@ pub trait TapeStore: Send + Sync {
         person: &PersonId,
         query: &JourneyQuery,
     ) -> Result<JourneyPage, StoreError>;
+
+    /// Folds a person's entries from `fold.since()` on, in sort-key order (leaving out
+    /// those past their retention, as journey reads do). The default pages through
+    /// [`TapeStore::query`], the next page read while the last one folds; the embedded
+    /// store folds its rows in one read transaction, borrowed, without copying them out.
+    async fn fold_tape(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        mut fold: TapeFold,
+    ) -> Result<TapeFold, StoreError> {
+        let mut query = JourneyQuery {
+            from: fold.since(),
+            limit: MAX_PAGE,
+            ..JourneyQuery::default()
+        };
+        let mut page = self.query(tenant, person, &query).await?;
+        loop {
+            let Some(cursor) = page.next.take() else {
+                fold.fold(page.events.iter().map(TapeRow::of));
+                return Ok(fold);
+            };
+            query.after = Some(cursor.after);
+            let folding = async { fold.fold(page.events.iter().map(TapeRow::of)) };
+            let (next, ()) = futures::join!(self.query(tenant, person, &query), folding);
+            page = next?;
+        }
+    }
 
     /// The persons whose Tape was appended to at or after `since` (by the writer's
     /// clock), or every person of the tenant when `since` is `None`.

@@ -80,7 +80,7 @@ fn object<'de>(
         scan.expect(b'"')?;
         let key = string(scan)?;
         scan.expect(b':')?;
-        match node.children.iter().position(|c| c.key == key) {
+        match child_at(node, &key) {
             Some(at) => {
                 let bit = 1u128.checked_shl(at as u32).unwrap_or(0);
                 let again = bit == 0 || seen & bit != 0;
@@ -93,6 +93,15 @@ fn object<'de>(
             return scan.expect(b'}');
         }
     }
+}
+
+/// Which child of `node` has `key`: lengths and first bytes first, which rule out
+/// most keys without a string comparison.
+fn child_at(node: &PointerNode, key: &str) -> Option<usize> {
+    let first = key.as_bytes().first();
+    node.children.iter().position(|c| {
+        c.key.len() == key.len() && c.key.as_bytes().first() == first && c.key == key
+    })
 }
 
 /// After an opening quote: the string, borrowed unless it holds escapes.

@@ -21,6 +21,7 @@ mod extract;
 mod finish;
 mod leaf;
 mod scan;
+mod tape;
 #[cfg(test)]
 mod tests;
 mod time;
@@ -28,6 +29,7 @@ mod update;
 
 pub use explain::{EventRef, Explain, MAX_EXPLAINED_EVENTS};
 pub use finish::{finish, Profile};
+pub use tape::{TapeFold, TapeRow};
 pub use time::time_of_sort_key;
 
 use leaf::Leaf;

@@ -1,6 +1,6 @@
 //! A JSON scanner over one event's text: finds where values end and checks that they
-//! are JSON (RFC 8259), without building them. Strings are searched with `memchr`
-//! for their closing quote; containers are skipped iteratively with a bit stack, so
+//! are JSON (RFC 8259), without building them. Strings are searched eight bytes at a
+//! time for their closing quote; containers are skipped iteratively with a bit stack, so
 //! nothing is allocated and deep nesting cannot overflow the call stack.
 
 /// The text is not JSON.
@@ -17,6 +17,30 @@ pub(super) struct Scanner<'de> {
     pub text: &'de str,
     bytes: &'de [u8],
     pub pos: usize,
+}
+
+/// Where `bytes` first holds a quote, a backslash or a control character: eight bytes
+/// at a time (most strings of an event are short, where `memchr`'s setup would cost
+/// more than the search).
+fn special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // A byte below `n` (n <= 128) sets its high bit in `below(x, n)`; bits may also be
+    // set above a byte that matches, never below one, so the lowest bit is exact.
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    for (i, chunk) in chunks.by_ref().enumerate() {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let found = below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1)
+            | below(word, 0x20);
+        if found != 0 {
+            return Some(i * 8 + found.trailing_zeros() as usize / 8);
+        }
+    }
+    let rest = chunks.remainder();
+    let at = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    Some(bytes.len() - rest.len() + at)
 }
 
 impl<'de> Scanner<'de> {
@@ -61,17 +85,17 @@ impl<'de> Scanner<'de> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            let rest = &self.bytes[self.pos..];
-            let at = memchr::memchr2(b'"', b'\\', rest).ok_or(Invalid)?;
-            if rest[..at].iter().any(|&b| b < 0x20) {
-                return Err(Invalid);
+            let at = self.pos + special(&self.bytes[self.pos..]).ok_or(Invalid)?;
+            self.pos = at + 1;
+            match self.bytes[at] {
+                b'"' => return Ok((&self.text[start..at], escaped)),
+                b'\\' => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                // A control character, which JSON strings may not hold raw.
+                _ => return Err(Invalid),
             }
-            self.pos += at + 1;
-            if rest[at] == b'"' {
-                return Ok((&self.text[start..self.pos - 1], escaped));
-            }
-            escaped = true;
-            self.escape()?;
         }
     }
 
@@ -161,8 +185,13 @@ impl<'de> Scanner<'de> {
 
     /// Consumes one value of any kind, checking it is JSON, and returns its text.
     pub fn skip(&mut self) -> Scanned<&'de str> {
-        self.peek();
+        let next = self.peek();
         let start = self.pos;
+        if next == Some(b'"') {
+            self.pos += 1;
+            self.string()?;
+            return Ok(&self.text[start..self.pos]);
+        }
         // One bit per open container, the innermost lowest: set for an object.
         let (mut objects, mut depth) = (0u128, 0u32);
         loop {
@@ -257,5 +286,21 @@ mod tests {
         assert!(skips(&deep(MAX_DEPTH as usize)));
         assert!(!skips(&deep(MAX_DEPTH as usize + 1)));
         assert!(!skips(&deep(100_000)), "rejected, not a stack overflow");
+    }
+
+    #[test]
+    fn special_bytes_are_found_first_wherever_they_are() {
+        for len in 0..20 {
+            for at in 0..len {
+                for special_byte in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = special_byte;
+                    bytes.iter_mut().skip(at + 1).for_each(|b| *b = b'"');
+                    assert_eq!(special(&bytes), Some(at), "{bytes:?}");
+                }
+            }
+            let plain: Vec<u8> = (0..len).map(|i| [b' ', b'~', 0x7f, 0x80, 0xff][i % 5]).collect();
+            assert_eq!(special(&plain), None, "{plain:?}");
+        }
     }
 }
