@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crate::documents::{decode, encode};
 use crate::tape_pages::for_each_page;
 use cjaas_core::fold::{
-    finish, time_of_sort_key, Explain, Part, Profile, ProfileState, StoredFold,
+    finish, time_of_sort_key, Part, Profile, ProfileState, StoredFold, TapeFold,
+    TapeRow,
 };
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{DocumentStore, Expect, TapeStore};
@@ -16,7 +17,6 @@ use cjaas_core::profile::{keys, MemberMark, Snapshot, StoredView};
 use cjaas_core::tape::{JourneyQuery, StoredEvent, MAX_PAGE};
 use cjaas_core::view::CompiledView;
 
-use super::pages::fold_pages_ahead;
 use super::{Aliases, ProfileError, Views};
 
 /// How a profile read used its snapshot.
@@ -115,30 +115,28 @@ impl Profiles {
         let now = Utc::now();
         let (root, group) = self.aliases.group(tenant, person).await?;
         let mut events_read = 0;
-        let mut explained = explain.then(|| Explain::new(view));
-        let (unwindowed, snapshot) = match stored {
+        let shared = Arc::new(view.clone());
+        let (unwindowed, snapshot, mut explained) = match stored {
             Some(key) if !explain => {
-                self.unwindowed_with_snapshot(tenant, &root, &group, view, key, &mut events_read)
-                    .await?
+                let (state, snapshot) = self
+                    .unwindowed_with_snapshot(tenant, &root, &group, &shared, key, &mut events_read)
+                    .await?;
+                (state, snapshot, None)
             }
             _ => {
-                let mut state = ProfileState::new(view);
-                let explain = &mut explained;
-                self.in_order(tenant, &group, None, &mut events_read, |events| {
-                    fold_all(&mut state, view, Part::Unwindowed, events, explain.as_mut())
-                })
-                .await?;
-                (state, SnapshotUse::None)
+                let fold = TapeFold::new(shared.clone(), Part::Unwindowed, explain);
+                let fold = self.fold_group(tenant, &group, fold).await?;
+                events_read += fold.events_read;
+                (fold.state, SnapshotUse::None, fold.explain)
             }
         };
         let mut windowed = ProfileState::new(view);
         if view.has_windows() {
-            let part = Part::Windowed { now };
-            let (since, explain) = (part.since(view), &mut explained);
-            self.in_order(tenant, &group, since, &mut events_read, |events| {
-                fold_all(&mut windowed, view, part, events, explain.as_mut())
-            })
-            .await?;
+            let mut fold = TapeFold::new(shared, Part::Windowed { now }, false);
+            fold.explain = explained.take();
+            let fold = self.fold_group(tenant, &group, fold).await?;
+            events_read += fold.events_read;
+            (windowed, explained) = (fold.state, fold.explain);
         }
         let events = explained.map(|e| {
             view.aggregates
@@ -173,7 +171,7 @@ impl Profiles {
         tenant: &TenantId,
         root: &PersonId,
         group: &[PersonId],
-        view: &CompiledView,
+        view: &Arc<CompiledView>,
         key: &ViewKey,
         events_read: &mut u64,
     ) -> Result<(ProfileState, SnapshotUse), ProfileError> {
@@ -207,34 +205,29 @@ impl Profiles {
         Ok((snapshot.state, SnapshotUse::Refolded))
     }
 
-    /// A snapshot of everything on one person's Tape, folded page by page as it is read.
+    /// A snapshot of everything on one person's Tape, folded as the store reads it.
     async fn refold_one(
         &self,
         tenant: &TenantId,
         member: &PersonId,
-        view: &CompiledView,
+        view: &Arc<CompiledView>,
         events_read: &mut u64,
     ) -> Result<Snapshot, ProfileError> {
         // The counter first: an append racing the read then shows as a late event next
         // time (a refold), never as one the snapshot missed.
         let count = self.tape.count(tenant, member).await?;
-        let mut state = ProfileState::new(view);
-        let mut folded = Folded::default();
-        let group = std::slice::from_ref(member);
-        self.in_order(tenant, group, None, events_read, |events| {
-            fold_all(&mut state, view, Part::Unwindowed, events, None);
-            folded.saw(events);
-        })
-        .await?;
+        let fold = TapeFold::new(view.clone(), Part::Unwindowed, false);
+        let fold = self.fold_group(tenant, std::slice::from_ref(member), fold).await?;
+        *events_read += fold.events_read;
         Ok(Snapshot {
             members: vec![MemberMark {
                 person: member.clone(),
                 count,
-                max_key: folded.max_key,
+                max_key: fold.max_key,
             }],
-            state,
+            state: fold.state,
             saved_at: Utc::now(),
-            expires_first: folded.expires_first,
+            expires_first: fold.expires_first,
         })
     }
 
@@ -266,7 +259,7 @@ impl Profiles {
         }
         all.sort_by(|a, b| a.sort_key.cmp(&b.sort_key));
         let mut state = ProfileState::new(view);
-        fold_all(&mut state, view, Part::Unwindowed, &all, None);
+        fold_all(&mut state, view, Part::Unwindowed, &all);
         Ok(Snapshot {
             members,
             state,
@@ -275,32 +268,25 @@ impl Profiles {
         })
     }
 
-    /// Hands every event of `group` (from `since`, if given) to `each` in sort-key
-    /// order, a batch at a time. One person's pages come as they are read (the next
-    /// one read meanwhile); a group's events are merged first.
-    async fn in_order(
+    /// Runs `fold` over every event of `group` in sort-key order: one person's Tape
+    /// as its store reads it, a group's events merged first.
+    async fn fold_group(
         &self,
         tenant: &TenantId,
         group: &[PersonId],
-        since: Option<DateTime<Utc>>,
-        events_read: &mut u64,
-        mut each: impl FnMut(&[StoredEvent]),
-    ) -> Result<(), ProfileError> {
-        let [member] = group else {
-            each(&self.read(tenant, group, since, events_read).await?);
-            return Ok(());
+        mut fold: TapeFold,
+    ) -> Result<TapeFold, ProfileError> {
+        fold = match group {
+            [member] => self.tape.fold_tape(tenant, member, fold).await?,
+            _ => {
+                let mut read = 0;
+                let events = self.read(tenant, group, fold.since(), &mut read).await?;
+                fold.fold(events.iter().map(TapeRow::of));
+                fold
+            }
         };
-        let query = JourneyQuery {
-            from: since,
-            limit: MAX_PAGE,
-            ..JourneyQuery::default()
-        };
-        fold_pages_ahead(&self.tape, tenant, member, query, |page| {
-            *events_read += page.len() as u64;
-            each(&page);
-        })
-        .await?;
-        Ok(())
+        warn_skipped(fold.skipped);
+        Ok(fold)
     }
 
     /// Folds the events added since `snapshot`, if they all come after it in event
@@ -348,7 +334,7 @@ impl Profiles {
             newer.extend(events);
         }
         newer.sort_by(|a, b| a.sort_key.cmp(&b.sort_key));
-        fold_all(&mut snapshot.state, view, Part::Unwindowed, &newer, None);
+        fold_all(&mut snapshot.state, view, Part::Unwindowed, &newer);
         snapshot.saved_at = Utc::now();
         snapshot.expires_first = first_expiry(&newer, snapshot.expires_first);
         Ok(Some(snapshot))
@@ -417,23 +403,6 @@ impl Profiles {
     }
 }
 
-/// What a fold saw besides its state: the last sort key and the first expiry.
-#[derive(Default)]
-struct Folded {
-    max_key: Option<String>,
-    expires_first: Option<i64>,
-}
-
-impl Folded {
-    /// Notes `events`, which come after those seen so far.
-    fn saw(&mut self, events: &[StoredEvent]) {
-        if let Some(last) = events.last() {
-            self.max_key = Some(last.sort_key.clone());
-        }
-        self.expires_first = first_expiry(events, self.expires_first);
-    }
-}
-
 /// The earliest retention expiry among `events` and `so_far`.
 fn first_expiry(events: &[StoredEvent], so_far: Option<i64>) -> Option<i64> {
     events
@@ -448,7 +417,6 @@ fn fold_all(
     view: &CompiledView,
     part: Part,
     events: &[StoredEvent],
-    explain: Option<&mut Explain>,
 ) {
     let stored = events.iter().filter_map(|stored| {
         Some(StoredFold {
@@ -458,7 +426,10 @@ fn fold_all(
             ty: Some(&stored.ty),
         })
     });
-    let skipped = state.fold_stored(view, part, stored, explain);
+    warn_skipped(state.fold_stored(view, part, stored, None));
+}
+
+fn warn_skipped(skipped: usize) {
     if skipped > 0 {
         tracing::warn!(
             skipped,

@@ -4,7 +4,6 @@
 mod aliases;
 mod build;
 mod journeys;
-mod pages;
 mod views;
 
 pub use aliases::{AliasView, Aliases};

@@ -127,6 +127,14 @@ pub(super) fn decode(row: &str) -> Result<TapeEntry, redb::Error> {
 /// The part of an entry a journey read needs, from either form.
 pub(super) fn decode_read(row: &str) -> Result<EntryRead<'_>, redb::Error> {
     let (fields, tail) = split(row);
+    if let (Some(event), Some((ty, source, expires_at))) = (tail, read_fields_as_written(fields)) {
+        return Ok(EntryRead {
+            ty: Cow::Borrowed(ty),
+            source: Cow::Borrowed(source),
+            expires_at,
+            event: Cow::Borrowed(event),
+        });
+    }
     let f: ReadFields<'_> = serde_json::from_str(fields).map_err(corrupted)?;
     let event = match (tail, f.event) {
         (Some(text), _) => Cow::Borrowed(text),
@@ -139,6 +147,31 @@ pub(super) fn decode_read(row: &str) -> Result<EntryRead<'_>, redb::Error> {
         expires_at: f.expires_at,
         event,
     })
+}
+
+/// Type, source and expiry from fields exactly as [`encode`] writes them (in
+/// `FieldsOut`'s order, compact), read without serde; `None` for anything else,
+/// such as a string with an escape, which serde then reads.
+fn read_fields_as_written(fields: &str) -> Option<(&str, &str, Option<i64>)> {
+    let mut rest = fields.strip_prefix("{\"tenant\":\"")?;
+    // The value up to its closing quote, then `key` (the next key and its opening quote).
+    let mut next = |key: &str| {
+        let (value, after) = rest.split_once('"')?;
+        rest = after.strip_prefix(key)?;
+        (!value.contains('\\')).then_some(value)
+    };
+    next(",\"person\":\"")?;
+    next(",\"time\":\"")?;
+    next(",\"received_at\":\"")?;
+    next(",\"type\":\"")?;
+    let ty = next(",\"source\":\"")?;
+    let source = next(",\"id\":\"")?;
+    next("")?;
+    let expires_at = match rest {
+        "}" => None,
+        _ => Some(rest.strip_prefix(",\"expires_at\":")?.strip_suffix('}')?.parse().ok()?),
+    };
+    Some((ty, source, expires_at))
 }
 
 #[cfg(test)]
@@ -183,6 +216,46 @@ mod tests {
         let read = decode_read(&old).unwrap();
         assert_eq!(read.event, EVENT);
         assert_eq!((&*read.ty, &*read.source), ("page.viewed", "/web\nshop"));
+    }
+
+    #[test]
+    fn the_fields_as_written_read_as_serde_reads_them() {
+        let plain = entry(EVENT);
+        let cases = [
+            TapeEntry {
+                source: "https://shop.example.com".into(),
+                ..plain.clone()
+            },
+            TapeEntry {
+                expires_at: None,
+                source: "s".into(),
+                ..plain.clone()
+            },
+            TapeEntry {
+                ty: "t\"q".into(),
+                id: "\\".into(),
+                ..plain.clone()
+            },
+            TapeEntry {
+                expires_at: Some(-5),
+                ..plain.clone()
+            },
+            plain,
+        ];
+        for entry in cases {
+            let row = encode(&entry);
+            let fields = split(&row).0;
+            let serde: ReadFields<'_> = serde_json::from_str(fields).unwrap();
+            let read = decode_read(&row).unwrap();
+            assert_eq!((&*read.ty, &*read.source), (&*serde.ty, &*serde.source));
+            assert_eq!(read.expires_at, serde.expires_at);
+            assert_eq!(read.event, entry.event);
+            let fast = read_fields_as_written(fields);
+            let plain = !fields.contains('\\');
+            assert_eq!(fast.is_some(), plain, "{fields}");
+        }
+        let odd = r#"{"tenant":"a","person":"p","time":"t","received_at":"r","type":"x","source":"s","id":"i","expires_at":1,"more":2}"#;
+        assert_eq!(read_fields_as_written(odd), None);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod log;
 mod rewrite;
 mod steps;
 mod tape;
+mod tape_fold;
 
 pub use log::LiveRow;
 

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
 use std::ops::Bound;
 
+use cjaas_core::fold::TapeFold;
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{AppendOutcome, StoreError, TapeStore};
 use cjaas_core::projection::{steps_from_entries, steps_of_persons_by_page, StepBatch, StepPage};
@@ -12,6 +13,7 @@ use cjaas_core::tape::{
 };
 
 use super::entry::{decode, decode_read, encode};
+use super::tape_fold::fold_partition;
 use super::steps::{step_key, StepRow};
 use super::{expired, EmbeddedStore, CHANGES, COUNTS, DEDUP, STEPS, TAPE};
 
@@ -182,6 +184,18 @@ impl TapeStore for EmbeddedStore {
             Ok(JourneyPage { events, next: None })
         })
         .await
+    }
+
+    /// One read transaction, the rows folded where they lie (`tape_fold`).
+    async fn fold_tape(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        fold: TapeFold,
+    ) -> Result<TapeFold, StoreError> {
+        let pk = person_partition(tenant, person);
+        let now = chrono::Utc::now().timestamp();
+        self.run(move |db| fold_partition(db, &pk, now, fold)).await
     }
 
     async fn holds(&self, entry: &TapeEntry) -> Result<bool, StoreError> {
