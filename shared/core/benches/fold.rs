@@ -58,12 +58,17 @@ fn type_of(i: usize) -> &'static str {
 /// key, type, expiry and text, borrowed), the time read from the sort key.
 fn fold_rows(view: &Arc<CompiledView>, stored: &[(String, DateTime<Utc>, String)]) -> TapeFold {
     let mut fold = TapeFold::new(view.clone(), Part::Unwindowed, false);
-    fold.fold(stored.iter().enumerate().map(|(i, (key, _, text))| TapeRow {
-        sort_key: key,
-        ty: type_of(i),
-        expires_at: None,
-        json: text,
-    }));
+    fold.fold(
+        stored
+            .iter()
+            .enumerate()
+            .map(|(i, (key, _, text))| TapeRow {
+                sort_key: key,
+                ty: type_of(i),
+                expires_at: None,
+                json: text,
+            }),
+    );
     fold
 }
 

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::ApiKeyRecord;
 use crate::envelope::StreamRecord;
-use crate::ids::{PersonId, TenantId};
 use crate::fold::{TapeFold, TapeRow};
+use crate::ids::{PersonId, TenantId};
 use crate::tape::{JourneyPage, JourneyQuery, TapeEntry, MAX_PAGE};
 
 /// A failure of a store, classified by whether trying again can help.

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use crate::documents::{decode, encode};
 use crate::tape_pages::for_each_page;
 use cjaas_core::fold::{
-    finish, time_of_sort_key, Part, Profile, ProfileState, StoredFold, TapeFold,
-    TapeRow,
+    finish, time_of_sort_key, Part, Profile, ProfileState, StoredFold, TapeFold, TapeRow,
 };
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{DocumentStore, Expect, TapeStore};
@@ -217,7 +216,9 @@ impl Profiles {
         // time (a refold), never as one the snapshot missed.
         let count = self.tape.count(tenant, member).await?;
         let fold = TapeFold::new(view.clone(), Part::Unwindowed, false);
-        let fold = self.fold_group(tenant, std::slice::from_ref(member), fold).await?;
+        let fold = self
+            .fold_group(tenant, std::slice::from_ref(member), fold)
+            .await?;
         *events_read += fold.events_read;
         Ok(Snapshot {
             members: vec![MemberMark {
@@ -412,12 +413,7 @@ fn first_expiry(events: &[StoredEvent], so_far: Option<i64>) -> Option<i64> {
         .min()
 }
 
-fn fold_all(
-    state: &mut ProfileState,
-    view: &CompiledView,
-    part: Part,
-    events: &[StoredEvent],
-) {
+fn fold_all(state: &mut ProfileState, view: &CompiledView, part: Part, events: &[StoredEvent]) {
     let stored = events.iter().filter_map(|stored| {
         Some(StoredFold {
             sort_key: &stored.sort_key,

@@ -99,9 +99,9 @@ fn object<'de>(
 /// most keys without a string comparison.
 fn child_at(node: &PointerNode, key: &str) -> Option<usize> {
     let first = key.as_bytes().first();
-    node.children.iter().position(|c| {
-        c.key.len() == key.len() && c.key.as_bytes().first() == first && c.key == key
-    })
+    node.children
+        .iter()
+        .position(|c| c.key.len() == key.len() && c.key.as_bytes().first() == first && c.key == key)
 }
 
 /// After an opening quote: the string, borrowed unless it holds escapes.

@@ -39,7 +39,9 @@ fn special(bytes: &[u8]) -> Option<usize> {
         }
     }
     let rest = chunks.remainder();
-    let at = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    let at = rest
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
     Some(bytes.len() - rest.len() + at)
 }
 
@@ -299,7 +301,9 @@ mod tests {
                     assert_eq!(special(&bytes), Some(at), "{bytes:?}");
                 }
             }
-            let plain: Vec<u8> = (0..len).map(|i| [b' ', b'~', 0x7f, 0x80, 0xff][i % 5]).collect();
+            let plain: Vec<u8> = (0..len)
+                .map(|i| [b' ', b'~', 0x7f, 0x80, 0xff][i % 5])
+                .collect();
             assert_eq!(special(&plain), None, "{plain:?}");
         }
     }

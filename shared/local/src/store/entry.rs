@@ -169,7 +169,12 @@ fn read_fields_as_written(fields: &str) -> Option<(&str, &str, Option<i64>)> {
     next("")?;
     let expires_at = match rest {
         "}" => None,
-        _ => Some(rest.strip_prefix(",\"expires_at\":")?.strip_suffix('}')?.parse().ok()?),
+        _ => Some(
+            rest.strip_prefix(",\"expires_at\":")?
+                .strip_suffix('}')?
+                .parse()
+                .ok()?,
+        ),
     };
     Some((ty, source, expires_at))
 }

@@ -13,8 +13,8 @@ use cjaas_core::tape::{
 };
 
 use super::entry::{decode, decode_read, encode};
-use super::tape_fold::fold_partition;
 use super::steps::{step_key, StepRow};
+use super::tape_fold::fold_partition;
 use super::{expired, EmbeddedStore, CHANGES, COUNTS, DEDUP, STEPS, TAPE};
 
 /// A page of a journey.
