@@ -3,6 +3,8 @@
 //! [`Orchestrator`]),
 //! and with Kinesis' semantics: a record that must be retried holds back the ones
 //! after it, and nothing is acknowledged before it is on the Tape or dead-lettered.
+//! Drains are pipelined: while one batch is archived, evaluated and acknowledged, the
+//! next is read and written to the Tape (DECISIONS.md, "Pipelined local drains").
 
 use chrono::Utc;
 use std::sync::Arc;
@@ -178,12 +180,15 @@ impl LocalPoller {
 
     /// The oldest records on the local stream after position `after`.
     async fn read(&self, after: Option<u64>) -> Result<Vec<(u64, Vec<u8>)>, ()> {
-        self.store.read_stream_after(after, BATCH).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot read the local stream");
-        })
+        self.store
+            .read_stream_after(after, BATCH)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read the local stream");
+            })
     }
 
-    /// Writes a batch to the Tape and the live feed and starts archiving it.
+    /// Writes a batch to the Tape and the live feed; the next turn finishes it.
     async fn write(&self, batch: Vec<(u64, Vec<u8>)>) -> Written {
         let arrived_at = Utc::now();
         let mut seqs: Vec<u64> = batch.iter().map(|(seq, _)| *seq).collect();
@@ -221,10 +226,11 @@ impl LocalPoller {
         // The archive sees what the Tape saw; a batch that fails to archive is read
         // again (the Tape ignores the repeats) and rewrites the same objects. Positions
         // are never reused, so no other batch has this name. It compresses on another
-        // core meanwhile.
+        // core while the rules run.
         let (archiver, name) = (self.archiver.clone(), written.batch_name);
         let archived = written.archived;
-        let archiving = tokio::spawn(async move { archiver.archive_entries(&name, archived).await });
+        let archiving =
+            tokio::spawn(async move { archiver.archive_entries(&name, archived).await });
         let reacted = self.react(&written.on_tape).await;
         match archiving.await {
             Ok(Ok(_)) => {}

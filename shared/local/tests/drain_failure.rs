@@ -18,8 +18,8 @@ use cjaas_app::wiring::{Adapters, Wiring};
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{
-    Archive, ConfigStore, DeadLetterSink, Document, DocumentStore, EventBus, EventLog,
-    EventStream, Expect, Forwarder, Limit, LimitedOutcome, LimitedWrite, StoreError, TapeStore,
+    Archive, ConfigStore, DeadLetterSink, Document, DocumentStore, EventBus, EventLog, EventStream,
+    Expect, Forwarder, Limit, LimitedOutcome, LimitedWrite, StoreError, TapeStore,
 };
 use cjaas_core::target::TargetPolicy;
 use cjaas_local::adapters::LocalAdapters;
@@ -45,7 +45,9 @@ impl Faults {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         if took.is_ok() {
             self.made.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Transient(format!("injected: {what} unavailable")));
+            return Err(StoreError::Transient(format!(
+                "injected: {what} unavailable"
+            )));
         }
         Ok(())
     }
@@ -323,7 +325,10 @@ async fn failing_drains_lose_and_repeat_nothing(arm: impl Fn(&Faults, &Faults)) 
     assert_eq!(next(&mut follower, 3).await, ["e1", "e2", "e3"]);
     drained(&store).await;
     let made = rules.made.load(Ordering::SeqCst) + archive.made.load(Ordering::SeqCst);
-    assert_eq!(made, 2, "two drains failed after the Tape write, then one passed");
+    assert_eq!(
+        made, 2,
+        "two drains failed after the Tape write, then one passed"
+    );
 
     server.post(&["e4"]).await;
     assert_eq!(
@@ -334,7 +339,11 @@ async fn failing_drains_lose_and_repeat_nothing(arm: impl Fn(&Faults, &Faults)) 
     drained(&store).await;
     assert_eq!(server.journey().await, ["e1", "e2", "e3", "e4"]);
     let ana = PersonId::parse("ana").unwrap();
-    assert_eq!(store.count(&dev(), &ana).await.unwrap(), 4, "one entry each");
+    assert_eq!(
+        store.count(&dev(), &ana).await.unwrap(),
+        4,
+        "one entry each"
+    );
     server.stop().await;
     drop(store);
 

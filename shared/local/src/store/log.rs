@@ -209,30 +209,32 @@ impl EventLog for EmbeddedStore {
         let _drain = self.drain_guard().await;
         let tenant = tenant.to_string();
         let ids: BTreeSet<String> = ids.iter().map(|p| p.to_string()).collect();
-        let removed = self.run(move |db| {
-            let txn = db.begin_write()?;
-            let removed = {
-                let mut stream = txn.open_table(STREAM)?;
-                let mut gone = Vec::new();
-                for row in stream.iter()? {
-                    let (seq, data) = row?;
-                    if names_any(data.value(), &tenant, &ids) {
-                        gone.push(seq.value());
+        let removed = self
+            .run(move |db| {
+                let txn = db.begin_write()?;
+                let removed = {
+                    let mut stream = txn.open_table(STREAM)?;
+                    let mut gone = Vec::new();
+                    for row in stream.iter()? {
+                        let (seq, data) = row?;
+                        if names_any(data.value(), &tenant, &ids) {
+                            gone.push(seq.value());
+                        }
                     }
-                }
-                for seq in &gone {
-                    stream.remove(seq)?;
-                }
-                let mut live = txn.open_table(LIVE)?;
-                let before = live.len()?;
-                live.retain(|_, (t, p, ..)| t != tenant || !ids.contains(p))?;
-                gone.len() as u64 + before - live.len()?
-            };
-            txn.commit()?;
-            Ok(removed)
-        })
-        .await;
-        self.erasures.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    for seq in &gone {
+                        stream.remove(seq)?;
+                    }
+                    let mut live = txn.open_table(LIVE)?;
+                    let before = live.len()?;
+                    live.retain(|_, (t, p, ..)| t != tenant || !ids.contains(p))?;
+                    gone.len() as u64 + before - live.len()?
+                };
+                txn.commit()?;
+                Ok(removed)
+            })
+            .await;
+        self.erasures
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         removed
     }
 
