@@ -134,11 +134,22 @@ impl EmbeddedStore {
 
     /// The oldest records on the local stream, up to `max`.
     pub async fn read_stream(&self, max: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.read_stream_after(None, max).await
+    }
+
+    /// The oldest records on the local stream after position `after` (all of them
+    /// without it), up to `max`.
+    pub async fn read_stream_after(
+        &self,
+        after: Option<u64>,
+        max: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let from = after.map_or(0, |seq| seq + 1);
         self.run(move |db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(STREAM)?;
             table
-                .iter()?
+                .range(from..)?
                 .take(max)
                 .map(|row| {
                     let (seq, data) = row?;
@@ -198,29 +209,33 @@ impl EventLog for EmbeddedStore {
         let _drain = self.drain_guard().await;
         let tenant = tenant.to_string();
         let ids: BTreeSet<String> = ids.iter().map(|p| p.to_string()).collect();
-        self.run(move |db| {
-            let txn = db.begin_write()?;
-            let removed = {
-                let mut stream = txn.open_table(STREAM)?;
-                let mut gone = Vec::new();
-                for row in stream.iter()? {
-                    let (seq, data) = row?;
-                    if names_any(data.value(), &tenant, &ids) {
-                        gone.push(seq.value());
+        let removed = self
+            .run(move |db| {
+                let txn = db.begin_write()?;
+                let removed = {
+                    let mut stream = txn.open_table(STREAM)?;
+                    let mut gone = Vec::new();
+                    for row in stream.iter()? {
+                        let (seq, data) = row?;
+                        if names_any(data.value(), &tenant, &ids) {
+                            gone.push(seq.value());
+                        }
                     }
-                }
-                for seq in &gone {
-                    stream.remove(seq)?;
-                }
-                let mut live = txn.open_table(LIVE)?;
-                let before = live.len()?;
-                live.retain(|_, (t, p, ..)| t != tenant || !ids.contains(p))?;
-                gone.len() as u64 + before - live.len()?
-            };
-            txn.commit()?;
-            Ok(removed)
-        })
-        .await
+                    for seq in &gone {
+                        stream.remove(seq)?;
+                    }
+                    let mut live = txn.open_table(LIVE)?;
+                    let before = live.len()?;
+                    live.retain(|_, (t, p, ..)| t != tenant || !ids.contains(p))?;
+                    gone.len() as u64 + before - live.len()?
+                };
+                txn.commit()?;
+                Ok(removed)
+            })
+            .await;
+        self.erasures
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        removed
     }
 
     async fn purge(&self) -> Result<bool, StoreError> {

@@ -22,6 +22,7 @@ pub use log::LiveRow;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::Notify;
 
@@ -78,6 +79,8 @@ pub struct EmbeddedStore {
     stream_queue: Arc<group::StreamQueue>,
     /// Tape appends commit without their own fsync (see [`EmbeddedStore::deferring_append_sync`]).
     defer_append_sync: bool,
+    /// Erasures of the local log so far (see [`EmbeddedStore::erasures`]).
+    erasures: Arc<AtomicU64>,
 }
 
 fn transient(e: impl std::fmt::Display) -> StoreError {
@@ -135,6 +138,7 @@ impl EmbeddedStore {
             drain: Arc::new(tokio::sync::Mutex::new(())),
             stream_queue: Arc::default(),
             defer_append_sync: false,
+            erasures: Arc::default(),
         })
     }
 
@@ -195,6 +199,12 @@ impl EmbeddedStore {
     /// Wakes when records are put on the local stream.
     pub fn stream_signal(&self) -> Arc<Notify> {
         self.stream_signal.clone()
+    }
+
+    /// How many erasures of the local log this process has made: the poller reads a
+    /// batch written before one again rather than finish it.
+    pub fn erasures(&self) -> u64 {
+        self.erasures.load(Ordering::SeqCst)
     }
 
     /// Held while a batch of the local stream is in flight (see the poller).
