@@ -102,6 +102,8 @@ PAYLOADS = {
     "query": http_event("/v1/persons/p1/journey"),
     "admin-api": http_event("/v1/keys"),
     "profile": http_event("/v1/persons/p1/profile"),
+    "rules-api": http_event("/v1/rules"),
+    "console": http_event("/"),  # the console page: 200, no credential
     "analytics-api": http_event("/v1/analytics"),
     "stream": http_event("/v1/stream"),
     "authorizer": {
@@ -120,6 +122,7 @@ PAYLOADS = {
     "orchestrator": {"Records": []},
     "analytics": eventbridge_event("cold.start", "Unknown"),
     "maintenance": eventbridge_event("cold.start", "Unknown"),
+    "backtests": eventbridge_event("cold.start", "Unknown"),
     "actions": eventbridge_event("cold.start", "Unknown"),
     "tenant-admin": {"command": "cold-start-unknown"},
 }

@@ -1,10 +1,11 @@
 //! Rule backtests on the emulator: the job is a DynamoDB document, requested over the
-//! API, run by the `maintenance` handler on the `BacktestRequested` bus message, over
+//! API, run by the `backtests` handler on the `BacktestRequested` bus message, over
 //! the Tape's projection in DynamoDB; the tenant policy's caps are applied; jobs are
 //! tenant-scoped.
 
 use chrono::{Duration, TimeZone, Utc};
-use cjaas_tests::{call, fixture, post_batch, read_stream, Stack};
+use cjaas_aws::lambda::with_authorizer_principal;
+use cjaas_tests::{call, call_with_context, fixture, post_batch, read_stream, Stack};
 use http::StatusCode;
 use serde_json::{json, Value};
 
@@ -56,7 +57,16 @@ async fn a_backtest_runs_on_dynamodb_with_the_policy_caps() {
     assert_eq!(read["caps"], json!([{"max": 1, "per": "1d"}]));
 
     let window = json!({"from": "2026-11-20T00:00:00Z", "to": "2026-11-21T00:00:00Z"});
-    let (status, headers, job) = stack.call(&token, call("POST", &path, Some(window))).await;
+    // Requested through the `rules-api` function's routes, on the resources the
+    // template gives it.
+    let rules_api = stack
+        .wiring_of("RulesApiFunction")
+        .rules_router()
+        .expect("the rules-api function has what a backtest request needs");
+    let rules_api = with_authorizer_principal(rules_api);
+    let context = stack.authorize(&token).await;
+    let (status, headers, job) =
+        call_with_context(&rules_api, call("POST", &path, Some(window)), context).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     let id = job["id"].as_str().unwrap().to_owned();
     assert_eq!(headers["location"], format!("/v1/backtests/{id}").as_str());
@@ -66,9 +76,9 @@ async fn a_backtest_runs_on_dynamodb_with_the_policy_caps() {
     assert_eq!(status, StatusCode::NOT_FOUND, "jobs are tenant-scoped");
 
     // The worker gets the request from the bus.
-    let mut requested = fixture("maintenance-backtest-requested.json");
+    let mut requested = fixture("backtests-requested.json");
     requested["detail"] = json!({"tenant": tenant, "job": id});
-    let done = stack.maintain(requested.clone()).await.unwrap();
+    let done = stack.backtest(requested.clone()).await.unwrap();
     assert_eq!(done["backtest"]["status"], "completed", "{done}");
     let (status, _, job) = stack
         .call(&token, call("GET", &format!("/v1/backtests/{id}"), None))
@@ -101,7 +111,7 @@ async fn a_backtest_runs_on_dynamodb_with_the_policy_caps() {
     assert_eq!(job["progress"]["events_read"], 6);
 
     // A second delivery of the message leaves the finished job as it is.
-    let again = stack.maintain(requested).await.unwrap();
+    let again = stack.backtest(requested).await.unwrap();
     assert_eq!(again["backtest"]["completed_at"], job["completed_at"]);
 
     let (status, _, problem) = stack

@@ -216,6 +216,16 @@ impl Stack {
         self.event(Family::maintenance(), payload).await
     }
 
+    /// Runs the `backtests` handler on an EventBridge payload, on the resources the
+    /// template gives the function.
+    pub async fn backtest(&self, payload: Value) -> Result<Value, String> {
+        let jobs = self.wiring_of("BacktestsFunction").jobs();
+        let event = LambdaEvent::new(payload, Context::default());
+        cjaas_aws::lambda::handle_event(&jobs, &Family::backtests(), event)
+            .await
+            .map_err(|e| format!("{}: {}", e.code, e.detail))
+    }
+
     /// Every object of a bucket: key → bytes (gzip objects decompressed to text).
     pub async fn objects(&self, bucket: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
         let objects =
@@ -259,15 +269,16 @@ impl Stack {
         let behind_authorizer = self.wiring().api_router().expect("the API");
         with_edge_headers(with_problem_fallback(
             self.ingest_api()
+                .merge(cjaas_aws::lambda::console_router())
                 .merge(with_authorizer_principal(behind_authorizer)),
         ))
     }
 
-    /// The `ingest` function's routes (`POST /v1/events` and the tracking API), with
-    /// the resources the template gives the function.
+    /// The `ingest` function's routes (`POST /v1/events`, the tracking API and the
+    /// tag), with the resources the template gives the function.
     pub fn ingest_api(&self) -> Router {
         self.wiring_of("IngestFunction")
-            .ingest_router(with_authorizer_principal)
+            .ingest_function_router(with_authorizer_principal)
             .expect("the ingest routes")
     }
 

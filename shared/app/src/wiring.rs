@@ -291,11 +291,18 @@ impl<A: Adapters> Wiring<A> {
     /// own write keys; with the public static files, which take no credential: the
     /// browser tag that posts to them, and the console, components and docs.
     pub fn ingest_router(&self, principal: impl Fn(Router) -> Router) -> Built<Router, A> {
+        Ok(self
+            .ingest_function_router(principal)?
+            .merge(asset_routes()))
+    }
+
+    /// The `ingest` function's routes: [`Self::ingest_router`] but the console,
+    /// components and docs, which the `console` function serves.
+    pub fn ingest_function_router(&self, principal: impl Fn(Router) -> Router) -> Built<Router, A> {
         let tracking = Arc::new(self.tracking(Arc::new(self.authenticator()?))?);
         Ok(
             browser_routes(ingest_routes(self.ingestor()?), principal, tracking)
-                .merge(tag_routes())
-                .merge(asset_routes()),
+                .merge(tag_routes()),
         )
     }
 

@@ -31,6 +31,16 @@ fn erasure(tenant: &TenantId) -> Trigger {
     }
 }
 
+fn backtest(tenant: &TenantId) -> Trigger {
+    Trigger::Message {
+        message: BusMessage::BacktestRequested {
+            tenant: tenant.clone(),
+            job: "no-such-job".into(),
+        },
+        at: Utc::now(),
+    }
+}
+
 fn create_tenant(name: &str) -> Trigger {
     Trigger::Operation(Operation::CreateTenant {
         tenant: name.into(),
@@ -72,6 +82,13 @@ async fn a_function_runs_only_its_own_triggers() {
         .await;
     assert_eq!(timers.unwrap()["timers_fired"], 0);
 
+    // A backtest whose job is gone (pruned) runs to nothing, in its own function only.
+    let pruned = jobs.run_in(&Family::backtests(), backtest(&acme)).await;
+    assert_eq!(pruned.unwrap(), serde_json::json!({ "backtest": null }));
+    let moved = refused(&jobs, Family::maintenance(), backtest(&acme)).await;
+    assert_eq!(moved.code, "not_served");
+    assert!(moved.detail.contains("BacktestRequested"), "{moved:?}");
+
     // Another family's schedule: named, with the function's own jobs.
     let sweep = refused(&jobs, Family::orchestration(), schedule("sweep")).await;
     assert_eq!(sweep.code, "unknown_job");
@@ -84,6 +101,7 @@ async fn a_function_runs_only_its_own_triggers() {
         Family::analytics(),
         Family::actions(),
         Family::orchestration(),
+        Family::backtests(),
     ] {
         let failure = refused(&jobs, family, erasure(&acme)).await;
         assert_eq!(failure.code, "not_served");
@@ -93,6 +111,7 @@ async fn a_function_runs_only_its_own_triggers() {
         Family::maintenance(),
         Family::analytics(),
         Family::actions(),
+        Family::backtests(),
     ] {
         let failure = refused(&jobs, family, create_tenant("globex")).await;
         assert_eq!(failure.code, "not_served");
@@ -110,6 +129,8 @@ async fn a_function_runs_only_its_own_triggers() {
     assert_eq!(created["tenant"], "globex", "{created}");
     let erased = jobs.run(erasure(&acme)).await.unwrap_err();
     assert_ne!(erased.code, "not_served", "{erased:?}");
+    let pruned = jobs.run(backtest(&acme)).await.unwrap();
+    assert_eq!(pruned, serde_json::json!({ "backtest": null }));
     for job in ["sweep", "analytics", "timers", "audience_checks"] {
         let ran = jobs.run(schedule(job)).await;
         assert!(ran.is_ok(), "{job}: {ran:?}");

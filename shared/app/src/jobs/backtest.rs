@@ -1,6 +1,6 @@
 //! Rule backtests: `POST /v1/rules/{id}/backtest` (or `POST /v1/rules/backtest` with
 //! an unsaved rule) records a job and asks a worker to run it (`BacktestRequested` on
-//! the CJaaS bus: the `maintenance` function in AWS, a task locally). The run
+//! the CJaaS bus: the `backtests` function in AWS, a task locally). The run
 //! ([`super::backtest_run`]) replays the rule over the tenant's Tape in event time,
 //! with its cooldown and caps, and fires nothing.
 //!

@@ -35,7 +35,7 @@ pub struct Family<A> {
 }
 
 impl<A: Adapters> Family<A> {
-    /// The daily sweep, erasures, backtests and the operator's projection backfill.
+    /// The daily sweep, erasures and the operator's projection backfill.
     pub fn maintenance() -> Self {
         Family {
             function: "maintenance",
@@ -45,6 +45,16 @@ impl<A: Adapters> Family<A> {
                 Operation::BackfillProjection { .. } => Ok(Box::pin(jobs.operate(operation))),
                 other => Err(other),
             },
+        }
+    }
+
+    /// Rule backtests (`BacktestRequested`): the rules engine over the Tape's history.
+    pub fn backtests() -> Self {
+        Family {
+            function: "backtests",
+            schedules: Vec::new,
+            messages: backtest_messages,
+            operations: no_operations,
         }
     }
 
@@ -87,6 +97,7 @@ impl<A: Adapters> Family<A> {
             messages: |jobs, message, at| {
                 analytics_messages(jobs, message, at)
                     .or_else(|message| maintenance_messages(jobs, message, at))
+                    .or_else(|message| backtest_messages(jobs, message, at))
                     .or_else(|message| actions_messages(jobs, message, at))
                     .or_else(|message| audience_messages(jobs, message, at))
             },
@@ -160,21 +171,31 @@ fn maintenance_messages<A: Adapters>(
     message: BusMessage,
     _: DateTime<Utc>,
 ) -> Result<JobFuture<'_>, BusMessage> {
-    Ok(match message {
-        BusMessage::ErasureRequested { tenant, job } => Box::pin(async move {
-            let done = jobs.maintenance()?.erase(&tenant, &job).await?;
-            Ok(json!({ "erasure": done }))
-        }),
-        BusMessage::BacktestRequested { tenant, job } => Box::pin(async move {
-            match jobs.backtests()?.run(&tenant, &job).await {
-                Ok(done) => Ok(json!({ "backtest": done })),
-                // A job that is gone was pruned: nothing to retry.
-                Err(BacktestError::NotFound(_)) => Ok(json!({ "backtest": null })),
-                Err(e) => Err(e.into()),
-            }
-        }),
-        other => return Err(other),
-    })
+    let BusMessage::ErasureRequested { tenant, job } = message else {
+        return Err(message);
+    };
+    Ok(Box::pin(async move {
+        let done = jobs.maintenance()?.erase(&tenant, &job).await?;
+        Ok(json!({ "erasure": done }))
+    }))
+}
+
+fn backtest_messages<A: Adapters>(
+    jobs: &Jobs<A>,
+    message: BusMessage,
+    _: DateTime<Utc>,
+) -> Result<JobFuture<'_>, BusMessage> {
+    let BusMessage::BacktestRequested { tenant, job } = message else {
+        return Err(message);
+    };
+    Ok(Box::pin(async move {
+        match jobs.backtests()?.run(&tenant, &job).await {
+            Ok(done) => Ok(json!({ "backtest": done })),
+            // A job that is gone was pruned: nothing to retry.
+            Err(BacktestError::NotFound(_)) => Ok(json!({ "backtest": null })),
+            Err(e) => Err(e.into()),
+        }
+    }))
 }
 
 fn actions_messages<A: Adapters>(

@@ -69,6 +69,12 @@ pub async fn serve_public(router: Router) -> Result<(), lambda_runtime::Error> {
     serve_router(with_edge_headers(with_problem_fallback(router))).await
 }
 
+/// The `console` function's routes: the browser's static files (the console, the web
+/// components and the API reference), which take no credential and no setting.
+pub fn console_router() -> Router {
+    cjaas_app::http::asset_routes()
+}
+
 /// Puts the authorizer's verdict into the request as a [`Principal`], or answers with
 /// the problem it found. The authorizer lets every request through with either a
 /// principal or a denial code, so a bad credential gets a problem+json body instead
