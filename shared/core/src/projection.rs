@@ -90,6 +90,23 @@ pub struct StepValue<'a> {
 
 /// The inverse of [`encode_step`]; `None` for bytes it did not write.
 pub fn decode_step(bytes: &[u8]) -> Option<StepValue<'_>> {
+    let (ty, expires_at, source) = split_step(bytes)?;
+    Some(StepValue {
+        ty: std::str::from_utf8(ty).ok()?,
+        source: std::str::from_utf8(source).ok()?,
+        expires_at,
+    })
+}
+
+/// A step's type, still as bytes, and its expiry, without checking any UTF-8: for a
+/// reader that matches the type against the names it has ([`StepBatch::type_id_of`]);
+/// `None` for bytes [`encode_step`] did not write.
+pub fn decode_step_type(bytes: &[u8]) -> Option<(&[u8], Option<i64>)> {
+    split_step(bytes).map(|(ty, expires_at, _)| (ty, expires_at))
+}
+
+/// (type, expiry, source) of a step's value.
+fn split_step(bytes: &[u8]) -> Option<(&[u8], Option<i64>, &[u8])> {
     let (&version, rest) = bytes.split_first()?;
     let (&flags, mut rest) = rest.split_first()?;
     if version != 1 || flags > 1 {
@@ -108,11 +125,7 @@ pub fn decode_step(bytes: &[u8]) -> Option<StepValue<'_>> {
         return None;
     }
     let (ty, source) = rest.split_at(len);
-    Some(StepValue {
-        ty: std::str::from_utf8(ty).ok()?,
-        source: std::str::from_utf8(source).ok()?,
-        expires_at,
-    })
+    Some((ty, expires_at, source))
 }
 
 /// The event hash of an entry's sort key as a number that sorts like its hex.
@@ -221,6 +234,17 @@ impl StepBatch {
         id
     }
 
+    /// [`Self::type_id`] of a type still as bytes: a known type is matched byte for
+    /// byte, only a new one is checked as UTF-8 (`None` if it is not).
+    pub fn type_id_of(&mut self, ty: &[u8]) -> Option<u32> {
+        if self.types.len() <= 16 {
+            if let Some(id) = self.types.iter().position(|t| t.as_bytes() == ty) {
+                return Some(id as u32);
+            }
+        }
+        Some(self.type_id(std::str::from_utf8(ty).ok()?))
+    }
+
     /// Adds a person's page of steps as the batch's next person.
     pub fn push_page(&mut self, page: StepPage) {
         let steps = (page.steps.iter())
@@ -294,6 +318,19 @@ mod tests {
             prop_assert_eq!((a, ha).cmp(&(b, hb)), ka.cmp(&kb));
             prop_assert_eq!(step_key_of_sort_key(&ka), Some((a, ha)));
         }
+    }
+
+    #[test]
+    fn a_type_read_as_bytes_gets_the_id_of_its_name() {
+        let mut batch = StepBatch::default();
+        let value = encode_step("cart.added", "/s", Some(7));
+        let (ty, expires) = decode_step_type(&value).unwrap();
+        assert_eq!((ty, expires), (&b"cart.added"[..], Some(7)));
+        let id = batch.type_id_of(ty).unwrap();
+        assert_eq!(batch.type_id("cart.added"), id);
+        assert_eq!(batch.type_id_of(b"page.viewed"), Some(id + 1));
+        assert_eq!(batch.type_id_of(&[0xff, 0xfe]), None, "not UTF-8");
+        assert_eq!(decode_step_type(&[2, 0, 0, 0]), None);
     }
 
     #[test]

@@ -240,7 +240,7 @@ impl Pass<'_> {
             if digest.windows == 0 && digest.valid_until.is_none() {
                 writes.deletes.push(person.to_string());
             } else {
-                (writes.puts).push((person.to_string(), body_of(&digest.bytes)));
+                (writes.puts).push((person.to_string(), body_of(digest.bytes())));
             }
         }
         if writes.len() >= DIGEST_WRITES {
@@ -248,9 +248,7 @@ impl Pass<'_> {
         }
         summary.persons_refreshed += refreshed.len() as u64;
         for (digest, read) in &refreshed {
-            if !sums.add_bytes(&digest.bytes) {
-                return Err(StoreError::Transient("a digest did not decode".into()));
-            }
+            sums.add_digest(digest);
             summary.persons += u64::from(digest.windows > 0);
             summary.events_read += read;
         }

@@ -160,11 +160,16 @@ impl<'a> Reader<'a> {
         (i < names as u64).then_some(i as u32)
     }
 
-    fn str(&mut self) -> Option<&'a str> {
+    /// A string's bytes, not checked as UTF-8.
+    fn raw(&mut self) -> Option<&'a [u8]> {
         let len = self.count()?;
         let (s, rest) = self.bytes.split_at(len);
         self.bytes = rest;
-        std::str::from_utf8(s).ok()
+        Some(s)
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.raw()?).ok()
     }
 
     fn funnel(&mut self) -> Option<(&'a str, FunnelTally)> {
@@ -186,8 +191,12 @@ impl<'a> Reader<'a> {
 /// A digest's parts, in their stored order: [`walk`] hands them over one by one, so
 /// nothing is built per digest. Indexes are into the digest's names.
 pub(super) trait Visit<'a> {
-    /// One of the person's types, in index order (all come before any window).
-    fn name(&mut self, _name: &'a str) {}
+    /// One of the person's types, in index order (all come before any window), as
+    /// bytes: UTF-8 unless [`Check`] refused them, so a visitor that meets a name it
+    /// knows compares bytes and validates none. `None` stops the walk.
+    fn name(&mut self, _name: &'a [u8]) -> Option<()> {
+        Some(())
+    }
     /// A window begins; its types, transitions, paths and funnels follow.
     fn window(&mut self, _name: &'a str, _persons: u64, _sessions: u64, _events: u64) {}
     fn ty(&mut self, _ty: u32, _tally: &TypeTally) {}
@@ -196,10 +205,14 @@ pub(super) trait Visit<'a> {
     fn funnel(&mut self, _id: &'a str, _tally: &FunnelTally) {}
 }
 
-/// Visits nothing: [`walk`] with it checks a digest whole.
+/// Visits nothing: [`walk`] with it checks a digest whole, its names' UTF-8 too.
 pub(super) struct Check;
 
-impl Visit<'_> for Check {}
+impl<'a> Visit<'a> for Check {
+    fn name(&mut self, name: &'a [u8]) -> Option<()> {
+        std::str::from_utf8(name).ok().map(drop)
+    }
+}
 
 /// A digest's header, returned by [`walk`].
 pub(super) struct Head<'a> {
@@ -253,7 +266,7 @@ pub(super) fn walk<'a>(
     };
     let names = r.count()?;
     for _ in 0..names {
-        visit.name(r.str()?);
+        visit.name(r.raw()?)?;
     }
     let windows = r.count()?;
     for _ in 0..windows {

@@ -298,13 +298,21 @@ impl<'a> PersonFold<'a> {
     }
 }
 
-/// A digest's stored bytes ([`super::digest::body_of`] makes the document).
+/// A digest's stored bytes ([`super::digest::body_of`] makes the document). Only
+/// [`PersonFold::finish_stored`] makes one, so its bytes are well-formed and
+/// [`super::Sums::add_digest`] adds them without checking them first.
 #[derive(Debug, Clone)]
 pub struct StoredDigest {
-    pub bytes: Vec<u8>,
+    bytes: Vec<u8>,
     pub valid_until: Option<DateTime<Utc>>,
     /// Windows with any event of the person.
     pub windows: usize,
+}
+
+impl StoredDigest {
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 impl WindowFold {

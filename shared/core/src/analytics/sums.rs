@@ -7,7 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::digest::{bytes_of_body, walk, Check, Visit};
 use super::tallies::slot;
-use super::{FunnelTally, Tally, TypeTally};
+use super::{FunnelTally, StoredDigest, Tally, TypeTally};
 
 /// A fast hasher for the sums' own keys (ids the run gave out, not tenant input).
 #[derive(Default)]
@@ -100,6 +100,12 @@ impl Sums {
         true
     }
 
+    /// Adds a digest the fold just made: its bytes are well-formed, so they are walked
+    /// once, not checked first.
+    pub fn add_digest(&mut self, digest: &StoredDigest) {
+        self.add_checked(digest.bytes());
+    }
+
     /// Adds bytes that [`walk`] has checked: it cannot stop half way.
     fn add_checked(&mut self, bytes: &[u8]) {
         self.ids.clear();
@@ -109,19 +115,23 @@ impl Sums {
         self.steps = steps;
     }
 
-    fn type_id(&mut self, name: &str) -> u32 {
+    /// The id of a type named by a digest's bytes: a known name is matched byte for
+    /// byte; a new one is checked as UTF-8 (`None` if it is not).
+    fn type_id(&mut self, name: &[u8]) -> Option<u32> {
         // A few types: comparing them costs less than hashing.
         if self.types.len() <= 16 {
-            if let Some(id) = self.types.iter().position(|t| t == name) {
-                return id as u32;
+            if let Some(id) = self.types.iter().position(|t| t.as_bytes() == name) {
+                return Some(id as u32);
             }
-        } else if let Some(&id) = self.type_ids.get(name) {
-            return id;
+        }
+        let name = std::str::from_utf8(name).ok()?;
+        if let Some(&id) = self.type_ids.get(name) {
+            return Some(id);
         }
         let id = self.types.len() as u32;
         self.types.push(name.to_owned());
         self.type_ids.insert(name.to_owned(), id);
-        id
+        Some(id)
     }
 
     fn path_id(&mut self) -> usize {
@@ -151,9 +161,10 @@ impl Sums {
 /// Adding a digest: its names become run-wide ids, then each window's figures are
 /// added under them.
 impl<'a> Visit<'a> for Sums {
-    fn name(&mut self, name: &'a str) {
-        let id = self.type_id(name);
+    fn name(&mut self, name: &'a [u8]) -> Option<()> {
+        let id = self.type_id(name)?;
         self.ids.push(id);
+        Some(())
     }
 
     fn window(&mut self, name: &'a str, persons: u64, sessions: u64, events: u64) {

@@ -8,8 +8,8 @@ use std::ops::Bound;
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::StoreError;
 use cjaas_core::projection::{
-    decode_step, encode_step, hash_number, sort_key_of_step, step_key_of_sort_key, LeanStep,
-    StepBatch, StepPage, TapeStep, STEP_PAGE,
+    decode_step, decode_step_type, encode_step, hash_number, sort_key_of_step,
+    step_key_of_sort_key, LeanStep, StepBatch, StepPage, TapeStep, STEP_PAGE,
 };
 use cjaas_core::tape::{person_partition, TapeEntry};
 
@@ -39,13 +39,6 @@ impl StepRow {
 }
 
 /// A read of [`STEPS`] in key order.
-type RowResult<'t> = Result<
-    (
-        redb::AccessGuard<'t, (&'static str, i64, u128)>,
-        redb::AccessGuard<'t, &'static [u8]>,
-    ),
-    redb::StorageError,
->;
 type Rows<'t> = std::iter::Peekable<redb::Range<'t, (&'static str, i64, u128), &'static [u8]>>;
 
 /// Whether the next row of `rows` is the first of partition `pk` from `from_us` on.
@@ -163,30 +156,42 @@ impl EmbeddedStore {
                 }
                 let rows = rows.as_mut().expect("a range is open");
                 let (mut steps, mut last) = (Vec::with_capacity(32), None);
-                let mine = |row: &RowResult<'_>| {
-                    row.as_ref()
-                        .map_or(true, |(k, _)| k.value().0 == pk.as_str())
-                };
-                while let Some(row) = rows.next_if(mine) {
-                    let (key, value) = row?;
-                    let (_, time_us, hash) = key.value();
+                // Each row's key is decoded once: peeked, then taken if it is this person's.
+                while let Some(row) = rows.peek() {
+                    let (time_us, hash) = match row {
+                        Ok((key, _)) => match key.value() {
+                            (row_pk, t, h) if row_pk == pk.as_str() => (t, h),
+                            _ => break,
+                        },
+                        Err(_) => {
+                            return Err(rows
+                                .next()
+                                .expect("peeked")
+                                .err()
+                                .expect("an error")
+                                .into())
+                        }
+                    };
                     if held == max_steps {
                         // A new person is never begun at the limit: `last` is set.
                         let (t, h) = last.ok_or_else(|| corrupted("cut"))?;
                         batch.next = Some(sort_key_of_step(t, h).ok_or_else(|| corrupted("time"))?);
                         break;
                     }
+                    let (_, value) = rows.next().expect("peeked")?;
                     last = Some((time_us, hash));
-                    let step = decode_step(value.value()).ok_or_else(|| corrupted("value"))?;
-                    if step.expires_at.is_some_and(|at| at <= now) {
+                    let (ty, expires_at) =
+                        decode_step_type(value.value()).ok_or_else(|| corrupted("value"))?;
+                    if expires_at.is_some_and(|at| at <= now) {
                         continue;
                     }
                     let time = chrono::DateTime::from_timestamp_micros(time_us)
                         .ok_or_else(|| corrupted("time"))?;
+                    let ty = batch.type_id_of(ty).ok_or_else(|| corrupted("type"))?;
                     steps.push(LeanStep {
                         time,
-                        ty: batch.type_id(step.ty),
-                        expires_at: step.expires_at,
+                        ty,
+                        expires_at,
                     });
                     held += 1;
                 }
