@@ -171,7 +171,13 @@ fn analytics_over_projections_equals_analytics_over_full_events() {
                 for (i, steps) in batch.persons.iter().enumerate() {
                     let person = &persons[read + i];
                     let mut got: Vec<(DateTime<Utc>, String, Option<i64>)> = (steps.iter())
-                        .map(|s| (s.time, batch.types[s.ty as usize].clone(), s.expires_at))
+                        .map(|s| {
+                            (
+                                s.time,
+                                batch.types.names()[s.ty as usize].clone(),
+                                s.expires_at,
+                            )
+                        })
                         .collect();
                     if i + 1 == batch.persons.len() {
                         if let Some(after) = &batch.next {

@@ -46,5 +46,6 @@ pub mod rules;
 pub mod segment;
 pub mod tape;
 pub mod target;
+pub mod type_ids;
 pub mod view;
 pub mod window;

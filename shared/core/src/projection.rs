@@ -19,6 +19,7 @@ use crate::fold::time_of_sort_key;
 use crate::ids::{PersonId, TenantId};
 use crate::ports::{StoreError, TapeStore};
 use crate::tape::{JourneyQuery, Order, TapeEntry};
+use crate::type_ids::TypeIds;
 
 /// Steps per page.
 pub const STEP_PAGE: usize = 1000;
@@ -206,51 +207,23 @@ pub struct LeanStep {
 /// The steps of the first few persons of a list, read together, each type named once.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StepBatch {
-    /// The distinct types of the batch.
-    pub types: Vec<String>,
+    /// The distinct types of the batch; a step's `ty` is an id of these.
+    pub types: TypeIds,
     /// The steps of the first `persons.len()` persons asked for, in that order, each in
     /// Tape order (expired entries left out).
     pub persons: Vec<Vec<LeanStep>>,
     /// Set when the last person's steps were cut short: read the rest with
     /// [`TapeStore::steps`], after this sort key.
     pub next: Option<String>,
-    index: std::collections::HashMap<String, u32>,
 }
 
 impl StepBatch {
-    /// The index of type `ty`, added if new.
-    pub fn type_id(&mut self, ty: &str) -> u32 {
-        // A few types: comparing them costs less than hashing.
-        if self.types.len() <= 16 {
-            if let Some(id) = self.types.iter().position(|t| t == ty) {
-                return id as u32;
-            }
-        } else if let Some(&id) = self.index.get(ty) {
-            return id;
-        }
-        let id = self.types.len() as u32;
-        self.types.push(ty.to_owned());
-        self.index.insert(ty.to_owned(), id);
-        id
-    }
-
-    /// [`Self::type_id`] of a type still as bytes: a known type is matched byte for
-    /// byte, only a new one is checked as UTF-8 (`None` if it is not).
-    pub fn type_id_of(&mut self, ty: &[u8]) -> Option<u32> {
-        if self.types.len() <= 16 {
-            if let Some(id) = self.types.iter().position(|t| t.as_bytes() == ty) {
-                return Some(id as u32);
-            }
-        }
-        Some(self.type_id(std::str::from_utf8(ty).ok()?))
-    }
-
     /// Adds a person's page of steps as the batch's next person.
     pub fn push_page(&mut self, page: StepPage) {
         let steps = (page.steps.iter())
             .map(|s| LeanStep {
                 time: s.time,
-                ty: self.type_id(&s.ty),
+                ty: self.types.id(&s.ty),
                 expires_at: s.expires_at,
             })
             .collect();
@@ -326,10 +299,10 @@ mod tests {
         let value = encode_step("cart.added", "/s", Some(7));
         let (ty, expires) = decode_step_type(&value).unwrap();
         assert_eq!((ty, expires), (&b"cart.added"[..], Some(7)));
-        let id = batch.type_id_of(ty).unwrap();
-        assert_eq!(batch.type_id("cart.added"), id);
-        assert_eq!(batch.type_id_of(b"page.viewed"), Some(id + 1));
-        assert_eq!(batch.type_id_of(&[0xff, 0xfe]), None, "not UTF-8");
+        let id = batch.types.id_of_bytes(ty).unwrap();
+        assert_eq!(batch.types.id("cart.added"), id);
+        assert_eq!(batch.types.id_of_bytes(b"page.viewed"), Some(id + 1));
+        assert_eq!(batch.types.id_of_bytes(&[0xff, 0xfe]), None, "not UTF-8");
         assert_eq!(decode_step_type(&[2, 0, 0, 0]), None);
     }
 

@@ -222,7 +222,7 @@ impl Pass<'_> {
                 .await?;
             let last = batch.persons.len().checked_sub(1);
             for (i, steps) in batch.persons.iter().enumerate() {
-                person.push_lean(steps, &batch.types);
+                person.push_lean(steps, batch.types.names());
                 if Some(i) == last {
                     if let Some(after) = &batch.next {
                         self.read_rest(&mut person, &rest[i], from, after.clone())

@@ -8,6 +8,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use super::digest::{bytes_of_body, walk, Check, Visit};
 use super::tallies::slot;
 use super::{FunnelTally, StoredDigest, Tally, TypeTally};
+use crate::type_ids::TypeIds;
 
 /// A fast hasher for the sums' own keys (ids the run gave out, not tenant input).
 #[derive(Default)]
@@ -59,8 +60,7 @@ struct WindowSum {
 /// A tenant's sums over the digests added so far, per window.
 #[derive(Default)]
 pub struct Sums {
-    types: Vec<String>,
-    type_ids: HashMap<String, u32>,
+    types: TypeIds,
     /// A session's first steps, by type id → path id.
     path_ids: IdMap<Box<[u32]>, u32>,
     windows: Vec<(String, WindowSum)>,
@@ -115,25 +115,6 @@ impl Sums {
         self.steps = steps;
     }
 
-    /// The id of a type named by a digest's bytes: a known name is matched byte for
-    /// byte; a new one is checked as UTF-8 (`None` if it is not).
-    fn type_id(&mut self, name: &[u8]) -> Option<u32> {
-        // A few types: comparing them costs less than hashing.
-        if self.types.len() <= 16 {
-            if let Some(id) = self.types.iter().position(|t| t.as_bytes() == name) {
-                return Some(id as u32);
-            }
-        }
-        let name = std::str::from_utf8(name).ok()?;
-        if let Some(&id) = self.type_ids.get(name) {
-            return Some(id);
-        }
-        let id = self.types.len() as u32;
-        self.types.push(name.to_owned());
-        self.type_ids.insert(name.to_owned(), id);
-        Some(id)
-    }
-
     fn path_id(&mut self) -> usize {
         if let Some(&id) = self.path_ids.get(self.path.as_slice()) {
             return id as usize;
@@ -162,14 +143,14 @@ impl Sums {
 /// added under them.
 impl<'a> Visit<'a> for Sums {
     fn name(&mut self, name: &'a [u8]) -> Option<()> {
-        let id = self.type_id(name)?;
+        let id = self.types.id_of_bytes(name)?;
         self.ids.push(id);
         Some(())
     }
 
     fn window(&mut self, name: &'a str, persons: u64, sessions: u64, events: u64) {
         self.current = self.window_index(name);
-        let types = self.types.len();
+        let types = self.types.names().len();
         let sum = self.current();
         sum.persons += persons;
         sum.sessions += sessions;
@@ -225,19 +206,21 @@ impl Sums {
         };
         for (id, t) in sum.types.iter().enumerate() {
             if t.events > 0 {
-                tally.types.insert(self.types[id].clone(), t.clone());
+                tally
+                    .types
+                    .insert(self.types.names()[id].clone(), t.clone());
             }
         }
         for (key, n) in &sum.transitions {
             let (from, to) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
-            let targets = slot(&mut tally.transitions, &self.types[from]);
-            *slot(targets, &self.types[to]) += n;
+            let targets = slot(&mut tally.transitions, &self.types.names()[from]);
+            *slot(targets, &self.types.names()[to]) += n;
         }
         for (path, id) in &self.path_ids {
             let n = sum.paths.get(*id as usize).copied().unwrap_or(0);
             if n > 0 {
                 let steps: Vec<&str> = (path.iter())
-                    .map(|ty| self.types[*ty as usize].as_str())
+                    .map(|ty| self.types.names()[*ty as usize].as_str())
                     .collect();
                 let key = serde_json::to_string(&steps).expect("paths serialize");
                 tally.paths.insert(key, n);

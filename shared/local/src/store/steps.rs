@@ -187,7 +187,10 @@ impl EmbeddedStore {
                     }
                     let time = chrono::DateTime::from_timestamp_micros(time_us)
                         .ok_or_else(|| corrupted("time"))?;
-                    let ty = batch.type_id_of(ty).ok_or_else(|| corrupted("type"))?;
+                    let ty = batch
+                        .types
+                        .id_of_bytes(ty)
+                        .ok_or_else(|| corrupted("type"))?;
                     steps.push(LeanStep {
                         time,
                         ty,
