@@ -28,7 +28,6 @@ use tokio::sync::Notify;
 
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::ports::StoreError;
-use cjaas_core::tape::TapeEntry;
 
 /// (partition key, sort key) → the TapeEntry: its fields' JSON, a newline, the event's
 /// text (older rows: the entry as JSON; see `entry`).
@@ -93,8 +92,10 @@ fn to_json(value: &impl serde::Serialize) -> String {
 
 /// Past its tenant's retention (the embedded store's TTL, applied on read and by
 /// [`EmbeddedStore::sweep_expired`]).
-fn expired(entry: &TapeEntry, now: i64) -> bool {
-    entry.expires_at.is_some_and(|at| at <= now)
+/// Whether an entry expiring at `expires_at` (Unix seconds) is past its retention at
+/// `now`: reads leave it out, and the sweep deletes it.
+fn expired(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_some_and(|at| at <= now)
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, redb::Error> {

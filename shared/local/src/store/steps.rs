@@ -14,7 +14,7 @@ use cjaas_core::projection::{
 use cjaas_core::tape::{person_partition, TapeEntry};
 
 use super::entry::decode;
-use super::{EmbeddedStore, META, STEPS, STEPS_META, TAPE};
+use super::{expired, EmbeddedStore, META, STEPS, STEPS_META, TAPE};
 
 /// A step row's key parts and value, made outside the write transaction.
 pub(super) struct StepRow {
@@ -108,7 +108,7 @@ impl EmbeddedStore {
                 }
                 last = Some((time_us, hash));
                 let step = decode_step(value.value()).ok_or_else(|| corrupted("value"))?;
-                if step.expires_at.is_some_and(|at| at <= now) {
+                if expired(step.expires_at, now) {
                     continue;
                 }
                 page.steps.push(TapeStep {
@@ -182,7 +182,7 @@ impl EmbeddedStore {
                     last = Some((time_us, hash));
                     let (ty, expires_at) =
                         decode_step_type(value.value()).ok_or_else(|| corrupted("value"))?;
-                    if expires_at.is_some_and(|at| at <= now) {
+                    if expired(expires_at, now) {
                         continue;
                     }
                     let time = chrono::DateTime::from_timestamp_micros(time_us)

@@ -37,7 +37,7 @@ impl EmbeddedStore {
                 for row in tape.iter()? {
                     let (key, value) = row?;
                     let entry = decode(value.value())?;
-                    if expired(&entry, now) {
+                    if expired(entry.expires_at, now) {
                         let (pk, sk) = key.value();
                         gone.push((pk.to_owned(), sk.to_owned(), entry.dedup_key()));
                     }
@@ -160,7 +160,7 @@ impl TapeStore for EmbeddedStore {
             for row in rows {
                 let (key, value) = row?;
                 let entry = decode_read(value.value())?;
-                let gone = entry.expires_at.is_some_and(|at| at <= now);
+                let gone = expired(entry.expires_at, now);
                 if gone || !query.matches(&entry.ty, &entry.source) {
                     continue;
                 }

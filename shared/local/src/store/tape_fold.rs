@@ -8,7 +8,7 @@ use cjaas_core::fold::{TapeFold, TapeRow};
 use cjaas_core::tape::JourneyQuery;
 
 use super::entry::{decode_read, EntryRead};
-use super::TAPE;
+use super::{expired, TAPE};
 
 /// Rows decoded and folded together (their guards held meanwhile).
 const BATCH: usize = 256;
@@ -55,7 +55,7 @@ fn fold_batch(fold: &mut TapeFold, rows: &[Row<'_>], now: i64) -> Result<(), red
         .collect::<Result<Vec<(&str, EntryRead<'_>)>, redb::Error>>()?;
     let live = decoded
         .iter()
-        .filter(|(_, entry)| entry.expires_at.is_none_or(|at| at > now));
+        .filter(|(_, entry)| !expired(entry.expires_at, now));
     fold.fold(live.map(|(sort_key, entry)| TapeRow {
         sort_key,
         ty: &entry.ty,
