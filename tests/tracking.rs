@@ -3,7 +3,7 @@
 //! stand-in to the real `ingest` handler and authorizer, then Kinesis, the Tape writer
 //! and the query function.
 
-use cjaas_tests::gateway::{run_segment_client, Gateway};
+use cjaas_tests::gateway::{run_node_client, Gateway};
 use cjaas_tests::{ids, journey, read_stream, request, Stack};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -34,45 +34,54 @@ async fn records_on_stream(stack: &Stack) -> usize {
         .len()
 }
 
+/// Segment's and RudderStack's Node libraries, each through the ingest function (the
+/// latter gzips and labels its batches `application/x-www-form-urlencoded`).
 #[tokio::test]
-async fn the_real_segment_client_reaches_the_tape_through_the_ingest_function() {
+async fn the_real_tracking_clients_reach_the_tape_through_the_ingest_function() {
     let stack = Stack::create().await;
     let (_, admin) = stack.create_tenant().await;
     let write_key = stack.create_key(&admin, &["events:write"]).await;
     let gateway = Gateway::start(&stack).await;
-    run_segment_client(&gateway.base, &write_key, "aws").await;
-    assert_eq!(stack.pump().await, Vec::<String>::new(), "no record failed");
+    for (library, run) in [("segment", "aws"), ("rudderstack", "aws-rs")] {
+        run_node_client(&gateway.base, &write_key, run, library).await;
+        assert_eq!(stack.pump().await, Vec::<String>::new(), "no record failed");
 
-    let (status, _, body) = stack.call(&admin, journey("user-aws", "")).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let types: Vec<&str> = body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        types,
-        [
-            "page",
-            "Product Viewed",
-            "identify",
-            "Order Completed",
-            "screen",
-            "group",
-            "alias"
-        ],
-        "identify and alias linked the anonymous and the legacy id"
-    );
-    let aliases = request(
-        "query-journey.json",
-        "GET",
-        "/v1/persons/user-aws/aliases",
-        json!({}),
-        None,
-    );
-    let (_, _, aliases) = stack.call(&admin, aliases).await;
-    assert_eq!(aliases["aliases"], json!(["anon-aws", "legacy-aws"]));
+        let (status, _, body) = stack
+            .call(&admin, journey(&format!("user-{run}"), ""))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let types: Vec<&str> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "page",
+                "Product Viewed",
+                "identify",
+                "Order Completed",
+                "screen",
+                "group",
+                "alias"
+            ],
+            "{library}: identify and alias linked the anonymous and the legacy id"
+        );
+        let aliases = request(
+            "query-journey.json",
+            "GET",
+            &format!("/v1/persons/user-{run}/aliases"),
+            json!({}),
+            None,
+        );
+        let (_, _, aliases) = stack.call(&admin, aliases).await;
+        assert_eq!(
+            aliases["aliases"],
+            json!([format!("anon-{run}"), format!("legacy-{run}")])
+        );
+    }
 }
 
 #[tokio::test]

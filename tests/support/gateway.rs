@@ -160,15 +160,16 @@ async fn authorize(auth: &Authenticator, authorization: &str) -> Value {
     response.context
 }
 
-/// Runs tests/node/send.mjs: one journey through the real `@segment/analytics-node`
-/// (on a blocking thread, so that this runtime keeps serving the gateway).
-pub async fn run_segment_client(host: &str, write_key: &str, run: &str) {
+/// Runs tests/node/send.mjs: one journey through a real tracking library, `segment`
+/// (`@segment/analytics-node`) or `rudderstack` (`@rudderstack/rudder-sdk-node`), on a
+/// blocking thread, so that this runtime keeps serving the gateway.
+pub async fn run_node_client(host: &str, write_key: &str, run: &str, library: &str) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
     assert!(
-        dir.join("node_modules/@segment/analytics-node").exists(),
-        "the Segment client is not installed: run `npm ci --prefix tests/node` (scripts/test does)"
+        dir.join("node_modules/@rudderstack/rudder-sdk-node").exists(),
+        "the tracking clients are not installed: run `npm ci --prefix tests/node` (scripts/test does)"
     );
-    let args = [host.to_owned(), write_key.to_owned(), run.to_owned()];
+    let args = [host, write_key, run, library].map(str::to_owned);
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
             .arg(dir.join("send.mjs"))
@@ -180,7 +181,7 @@ pub async fn run_segment_client(host: &str, write_key: &str, run: &str) {
     .unwrap();
     assert!(
         output.status.success(),
-        "the Segment client failed: {}{}",
+        "the {library} client failed: {}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );

@@ -77,48 +77,49 @@ fn segment(server: &Server, path: &str) -> reqwest::RequestBuilder {
         .header("content-type", "application/json")
 }
 
-/// Runs tests/node/send.mjs: one journey through the real Segment client.
-pub fn run_segment_client(host: &str, write_key: &str, run: &str) {
+/// Runs tests/node/send.mjs: one journey through a real tracking library (`segment` or
+/// `rudderstack`).
+pub fn run_node_client(host: &str, write_key: &str, run: &str, library: &str) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node");
     assert!(
-        dir.join("node_modules/@segment/analytics-node").exists(),
-        "the Segment client is not installed: run `npm ci --prefix tests/node` (scripts/test does)"
+        dir.join("node_modules/@rudderstack/rudder-sdk-node").exists(),
+        "the tracking clients are not installed: run `npm ci --prefix tests/node` (scripts/test does)"
     );
     let output = std::process::Command::new("node")
         .arg(dir.join("send.mjs"))
-        .args([host, write_key, run])
+        .args([host, write_key, run, library])
         .output()
         .expect("node 20 is installed");
     assert!(
         output.status.success(),
-        "the Segment client failed: {}{}",
+        "the {library} client failed: {}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The journey send.mjs sends, as the user's Tape holds it once both links are made.
+const SENT_TYPES: [&str; 7] = [
+    "page",
+    "Product Viewed",
+    "identify",
+    "Order Completed",
+    "screen",
+    "group",
+    "alias",
+];
 
 #[tokio::test]
 async fn the_real_segment_client_writes_a_journey_that_spans_the_anonymous_visit() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
     let write_key = create_key(&server, json!({"scopes": ["events:write"]})).await;
-    run_segment_client(&server.base, &write_key, "r1");
+    run_node_client(&server.base, &write_key, "r1", "segment");
 
     // identify linked anon-r1, alias linked legacy-r1: the user's journey spans both.
     let events = wait_for(&server, "user-r1", 7).await;
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(
-        types,
-        [
-            "page",
-            "Product Viewed",
-            "identify",
-            "Order Completed",
-            "screen",
-            "group",
-            "alias"
-        ]
-    );
+    assert_eq!(types, SENT_TYPES);
     assert!(events.iter().all(|e| e["source"] == "segment"));
     assert_eq!(events[0]["person"], "anon-r1");
     assert_eq!(events[3]["data"]["properties"]["total"], 49);
@@ -150,6 +151,25 @@ async fn the_real_segment_client_writes_a_journey_that_spans_the_anonymous_visit
         .unwrap();
     assert_eq!(unlink.status().as_u16(), 204);
     assert_eq!(journey(&server, "user-r1").await.len(), 5);
+}
+
+/// RudderStack's Node library gzips each batch and, through axios's default, labels it
+/// `application/x-www-form-urlencoded`: the body is still read as the JSON it is.
+#[tokio::test]
+async fn the_real_rudderstack_client_writes_the_same_journey() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let write_key = create_key(&server, json!({"scopes": ["events:write"]})).await;
+    run_node_client(&server.base, &write_key, "rs", "rudderstack");
+
+    let events = wait_for(&server, "user-rs", 7).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, SENT_TYPES);
+    assert_eq!(events[0]["person"], "anon-rs");
+    assert_eq!(events[3]["data"]["properties"]["total"], 49);
+    assert_eq!(events[2]["data"]["traits"]["email"], "rs@example.com");
+    let ids: std::collections::HashSet<&str> = ids(&events).into_iter().collect();
+    assert_eq!(ids.len(), 7, "each call has its own messageId");
 }
 
 #[tokio::test]
@@ -235,6 +255,27 @@ async fn the_segment_protocol_over_raw_http() {
         assert_eq!((status, problem["code"].as_str()), (400, Some(code)), "{problem}");
         assert_eq!(problem["message"], problem["detail"], "Segment's message key");
     }
+    // A media type that is not JSON in disguise is a 415; none at all is read as JSON.
+    let xml = client()
+        .post(format!("{}/v1/track", server.base))
+        .header("content-type", "application/xml")
+        .basic_auth(&key, Some(""))
+        .body(json!({"userId": "limits", "event": "e", "messageId": "xml"}).to_string());
+    let (status, _, problem) = send(xml).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (415, Some("unsupported_media_type")),
+        "{problem}"
+    );
+    let unlabelled = client()
+        .post(format!("{}/v1/track", server.base))
+        .basic_auth(&key, Some(""))
+        .body(json!({"userId": "unlabelled", "event": "e", "messageId": "unlabelled"}).to_string());
+    assert_eq!(send(unlabelled).await.0, 200);
+    assert_eq!(
+        ids(&wait_for(&server, "unlabelled", 1).await),
+        ["unlabelled"]
+    );
     let marker = json!({"userId": "limits", "event": "marker", "messageId": "marker"});
     let (status, _, _) = send(
         segment(&server, "/v1/track")
@@ -346,7 +387,7 @@ async fn publishable_keys_write_only_from_their_origins_and_within_their_rate_li
         .header("access-control-request-method", "POST")
         .header(
             "access-control-request-headers",
-            "authorization, content-type",
+            "authorization, content-type, anonymousid, x-unknown",
         )
         .send()
         .await
@@ -360,7 +401,8 @@ async fn publishable_keys_write_only_from_their_origins_and_within_their_rate_li
     );
     assert_eq!(
         allow(&preflight, "access-control-allow-headers").as_deref(),
-        Some("authorization, content-type")
+        Some("authorization, content-type, anonymousid"),
+        "RudderStack's browser SDK sends AnonymousId; unknown headers are not allowed"
     );
 
     // The real request: only from an allowed origin (and never without one).

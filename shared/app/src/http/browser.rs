@@ -25,8 +25,14 @@ use crate::tracking::Tracking;
 
 /// How long a browser may cache a preflight (Chromium caps it at 2 hours).
 const PREFLIGHT_MAX_AGE_SECS: &str = "7200";
-/// Request headers a page may send (besides the `ce-*` of binary mode).
-const ALLOWED_HEADERS: [&str; 3] = ["authorization", "content-type", "content-encoding"];
+/// Request headers a page may send (besides the `ce-*` of binary mode). RudderStack's
+/// browser SDK adds `AnonymousId` (its anonymous id, base64) to every call.
+const ALLOWED_HEADERS: [&str; 4] = [
+    "authorization",
+    "content-type",
+    "content-encoding",
+    "anonymousid",
+];
 
 /// Every browser path: the ingest route and the tracking API.
 pub fn browser_paths() -> Vec<String> {

@@ -186,15 +186,24 @@ fn origin(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
 }
 
-/// JSON, or `text/plain` (which analytics.js sends to avoid a preflight).
+/// The body is always read as JSON. It may be labelled JSON, `text/plain` (which
+/// analytics.js sends to avoid a preflight), `application/x-www-form-urlencoded` (what
+/// RudderStack's Node library sends, through axios's default, and what `curl -d`
+/// sends), or not at all. Any other media type is refused.
 fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let content_type = String::from_utf8_lossy(value.as_bytes());
     let media_type = content_type.split(';').next().unwrap_or_default().trim();
-    if media_type.eq_ignore_ascii_case("application/json")
-        || media_type.eq_ignore_ascii_case("text/plain")
+    let read_as_json = [
+        "application/json",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+    ];
+    if read_as_json
+        .iter()
+        .any(|accepted| media_type.eq_ignore_ascii_case(accepted))
     {
         return Ok(());
     }
