@@ -23,6 +23,7 @@ pub(super) struct Scanner<'de> {
 /// `from`: eight bytes at a time, read from the whole text (not just the string), so a
 /// short string is usually found in one word; `memchr`'s setup would cost more than the
 /// search.
+#[inline(always)]
 fn special(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH: u64 = ONES << 7;
@@ -57,6 +58,7 @@ impl<'de> Scanner<'de> {
     }
 
     /// Skips whitespace and returns the next byte, not consumed.
+    #[inline(always)]
     pub fn peek(&mut self) -> Option<u8> {
         while let Some(&b) = self.bytes.get(self.pos) {
             if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
@@ -68,6 +70,7 @@ impl<'de> Scanner<'de> {
     }
 
     /// Skips whitespace and consumes `byte`.
+    #[inline(always)]
     pub fn expect(&mut self, byte: u8) -> Scanned {
         if self.peek() != Some(byte) {
             return Err(Invalid);
@@ -77,6 +80,7 @@ impl<'de> Scanner<'de> {
     }
 
     /// Skips whitespace and consumes `byte` if it comes next.
+    #[inline(always)]
     pub fn eat(&mut self, byte: u8) -> bool {
         let next = self.peek() == Some(byte);
         self.pos += usize::from(next);
@@ -85,6 +89,7 @@ impl<'de> Scanner<'de> {
 
     /// After an opening quote: consumes the string and its closing quote. Returns its
     /// contents as written, and whether they hold escapes.
+    #[inline(always)]
     pub fn string(&mut self) -> Scanned<(&'de str, bool)> {
         let start = self.pos;
         let mut escaped = false;
