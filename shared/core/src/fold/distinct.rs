@@ -50,7 +50,10 @@ fn hash_of_str(text: &str) -> u64 {
     let mut chunks = text.as_bytes().chunks_exact(8);
     let mut h = text.len() as u64;
     for chunk in chunks.by_ref() {
-        h = mix(h, u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
+        h = mix(
+            h,
+            u64::from_le_bytes(chunk.try_into().expect("eight bytes")),
+        );
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {

@@ -88,7 +88,15 @@ proptest! {
 /// Keys that the key matcher must tell apart: empty, one byte, eight and nine bytes,
 /// sharing their first eight bytes, and with a `/` or `~` (escaped in pointers).
 const KEYS: [&str; 10] = [
-    "", "a", "type", "abcdefgh", "abcdefghi", "abcdefghj", "abcdefgh1234567890", "é", "a/b",
+    "",
+    "a",
+    "type",
+    "abcdefgh",
+    "abcdefghi",
+    "abcdefghj",
+    "abcdefgh1234567890",
+    "é",
+    "a/b",
     "t~",
 ];
 

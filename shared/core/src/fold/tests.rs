@@ -294,7 +294,11 @@ fn times_read_in_a_row_are_those_read_one_by_one() {
         "2024-02-29T12:00:00.000000Z",
     ];
     let mut keys: Vec<String> = times.iter().map(|t| format!("E#{t}#{hash}")).collect();
-    keys.extend(["E#2026-11-24T00:00:00.000001Z".into(), "E#".into(), "x".into()]);
+    keys.extend([
+        "E#2026-11-24T00:00:00.000001Z".into(),
+        "E#".into(),
+        "x".into(),
+    ]);
     keys.push("E#2026-11-24T00:00:00.000001Zx#h".into());
     keys.push("E#2026-11-24T00:00:00.00000é#h".into());
     let mut in_a_row = SortKeyTimes::default();
