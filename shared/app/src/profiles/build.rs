@@ -11,7 +11,7 @@ use cjaas_core::fold::{
     finish, time_of_sort_key, Part, Profile, ProfileState, StoredFold, TapeFold, TapeRow,
 };
 use cjaas_core::ids::{PersonId, TenantId};
-use cjaas_core::ports::{DocumentStore, Expect, TapeStore};
+use cjaas_core::ports::{DocumentStore, TapeStore};
 use cjaas_core::profile::{keys, MemberMark, Snapshot, StoredView};
 use cjaas_core::tape::{JourneyQuery, StoredEvent, MAX_PAGE};
 use cjaas_core::view::CompiledView;
@@ -341,12 +341,12 @@ impl Profiles {
         Ok(Some(snapshot))
     }
 
+    /// Saves a snapshot without waiting for it to be durable: it can be recomputed, and
+    /// losing it (to a crash) leaves the one before, still true of the events up to its
+    /// marks, or none, so the next read folds more but never differently.
     async fn save(&self, pk: &str, sk: &str, snapshot: &Snapshot) {
-        if let Err(error) = self
-            .docs
-            .put(pk, sk, &encode(snapshot), Expect::Anything)
-            .await
-        {
+        let puts = vec![(sk.to_owned(), encode(snapshot))];
+        if let Err(error) = self.docs.put_many_deferred(pk, puts, Vec::new()).await {
             tracing::warn!(%error, "profile snapshot not saved; the next read refolds");
         }
     }

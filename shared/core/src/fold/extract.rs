@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use super::scan::{Invalid, Scanner};
 use super::Leaf;
-use crate::view::{PointerNode, ReadPlan};
+use crate::view::{key_prefix, PointerNode, ReadPlan};
 
 type Slots<'de> = Vec<Option<Leaf<'de>>>;
 
@@ -78,9 +78,9 @@ fn object<'de>(
     let mut seen = 0u128;
     loop {
         scan.expect(b'"')?;
-        let key = string(scan)?;
+        let at = key(scan, node)?;
         scan.expect(b':')?;
-        match child_at(node, &key) {
+        match at {
             Some(at) => {
                 let bit = 1u128.checked_shl(at as u32).unwrap_or(0);
                 let again = bit == 0 || seen & bit != 0;
@@ -95,13 +95,38 @@ fn object<'de>(
     }
 }
 
-/// Which child of `node` has `key`: lengths and first bytes first, which rule out
-/// most keys without a string comparison.
-fn child_at(node: &PointerNode, key: &str) -> Option<usize> {
-    let first = key.as_bytes().first();
-    node.children
-        .iter()
-        .position(|c| c.key.len() == key.len() && c.key.as_bytes().first() == first && c.key == key)
+/// After the opening quote of a key in an object of `node`: consumes the key and
+/// returns which child of `node` has it. A key without escapes is compared as it
+/// lies in the text, by its first eight bytes (one word) and length first.
+fn key(scan: &mut Scanner<'_>, node: &PointerNode) -> Result<Option<usize>, Invalid> {
+    let start = scan.pos;
+    let (raw, escaped) = scan.string()?;
+    if escaped {
+        let quoted = &scan.text[start - 1..scan.pos];
+        let key: String = serde_json::from_str(quoted).map_err(|_| Invalid)?;
+        return Ok(child_at(node, key_prefix(key.as_bytes()), &key));
+    }
+    let len = raw.len();
+    let prefix = match scan.text.as_bytes().get(start..start + 8) {
+        Some(word) => {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            match len {
+                0..8 => word & ((1 << (8 * len)) - 1),
+                _ => word,
+            }
+        }
+        None => key_prefix(raw.as_bytes()),
+    };
+    Ok(child_at(node, prefix, raw))
+}
+
+/// Which child of `node` has `key` (whose [`key_prefix`] is `prefix`).
+fn child_at(node: &PointerNode, prefix: u64, key: &str) -> Option<usize> {
+    node.children.iter().position(|c| {
+        c.prefix == prefix
+            && c.key.len() == key.len()
+            && (key.len() <= 8 || c.key.as_bytes()[8..] == key.as_bytes()[8..])
+    })
 }
 
 /// After an opening quote: the string, borrowed unless it holds escapes.

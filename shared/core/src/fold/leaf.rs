@@ -27,12 +27,17 @@ impl Leaf<'_> {
         }
     }
 
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Leaf::Str(s) => Some(s),
+            other => other.value().and_then(Value::as_str),
+        }
+    }
+
     /// The string, or `""` for anything else.
     pub fn text(&self) -> &str {
-        match self {
-            Leaf::Str(s) => s,
-            other => other.value().and_then(Value::as_str).unwrap_or_default(),
-        }
+        self.as_str().unwrap_or_default()
     }
 
     pub fn as_f64(&self) -> Option<f64> {

@@ -16,10 +16,13 @@ use serde_json::Value;
 
 use crate::view::{AggregateAttribute, Aggregation, CompiledView, ID, SOURCE, TYPE};
 
+mod distinct;
 mod explain;
 mod extract;
 mod finish;
 mod leaf;
+#[cfg(test)]
+mod proptests;
 mod scan;
 mod tape;
 #[cfg(test)]
@@ -30,8 +33,9 @@ mod update;
 pub use explain::{EventRef, Explain, MAX_EXPLAINED_EVENTS};
 pub use finish::{finish, Profile};
 pub use tape::{TapeFold, TapeRow};
-pub use time::time_of_sort_key;
+pub use time::{time_of_sort_key, SortKeyTimes};
 
+use distinct::DistinctIndex;
 use leaf::Leaf;
 
 /// One event from the Tape, parsed, ready to fold.
@@ -159,7 +163,8 @@ impl ProfileState {
             .iter()
             .map(|pointer| event.event.pointer(pointer).map(Leaf::Ref))
             .collect();
-        self.fold_slots(view, part, event.sort_key, event.time, &slots, explain);
+        let event_at = (event.sort_key, event.time);
+        self.fold_slots(view, part, event_at, &slots, explain, None);
     }
 
     /// Folds stored events, in the order given, into the aggregates of `part`, reading
@@ -175,6 +180,7 @@ impl ProfileState {
     ) -> usize {
         let mut slots: Vec<Option<Leaf<'a>>> = Vec::with_capacity(view.plan.pointers.len());
         let mut skipped = 0;
+        let mut index = DistinctIndex::new(view, &self.states);
         for event in events {
             if event
                 .ty
@@ -187,21 +193,22 @@ impl ProfileState {
                 skipped += 1;
                 continue;
             }
-            let explain = explain.as_deref_mut();
-            self.fold_slots(view, part, event.sort_key, event.time, &slots, explain);
+            let (explain, event_at) = (explain.as_deref_mut(), (event.sort_key, event.time));
+            self.fold_slots(view, part, event_at, &slots, explain, Some(&mut index));
         }
         skipped
     }
 
-    /// Folds one event, given as the values of the view's plan.
+    /// Folds one event (its sort key and time), given as the values of the view's plan.
+    /// `index`: the `distinct` states' hashes, kept in step with them.
     fn fold_slots(
         &mut self,
         view: &CompiledView,
         part: Part,
-        sort_key: &str,
-        time: DateTime<Utc>,
+        (sort_key, time): (&str, DateTime<Utc>),
         slots: &[Option<Leaf<'_>>],
         mut explain: Option<&mut Explain>,
+        mut index: Option<&mut DistinctIndex>,
     ) {
         self.folded += 1;
         let text = |slot: usize| slots[slot].as_ref().map_or("", Leaf::text);
@@ -227,13 +234,10 @@ impl ProfileState {
                 },
                 None => &Leaf::Null,
             };
-            let counted = update::update(
-                &mut self.states[i],
-                attribute.aggregation,
-                sort_key,
-                time,
-                value,
-            );
+            let hashes = index.as_deref_mut().map(|index| index.of(i));
+            let state = &mut self.states[i];
+            let counted =
+                update::update(state, attribute.aggregation, sort_key, time, value, hashes);
             if counted {
                 if let Some(explain) = explain.as_deref_mut() {
                     explain.record(i, attribute.aggregation, source, text(ID));

@@ -19,30 +19,33 @@ pub(super) struct Scanner<'de> {
     pub pos: usize,
 }
 
-/// Where `bytes` first holds a quote, a backslash or a control character: eight bytes
-/// at a time (most strings of an event are short, where `memchr`'s setup would cost
-/// more than the search).
-fn special(bytes: &[u8]) -> Option<usize> {
+/// Where `bytes` first holds a quote, a backslash or a control character at or after
+/// `from`: eight bytes at a time, read from the whole text (not just the string), so a
+/// short string is usually found in one word; `memchr`'s setup would cost more than the
+/// search.
+#[inline(always)]
+fn special(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH: u64 = ONES << 7;
     // A byte below `n` (n <= 128) sets its high bit in `below(x, n)`; bits may also be
     // set above a byte that matches, never below one, so the lowest bit is exact.
     let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
-    let mut chunks = bytes.chunks_exact(8);
-    for (i, chunk) in chunks.by_ref().enumerate() {
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
         let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
         let found = below(word ^ (ONES * u64::from(b'"')), 1)
             | below(word ^ (ONES * u64::from(b'\\')), 1)
             | below(word, 0x20);
         if found != 0 {
-            return Some(i * 8 + found.trailing_zeros() as usize / 8);
+            return Some(at + found.trailing_zeros() as usize / 8);
         }
+        at += 8;
     }
-    let rest = chunks.remainder();
-    let at = rest
+    let rest = bytes.get(at..)?;
+    let found = rest
         .iter()
         .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    Some(bytes.len() - rest.len() + at)
+    Some(at + found)
 }
 
 impl<'de> Scanner<'de> {
@@ -55,6 +58,7 @@ impl<'de> Scanner<'de> {
     }
 
     /// Skips whitespace and returns the next byte, not consumed.
+    #[inline(always)]
     pub fn peek(&mut self) -> Option<u8> {
         while let Some(&b) = self.bytes.get(self.pos) {
             if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
@@ -66,6 +70,7 @@ impl<'de> Scanner<'de> {
     }
 
     /// Skips whitespace and consumes `byte`.
+    #[inline(always)]
     pub fn expect(&mut self, byte: u8) -> Scanned {
         if self.peek() != Some(byte) {
             return Err(Invalid);
@@ -75,6 +80,7 @@ impl<'de> Scanner<'de> {
     }
 
     /// Skips whitespace and consumes `byte` if it comes next.
+    #[inline(always)]
     pub fn eat(&mut self, byte: u8) -> bool {
         let next = self.peek() == Some(byte);
         self.pos += usize::from(next);
@@ -83,11 +89,12 @@ impl<'de> Scanner<'de> {
 
     /// After an opening quote: consumes the string and its closing quote. Returns its
     /// contents as written, and whether they hold escapes.
+    #[inline(always)]
     pub fn string(&mut self) -> Scanned<(&'de str, bool)> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            let at = self.pos + special(&self.bytes[self.pos..]).ok_or(Invalid)?;
+            let at = special(self.bytes, self.pos).ok_or(Invalid)?;
             self.pos = at + 1;
             match self.bytes[at] {
                 b'"' => return Ok((&self.text[start..at], escaped)),
@@ -293,18 +300,22 @@ mod tests {
     #[test]
     fn special_bytes_are_found_first_wherever_they_are() {
         for len in 0..20 {
-            for at in 0..len {
-                for special_byte in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
-                    let mut bytes = vec![b'a'; len];
-                    bytes[at] = special_byte;
-                    bytes.iter_mut().skip(at + 1).for_each(|b| *b = b'"');
-                    assert_eq!(special(&bytes), Some(at), "{bytes:?}");
+            for from in 0..=len {
+                for at in from..len {
+                    for special_byte in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                        let mut bytes = vec![b'a'; len];
+                        bytes[at] = special_byte;
+                        bytes.iter_mut().skip(at + 1).for_each(|b| *b = b'"');
+                        // Special bytes before `from` are not looked at.
+                        bytes.iter_mut().take(from).for_each(|b| *b = b'"');
+                        assert_eq!(special(&bytes, from), Some(at), "{bytes:?} from {from}");
+                    }
                 }
+                let plain: Vec<u8> = (0..len)
+                    .map(|i| [b' ', b'~', 0x7f, 0x80, 0xff][i % 5])
+                    .collect();
+                assert_eq!(special(&plain, from), None, "{plain:?}");
             }
-            let plain: Vec<u8> = (0..len)
-                .map(|i| [b' ', b'~', 0x7f, 0x80, 0xff][i % 5])
-                .collect();
-            assert_eq!(special(&plain), None, "{plain:?}");
         }
     }
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-use super::{time_of_sort_key, Explain, Part, ProfileState, StoredFold};
+use super::{Explain, Part, ProfileState, SortKeyTimes, StoredFold};
 use crate::tape::StoredEvent;
 use crate::view::CompiledView;
 
@@ -72,6 +72,7 @@ impl TapeFold {
     pub fn fold<'a>(&mut self, rows: impl IntoIterator<Item = TapeRow<'a>>) {
         let mut last = None;
         let (mut read, mut expires) = (0, self.expires_first);
+        let mut times = SortKeyTimes::default();
         let events = rows.into_iter().filter_map(|row| {
             read += 1;
             last = Some(row.sort_key);
@@ -81,7 +82,7 @@ impl TapeFold {
             };
             Some(StoredFold {
                 sort_key: row.sort_key,
-                time: time_of_sort_key(row.sort_key)?,
+                time: times.time_of(row.sort_key)?,
                 json: row.json,
                 ty: Some(row.ty),
             })

@@ -278,6 +278,37 @@ fn the_fixed_width_time_of_a_sort_key_reads_as_rfc3339_does() {
     }
 }
 
+#[test]
+fn times_read_in_a_row_are_those_read_one_by_one() {
+    let hash = event_hash("/s", "e");
+    let times = [
+        "2026-11-23T10:00:00.000000Z",
+        "2026-11-23T23:59:59.999999Z",
+        "2026-11-23T24:00:00.000000Z",
+        "2026-11-24T00:00:00.000001Z",
+        "2026-02-30T10:00:00.000000Z",
+        "2026-02-30T10:00:01.000000Z",
+        "2026-11-24T00:00:00Z",
+        "2026-11-24T00:00:00.5+01:00",
+        "2026-11-24T00:00:61.000000Z",
+        "2024-02-29T12:00:00.000000Z",
+    ];
+    let mut keys: Vec<String> = times.iter().map(|t| format!("E#{t}#{hash}")).collect();
+    keys.extend([
+        "E#2026-11-24T00:00:00.000001Z".into(),
+        "E#".into(),
+        "x".into(),
+    ]);
+    keys.push("E#2026-11-24T00:00:00.000001Zx#h".into());
+    keys.push("E#2026-11-24T00:00:00.00000é#h".into());
+    let mut in_a_row = SortKeyTimes::default();
+    for key in &keys {
+        assert_eq!(in_a_row.time_of(key), time_of_sort_key(key), "{key}");
+    }
+    assert!(in_a_row.time_of(&keys[0]).is_some());
+    assert!(in_a_row.time_of(&keys[4]).is_none(), "February 30th");
+}
+
 /// Folds `events` (as JSON text) both ways, stored and parsed, and returns the profile
 /// after checking that they agree.
 fn both_ways(view: Value, events: &[&str]) -> Map<String, Value> {

@@ -4,16 +4,19 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
+use super::distinct::hash_of_leaf;
 use super::{AggState, Leaf, Stamped};
 use crate::view::Aggregation;
 
-/// Applies one value; returns whether the event counted.
+/// Applies one value; returns whether the event counted. `hashes`: for a `distinct`
+/// state, its [`super::distinct::DistinctIndex`] entry, kept in step with it.
 pub(super) fn update(
     state: &mut AggState,
     aggregation: Aggregation,
     key: &str,
     time: DateTime<Utc>,
     value: &Leaf<'_>,
+    hashes: Option<&mut Vec<u64>>,
 ) -> bool {
     match (state, aggregation) {
         (AggState::Pick(current), Aggregation::Latest | Aggregation::LastSeen) => {
@@ -55,20 +58,52 @@ pub(super) fn update(
             None => false,
         },
         (AggState::Recent(items), Aggregation::Distinct(limit)) => {
-            let spare = match items.iter().position(|s| value.same_as(&s.value)) {
-                Some(at) if items[at].key.as_str() >= key => return true,
-                Some(at) => Some(items.remove(at)),
-                None => None,
-            };
-            insert_newest_first(items, key, value, limit, spare);
+            match hashes {
+                Some(hashes) => distinct_indexed(items, hashes, key, value, limit),
+                None => distinct(items, key, value, limit),
+            }
             true
         }
         (AggState::Recent(items), Aggregation::LastN(limit)) => {
-            insert_newest_first(items, key, value, limit, None);
+            insert_newest_first(items, key, value, limit, None, None);
             true
         }
         (AggState::Recent(_), _) => unreachable!("recent states belong to distinct and last_n"),
     }
+}
+
+/// Keeps `value` once, at its newest key.
+fn distinct(items: &mut Vec<Stamped>, key: &str, value: &Leaf<'_>, limit: usize) {
+    let spare = match items.iter().position(|s| value.same_as(&s.value)) {
+        Some(at) if items[at].key.as_str() >= key => return,
+        Some(at) => Some(items.remove(at)),
+        None => None,
+    };
+    insert_newest_first(items, key, value, limit, spare, None);
+}
+
+/// [`distinct`], comparing `value` only with the kept values of its hash.
+fn distinct_indexed(
+    items: &mut Vec<Stamped>,
+    hashes: &mut Vec<u64>,
+    key: &str,
+    value: &Leaf<'_>,
+    limit: usize,
+) {
+    let hash = hash_of_leaf(value);
+    let found = hashes
+        .iter()
+        .zip(items.iter())
+        .position(|(&h, s)| h == hash && value.same_as(&s.value));
+    let spare = match found {
+        Some(at) if items[at].key.as_str() >= key => return,
+        Some(at) => {
+            hashes.remove(at);
+            Some(items.remove(at))
+        }
+        None => None,
+    };
+    insert_newest_first(items, key, value, limit, spare, Some((hashes, hash)));
 }
 
 /// Makes `current` the value of the event at `key`.
@@ -98,13 +133,15 @@ fn set_key(target: &mut String, key: &str) {
 }
 
 /// Keeps `items` sorted newest first and at most `limit` long. The item that falls off
-/// (or `spare`) is reused for the new one.
+/// (or `spare`) is reused for the new one. `hashes` (and the new value's hash) are kept
+/// in step with `items`.
 fn insert_newest_first(
     items: &mut Vec<Stamped>,
     key: &str,
     value: &Leaf<'_>,
     limit: usize,
     spare: Option<Stamped>,
+    mut hashes: Option<(&mut Vec<u64>, u64)>,
 ) {
     // Events mostly come in key order: then the new one goes first, found at once.
     let newest = items.first().is_none_or(|s| key > s.key.as_str());
@@ -117,7 +154,12 @@ fn insert_newest_first(
     }
     let mut item = match spare {
         Some(item) => item,
-        None if items.len() >= limit => items.pop().expect("limit is at least 1"),
+        None if items.len() >= limit => {
+            if let Some((hashes, _)) = hashes.as_mut() {
+                hashes.pop();
+            }
+            items.pop().expect("limit is at least 1")
+        }
         None => Stamped {
             key: String::new(),
             value: Value::Null,
@@ -125,6 +167,11 @@ fn insert_newest_first(
     };
     set_key(&mut item.key, key);
     value.write_into(&mut item.value);
-    items.insert(at.min(items.len()), item);
+    let at = at.min(items.len());
+    items.insert(at, item);
     items.truncate(limit);
+    if let Some((hashes, hash)) = hashes {
+        hashes.insert(at, hash);
+        hashes.truncate(limit);
+    }
 }

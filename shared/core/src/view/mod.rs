@@ -13,7 +13,7 @@ mod tests;
 
 use expression::{compile_expression, order_computed};
 pub use expression::{MAX_EXPRESSION_DEPTH, MAX_MACRO_NESTING};
-pub(crate) use plan::{PointerNode, ReadPlan, ID, SOURCE, TYPE};
+pub(crate) use plan::{key_prefix, PointerNode, ReadPlan, ID, SOURCE, TYPE};
 
 pub(crate) use crate::filter::{check_pointer, holds, Found};
 pub use crate::filter::{CompiledFilter, Condition, EventFilter, OneOrMany, Op};

@@ -35,6 +35,9 @@ pub(crate) struct ReadPlan {
 pub(crate) struct PointerNode {
     /// The key, unescaped (`~1` is `/`, `~0` is `~`).
     pub key: String,
+    /// The key's first eight bytes (zero-padded), little-endian: most keys are told
+    /// apart by this word alone.
+    pub prefix: u64,
     /// The JSON pointer of this node, as written (escaped).
     pub pointer: String,
     /// Set when this node's value is wanted itself.
@@ -102,6 +105,7 @@ impl ReadPlan {
                 Some(at) => at,
                 None => {
                     node.children.push(PointerNode {
+                        prefix: key_prefix(key.as_bytes()),
                         key,
                         pointer: path.clone(),
                         slot: None,
@@ -115,4 +119,12 @@ impl ReadPlan {
         node.slot = Some(slot);
         slot
     }
+}
+
+/// The first eight bytes of `key`, zero-padded, as a little-endian word.
+pub(crate) fn key_prefix(key: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let n = key.len().min(8);
+    word[..n].copy_from_slice(&key[..n]);
+    u64::from_le_bytes(word)
 }
