@@ -103,6 +103,7 @@ PAYLOADS = {
     "admin-api": http_event("/v1/keys"),
     "profile": http_event("/v1/persons/p1/profile"),
     "rules-api": http_event("/v1/rules"),
+    "audiences": http_event("/v1/audiences"),
     "console": http_event("/"),  # the console page: 200, no credential
     "analytics-api": http_event("/v1/analytics"),
     "stream": http_event("/v1/stream"),

@@ -431,15 +431,16 @@ async fn deleting_an_audience_exits_every_member_once_on_dynamodb() {
         );
     }
 
-    // Through the `profile` function's routes, on the resources the template gives it.
-    let profile = stack
-        .wiring_of("ProfileFunction")
+    // Through the `audiences` function's routes, on the resources the template gives it.
+    let audiences = stack
+        .wiring_of("AudiencesFunction")
         .audience_router()
-        .expect("the profile function has what a deletion needs");
+        .expect("the audiences function has what a deletion needs");
     let path = format!("/v1/audiences/{viewers}");
-    let profile = with_authorizer_principal(profile);
+    let audiences = with_authorizer_principal(audiences);
     let context = stack.authorize(&token).await;
-    let (status, _, body) = call_with_context(&profile, call("DELETE", &path, None), context).await;
+    let (status, _, body) =
+        call_with_context(&audiences, call("DELETE", &path, None), context).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     settle(&stack).await;
     for person in persons {
