@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,7 +118,8 @@ impl Ingestor {
     }
 
     async fn put_with_retries(&self, records: &[StreamRecord]) -> Result<(), (usize, String)> {
-        let mut pending: Vec<StreamRecord> = records.to_vec();
+        // Borrowed until the stream refuses some: only those are copied for a retry.
+        let mut pending: Cow<[StreamRecord]> = Cow::Borrowed(records);
         let mut last_error = String::new();
         for attempt in 0..self.retry.attempts {
             if attempt > 0 {

@@ -321,6 +321,20 @@ pub struct TokenClaims {
 struct SigningKey {
     kid: String,
     secret: Vec<u8>,
+    /// The HMAC keyed with `secret` and nothing hashed yet: stamps clone it instead of
+    /// hashing the padded key again for every record.
+    stamp_mac: Hmac<Sha256>,
+}
+
+impl SigningKey {
+    fn new(kid: &str, secret: Vec<u8>) -> Self {
+        let stamp_mac = Hmac::<Sha256>::new_from_slice(&secret).expect("HMAC takes any key length");
+        Self {
+            kid: kid.to_owned(),
+            secret,
+            stamp_mac,
+        }
+    }
 }
 
 /// The signing keyset: `kid:base64secret,kid:base64secret`, the first one signs.
@@ -362,10 +376,7 @@ impl SigningKeys {
                         "key {kid:?} needs a name of letters, digits, '-' or '_' and at least {MIN_SIGNING_KEY_BYTES} bytes"
                     )));
                 }
-                Ok(SigningKey {
-                    kid: kid.to_owned(),
-                    secret,
-                })
+                Ok(SigningKey::new(kid, secret))
             })
             .collect::<Result<Vec<_>, _>>()?;
         if keys.is_empty() {
@@ -377,10 +388,7 @@ impl SigningKeys {
     /// A new keyset with one random key, e.g. for the embedded default's first start.
     pub fn generate(kid: &str) -> Self {
         Self {
-            keys: vec![SigningKey {
-                kid: kid.to_owned(),
-                secret: random_bytes::<32>().to_vec(),
-            }],
+            keys: vec![SigningKey::new(kid, random_bytes::<32>().to_vec())],
         }
     }
 
@@ -449,7 +457,7 @@ impl SigningKeys {
     /// Stamps a stream record: `kid.mac` over tenant, receive time and the event bytes.
     pub fn stamp(&self, tenant: &TenantId, received_at: &str, event: &[u8]) -> String {
         let key = self.current();
-        let mac = stamp_mac(&key.secret, tenant.as_str(), received_at, event).finalize();
+        let mac = stamp_mac(key, tenant.as_str(), received_at, event).finalize();
         format!("{}.{}", key.kid, URL_SAFE_NO_PAD.encode(mac.into_bytes()))
     }
 
@@ -460,14 +468,14 @@ impl SigningKeys {
         let (Some(key), Ok(mac)) = (self.find(kid), URL_SAFE_NO_PAD.decode(mac)) else {
             return false;
         };
-        stamp_mac(&key.secret, tenant, received_at, event)
+        stamp_mac(key, tenant, received_at, event)
             .verify_slice(&mac)
             .is_ok()
     }
 }
 
-fn stamp_mac(secret: &[u8], tenant: &str, received_at: &str, event: &[u8]) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+fn stamp_mac(key: &SigningKey, tenant: &str, received_at: &str, event: &[u8]) -> Hmac<Sha256> {
+    let mut mac = key.stamp_mac.clone();
     for part in [tenant.as_bytes(), received_at.as_bytes(), event] {
         mac.update(&(part.len() as u64).to_be_bytes());
         mac.update(part);

@@ -121,6 +121,24 @@ fn stamps_bind_tenant_time_and_bytes() {
     assert!(!keys.verify_stamp(&stamp, "acme", "t0", b"{ }"));
 }
 
+/// The stamp's MAC, keyed once per key, is the HMAC keyed anew per record: records
+/// stamped before the change still verify.
+#[test]
+fn stamps_are_the_hmac_keyed_per_record() {
+    let keys = SigningKeys::generate("k1");
+    let key = keys.current();
+    let mut fresh = Hmac::<Sha256>::new_from_slice(&key.secret).unwrap();
+    for part in [&b"acme"[..], b"t0", br#"{"id":"1"}"#] {
+        fresh.update(&(part.len() as u64).to_be_bytes());
+        fresh.update(part);
+    }
+    let want = format!(
+        "k1.{}",
+        URL_SAFE_NO_PAD.encode(fresh.finalize().into_bytes())
+    );
+    assert_eq!(keys.stamp(&acme(), "t0", br#"{"id":"1"}"#), want);
+}
+
 #[test]
 fn bearer_parsing_distinguishes_kinds_and_junk() {
     assert_eq!(Bearer::from_authorization(None), Err(AuthError::Missing));

@@ -175,15 +175,16 @@ impl EmbeddedStore {
         .await
     }
 
-    /// Removes consumed records from the local stream, in a durable commit.
-    pub async fn ack_stream(&self, seqs: Vec<u64>) -> Result<(), StoreError> {
+    /// Removes consumed records from the local stream, in a durable commit: in one
+    /// pass over their range (a drain's records are one run of positions), which
+    /// rebuilds each page once instead of once per record.
+    pub async fn ack_stream(&self, mut seqs: Vec<u64>) -> Result<(), StoreError> {
+        seqs.sort_unstable();
         self.run(move |db| {
             let txn = db.begin_write()?;
-            {
+            if let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) {
                 let mut table = txn.open_table(STREAM)?;
-                for seq in seqs {
-                    table.remove(seq)?;
-                }
+                table.retain_in(first..=last, |seq, _| seqs.binary_search(&seq).is_err())?;
             }
             Ok(txn.commit()?)
         })

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
+use std::collections::HashMap;
 use std::ops::Bound;
 
 use cjaas_core::fold::TapeFold;
@@ -94,6 +95,9 @@ impl TapeStore for EmbeddedStore {
                     let mut changes = txn.open_table(CHANGES)?;
                     let mut steps = txn.open_table(STEPS)?;
                     let written = chrono::Utc::now().timestamp_micros();
+                    // Each partition's counter and change mark are written once per
+                    // batch, after its entries: the same rows as one write per entry.
+                    let mut appended: HashMap<&str, (u64, &str, &str)> = HashMap::new();
                     for (pk, sk, dedup, json, tenant, person, step) in &rows {
                         if marks.get(dedup.as_str())?.is_some() {
                             outcomes.push(AppendOutcome::Duplicate);
@@ -105,10 +109,13 @@ impl TapeStore for EmbeddedStore {
                             (pk.as_str(), step.time_us, step.hash),
                             step.value.as_slice(),
                         )?;
-                        let count = counts.get(pk.as_str())?.map_or(0, |c| c.value());
-                        counts.insert(pk.as_str(), count + 1)?;
-                        changes.insert((tenant.as_str(), person.as_str()), written)?;
+                        appended.entry(pk.as_str()).or_insert((0, tenant, person)).0 += 1;
                         outcomes.push(AppendOutcome::Appended);
+                    }
+                    for (pk, (new, tenant, person)) in appended {
+                        let count = counts.get(pk)?.map_or(0, |c| c.value());
+                        counts.insert(pk, count + new)?;
+                        changes.insert((tenant, person), written)?;
                     }
                 }
                 txn.commit()?;
