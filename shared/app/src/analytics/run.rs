@@ -182,12 +182,13 @@ impl<'f> Refresh<'f> {
         }
     }
 
-    /// The person's digest and the steps read; the fold starts over for the next.
-    fn finish(&mut self, basis: &str) -> (StoredDigest, u64) {
+    /// The person's digest and the steps read, their figures added to `sums`; the
+    /// fold starts over for the next.
+    fn finish(&mut self, basis: &str, sums: &mut Sums) -> (StoredDigest, u64) {
         // An event leaving its tenant's retention changes the figures too.
         let expiry = (self.expires_first.take()).and_then(|t| DateTime::from_timestamp(t, 0));
         let read = std::mem::take(&mut self.read);
-        (self.fold.finish_stored(basis, expiry), read)
+        (self.fold.finish_into(basis, expiry, sums), read)
     }
 }
 
@@ -200,9 +201,9 @@ impl Pass<'_> {
         }
     }
 
-    /// Refreshes `persons` from their Tape's projection, a batch at a time, queues
-    /// their digests in `writes` (written once it holds [`DIGEST_WRITES`]) and adds
-    /// them to `sums`.
+    /// Refreshes `persons` from their Tape's projection, a batch at a time, adds their
+    /// figures to `sums` and queues their digests in `writes` (written once it holds
+    /// [`DIGEST_WRITES`]).
     async fn refresh_all(
         &self,
         persons: &[PersonId],
@@ -229,7 +230,7 @@ impl Pass<'_> {
                             .await?;
                     }
                 }
-                refreshed.push(person.finish(self.basis));
+                refreshed.push(person.finish(self.basis, sums));
             }
             if last.is_none() {
                 return Err(StoreError::Transient("the store read no person".into()));
@@ -248,7 +249,6 @@ impl Pass<'_> {
         }
         summary.persons_refreshed += refreshed.len() as u64;
         for (digest, read) in &refreshed {
-            sums.add_digest(digest);
             summary.persons += u64::from(digest.windows > 0);
             summary.events_read += read;
         }

@@ -7,10 +7,10 @@
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap};
 
-use super::digest::Writer;
+use super::digest::{Visit, Writer};
 use super::tallies::slot;
 use super::TypeTally;
-use super::{window_seconds, AnalyticsSettings, Funnel, FunnelTally, PersonDigest, Tally};
+use super::{window_seconds, AnalyticsSettings, Funnel, FunnelTally, PersonDigest, Sums, Tally};
 
 /// One Tape entry, as analytics sees it.
 #[derive(Debug, Clone, Copy)]
@@ -269,18 +269,50 @@ impl<'a> PersonFold<'a> {
     /// `expiry` at the latest (when one of their events leaves its retention). The fold
     /// then starts over, empty, for the next person (of the same run).
     pub fn finish_stored(&mut self, basis: &str, expiry: Option<DateTime<Utc>>) -> StoredDigest {
-        let valid_until = match (self.settle(), expiry) {
+        let valid_until = self.valid_until(expiry);
+        let digest = self.stored(basis, valid_until);
+        self.restart();
+        digest
+    }
+
+    /// [`Self::finish_stored`], the person's figures also added to `sums` straight
+    /// from the fold: what [`Sums::add_bytes`] adds from the digest, without walking it.
+    pub fn finish_into(
+        &mut self,
+        basis: &str,
+        expiry: Option<DateTime<Utc>>,
+        sums: &mut Sums,
+    ) -> StoredDigest {
+        let valid_until = self.valid_until(expiry);
+        sums.add_visit(|sums| self.visit(sums));
+        let digest = self.stored(basis, valid_until);
+        self.restart();
+        digest
+    }
+
+    /// Settles the fold: until when its figures hold, `expiry` at the latest.
+    fn valid_until(&mut self, expiry: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        match (self.settle(), expiry) {
             (Some(t), Some(e)) => Some(t.min(e)),
             (t, e) => t.or(e),
-        };
+        }
+    }
+
+    /// The windows with any event of the person.
+    fn active(&self) -> impl Iterator<Item = &WindowFold> {
+        self.windows.iter().filter(|w| w.earliest.is_some())
+    }
+
+    /// The settled fold's digest bytes.
+    fn stored(&self, basis: &str, valid_until: Option<DateTime<Utc>>) -> StoredDigest {
         let mut w = Writer::new(basis, valid_until);
         w.u(self.types.len as u64);
         for name in self.types.names() {
             w.str(name);
         }
-        let windows = self.windows.iter().filter(|w| w.earliest.is_some()).count();
+        let windows = self.active().count();
         w.u(windows as u64);
-        for window in self.windows.iter().filter(|w| w.earliest.is_some()) {
+        for window in self.active() {
             window.write(&mut w);
             let funnels = self.funnels.iter().zip(&window.funnels);
             let matched: Vec<_> = funnels.filter(|(_, p)| p.matched > 0).collect();
@@ -289,18 +321,33 @@ impl<'a> PersonFold<'a> {
                 w.funnel(&funnel.id, &progress.tally(funnel));
             }
         }
-        self.restart();
         StoredDigest {
             bytes: w.0,
             valid_until,
             windows,
         }
     }
+
+    /// Hands the settled fold's parts to `visit` in the order [`super::digest::walk`]
+    /// hands over those of its digest.
+    fn visit<'s>(&'s self, visit: &mut impl Visit<'s>) {
+        for name in self.types.names() {
+            // Names are strings: no visitor refuses one.
+            let _ = visit.name(name.as_bytes());
+        }
+        for window in self.active() {
+            window.visit(visit);
+            for (funnel, progress) in self.funnels.iter().zip(&window.funnels) {
+                if progress.matched > 0 {
+                    visit.funnel(&funnel.id, &progress.tally(funnel));
+                }
+            }
+        }
+    }
 }
 
-/// A digest's stored bytes ([`super::digest::body_of`] makes the document). Only
-/// [`PersonFold::finish_stored`] makes one, so its bytes are well-formed and
-/// [`super::Sums::add_digest`] adds them without checking them first.
+/// A digest's stored bytes ([`super::digest::body_of`] makes the document), made by
+/// [`PersonFold::finish_stored`] or [`PersonFold::finish_into`].
 #[derive(Debug, Clone)]
 pub struct StoredDigest {
     bytes: Vec<u8>,
@@ -405,6 +452,24 @@ impl WindowFold {
                 w.u(u64::from(*ty));
             }
             w.u(*n);
+        }
+    }
+
+    /// The window's figures, funnels aside, in [`Self::write`]'s order.
+    fn visit<'s>(&'s self, visit: &mut impl Visit<'s>) {
+        visit.window(&self.bounds.name, 1, self.sessions, self.events);
+        for (id, t) in self.types.iter().enumerate() {
+            if t.events > 0 {
+                visit.ty(id as u32, t);
+            }
+        }
+        for (from, targets) in self.transitions.iter().enumerate() {
+            for (to, n) in targets {
+                visit.transition(from as u32, *to, *n);
+            }
+        }
+        for (path, n) in &self.paths {
+            visit.path(path, *n);
         }
     }
 

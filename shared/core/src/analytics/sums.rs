@@ -7,7 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::digest::{bytes_of_body, walk, Check, Visit};
 use super::tallies::slot;
-use super::{FunnelTally, StoredDigest, Tally, TypeTally};
+use super::{FunnelTally, Tally, TypeTally};
 use crate::type_ids::TypeIds;
 
 /// A fast hasher for the sums' own keys (ids the run gave out, not tenant input).
@@ -100,10 +100,11 @@ impl Sums {
         true
     }
 
-    /// Adds a digest the fold just made: its bytes are well-formed, so they are walked
-    /// once, not checked first.
-    pub fn add_digest(&mut self, digest: &StoredDigest) {
-        self.add_checked(digest.bytes());
+    /// Adds one person's parts as `visit` hands them over (a fold's own, in its
+    /// digest's order: [`super::PersonFold::finish_into`]).
+    pub(super) fn add_visit(&mut self, visit: impl FnOnce(&mut Self)) {
+        self.ids.clear();
+        visit(self);
     }
 
     /// Adds bytes that [`walk`] has checked: it cannot stop half way.
