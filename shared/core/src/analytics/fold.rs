@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap};
 
-use super::digest::{Visit, Writer};
+use super::digest::{Visit, Writer, FORMAT, NAMED};
 use super::tallies::slot;
 use super::TypeTally;
 use super::{window_seconds, AnalyticsSettings, Funnel, FunnelTally, PersonDigest, Sums, Tally};
@@ -265,17 +265,19 @@ impl<'a> PersonFold<'a> {
         }
     }
 
-    /// The person's digest in its stored form ([`super::digest`]), valid until
+    /// The person's digest in its stored form of format 3 (types named in full, as
+    /// written before the tenant's type dictionary; [`super::digest`]), valid until
     /// `expiry` at the latest (when one of their events leaves its retention). The fold
-    /// then starts over, empty, for the next person (of the same run).
+    /// then starts over, empty, for the next person (of the same run). The job writes
+    /// format 4 ([`Self::finish_into`]); this one is kept to test stores written before.
     pub fn finish_stored(&mut self, basis: &str, expiry: Option<DateTime<Utc>>) -> StoredDigest {
         let valid_until = self.valid_until(expiry);
-        let digest = self.stored(basis, valid_until);
+        let digest = self.stored(basis, valid_until, None);
         self.restart();
         digest
     }
 
-    /// [`Self::finish_stored`], the person's figures also added to `sums` straight
+    /// [`Self::finish_stored`] in format 4, the person's figures also added to `sums` straight
     /// from the fold: what [`Sums::add_bytes`] adds from the digest, without walking it.
     pub fn finish_into(
         &mut self,
@@ -285,7 +287,7 @@ impl<'a> PersonFold<'a> {
     ) -> StoredDigest {
         let valid_until = self.valid_until(expiry);
         sums.add_visit(|sums| self.visit(sums));
-        let digest = self.stored(basis, valid_until);
+        let digest = self.stored(basis, valid_until, Some(sums.digest_ids()));
         self.restart();
         digest
     }
@@ -303,12 +305,20 @@ impl<'a> PersonFold<'a> {
         self.windows.iter().filter(|w| w.earliest.is_some())
     }
 
-    /// The settled fold's digest bytes.
-    fn stored(&self, basis: &str, valid_until: Option<DateTime<Utc>>) -> StoredDigest {
-        let mut w = Writer::new(basis, valid_until);
+    /// The settled fold's digest bytes: its types as `ids` into the tenant's
+    /// dictionary (format 4), or named (format 3) without.
+    fn stored(
+        &self,
+        basis: &str,
+        valid_until: Option<DateTime<Utc>>,
+        ids: Option<&[u32]>,
+    ) -> StoredDigest {
+        let format = if ids.is_some() { FORMAT } else { NAMED };
+        let mut w = Writer::new(format, basis, valid_until);
         w.u(self.types.len as u64);
-        for name in self.types.names() {
-            w.str(name);
+        match ids {
+            Some(ids) => ids.iter().for_each(|id| w.u(u64::from(*id))),
+            None => self.types.names().iter().for_each(|name| w.str(name)),
         }
         let windows = self.active().count();
         w.u(windows as u64);

@@ -268,7 +268,7 @@ fn digests_round_trip_in_their_binary_form() {
     );
     let body = body_of(stored.bytes());
     assert!(body.starts_with(r#"{"v":3,"digest":""#), "{body}");
-    assert_eq!(PersonDigest::from_body(&body), Some(digest.clone()));
+    assert_eq!(PersonDigest::from_body(&body, &[]), Some(digest.clone()));
     let mut sums = Sums::default();
     assert_eq!(sums.add_if_current(&body, "b", at(120)), Some(true));
     assert_eq!(sums.tally("7d"), digest.windows["7d"]);
@@ -282,19 +282,19 @@ fn digests_round_trip_in_their_binary_form() {
     );
     let format2 = r#"{"v":2,"basis":"b","names":[],"windows":[]}"#;
     assert_eq!(
-        PersonDigest::from_body(format2),
+        PersonDigest::from_body(format2, &[]),
         None,
         "recomputed, not misread"
     );
     // Cut short, or an index past the names: refused whole.
     for cut in 0..stored.bytes().len() {
         assert_eq!(
-            PersonDigest::from_body(&body_of(&stored.bytes()[..cut])),
+            PersonDigest::from_body(&body_of(&stored.bytes()[..cut]), &[]),
             None
         );
     }
     let by_hand = |ty: u64| {
-        let mut w = digest::Writer::new("b", None);
+        let mut w = digest::Writer::new(digest::NAMED, "b", None);
         for v in [1, 1] {
             w.u(v); // one name, then its length
         }
@@ -333,11 +333,20 @@ proptest::proptest! {
                 events.iter().map(|(m, t)| (*m, names[*t as usize].as_str())).collect();
             let digest = fold(&events, &funnels, now);
             let stored = fold_stored(&events, &funnels, now);
-            let back = PersonDigest::from_body(&body_of(stored.bytes()));
+            let back = PersonDigest::from_body(&body_of(stored.bytes()), &[]);
             proptest::prop_assert_eq!(back.as_ref(), Some(&digest));
             proptest::prop_assert!(sums.add_bytes(stored.bytes()));
+            // Format 4, by the ids of the run's dictionary, reads back the same.
             let into = fold_into(&events, &funnels, now, &mut folded);
-            proptest::prop_assert_eq!(into.bytes(), stored.bytes());
+            let back = PersonDigest::from_body(&body_of(into.bytes()), folded.types());
+            proptest::prop_assert_eq!(back.as_ref(), Some(&digest));
+            proptest::prop_assert!(into.bytes().len() <= stored.bytes().len());
+            let mut again = Sums::with_types(folded.types()).unwrap();
+            proptest::prop_assert!(again.add_bytes(into.bytes()));
+            proptest::prop_assert!(
+                !Sums::default().add_bytes(into.bytes()) || digest.windows.values().all(|t| t.types.is_empty()),
+                "ids past the dictionary are refused"
+            );
             for (window, tally) in &digest.windows {
                 plain.entry(window.clone()).or_default().add(tally);
             }

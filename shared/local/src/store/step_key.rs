@@ -85,7 +85,12 @@ mod tests {
     fn the_bytes_view_reads_what_the_typed_key_wrote() {
         for len in [0, 1, 20, 253, 254, 255, 300, 70_000] {
             let pk = "p".repeat(len);
-            for (t, h) in [(0, 0), (-5, 7), (i64::MIN, u128::MAX), (1_764_000_000, 1 << 100)] {
+            for (t, h) in [
+                (0, 0),
+                (-5, 7),
+                (i64::MIN, u128::MAX),
+                (1_764_000_000, 1 << 100),
+            ] {
                 let bytes = <Typed as Value>::as_bytes(&(pk.as_str(), t, h));
                 assert_eq!(
                     StepKeyBytes::from_bytes(&bytes),
