@@ -58,6 +58,8 @@ struct Types {
     index: HashMap<String, u32>,
     /// The caller's type keys (see [`PersonFold::push_keyed`]) → ids; `u32::MAX` unseen.
     by_key: Vec<u32>,
+    /// Whether a type came by name (not by key) since the last clear.
+    by_name: bool,
 }
 
 impl Types {
@@ -66,7 +68,13 @@ impl Types {
         match self.by_key.get(key) {
             Some(&id) if id != u32::MAX => id,
             _ => {
-                let id = self.id(ty);
+                // Distinct keys name distinct types: while every type came by key, an
+                // unseen key is a new type, no name to compare.
+                let id = if self.by_name {
+                    self.id(ty)
+                } else {
+                    self.add(ty)
+                };
                 if self.by_key.len() <= key {
                     self.by_key.resize(key + 1, u32::MAX);
                 }
@@ -80,6 +88,11 @@ impl Types {
         &self.names[..self.len]
     }
 
+    fn id_of_name(&mut self, ty: &str) -> u32 {
+        self.by_name = true;
+        self.id(ty)
+    }
+
     fn id(&mut self, ty: &str) -> u32 {
         if self.len <= LINEAR_TYPES {
             if let Some(i) = self.names().iter().position(|n| n == ty) {
@@ -88,6 +101,11 @@ impl Types {
         } else if let Some(&i) = self.index.get(ty) {
             return i;
         }
+        self.add(ty)
+    }
+
+    /// Gives `ty`, not among the names, the next id.
+    fn add(&mut self, ty: &str) -> u32 {
         let id = self.len as u32;
         match self.names.get_mut(self.len) {
             Some(spare) => ty.clone_into(spare),
@@ -110,6 +128,7 @@ impl Types {
         self.len = 0;
         self.index.clear();
         self.by_key.fill(u32::MAX);
+        self.by_name = false;
     }
 }
 
@@ -211,7 +230,7 @@ impl<'a> PersonFold<'a> {
             }
             let ty = *id.get_or_insert_with(|| match key {
                 Some(key) => self.types.id_of_key(key, step.ty),
-                None => self.types.id(step.ty),
+                None => self.types.id_of_name(step.ty),
             });
             window.push(step, ty, self.gap, self.path_steps);
             for (funnel, progress) in self.funnels.iter().zip(&mut window.funnels) {

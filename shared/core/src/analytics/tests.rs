@@ -374,3 +374,31 @@ fn many_distinct_types_fold_like_few() {
     assert_eq!(day.types["t0"].entries, 1);
     assert_eq!(day.paths[r#"["t0","t7","t14"]"#], 1);
 }
+
+#[test]
+fn types_by_key_then_by_name_fold_like_by_name() {
+    // A person whose first steps come from a batch (by key) and the rest by name, as
+    // a person cut at a batch's end is read.
+    let settings = AnalyticsSettings {
+        windows: vec!["1d".into()],
+        ..Default::default()
+    };
+    let names = ["a", "b", "c", "a", "d", "b", "c", "e"];
+    let keys = [4, 2, 7, 4];
+    let mut plain = PersonFold::new(&settings, &[], at(100));
+    let mut mixed = PersonFold::new(&settings, &[], at(100));
+    for (i, ty) in names.iter().enumerate() {
+        let step = Step {
+            time: at(i as i64),
+            ty,
+        };
+        plain.push(step);
+        match keys.get(i) {
+            Some(key) => mixed.push_keyed(step, *key),
+            None => mixed.push(step),
+        }
+    }
+    let (plain, mixed) = (plain.finish("b".into()), mixed.finish("b".into()));
+    assert_eq!(mixed, plain);
+    assert_eq!(plain.windows["1d"].types.len(), 5);
+}
