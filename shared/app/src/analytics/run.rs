@@ -2,6 +2,7 @@
 //! refreshed from the Tape's lean projection, a batch of persons at a time.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 use super::{keys, Analytics, AnalyticsError, JobState, RunSummary, DIGEST_PAGE};
@@ -35,7 +36,10 @@ impl Analytics {
             .await?
             .map(|(j, _)| j)
             .unwrap_or_default();
-        let full = job.basis != basis || job.watermark.is_none();
+        let (types, dictionary) = TypeDictionary::read(self, tenant).await?;
+        // Without the dictionary, type ids in stored digests (if any) name nothing
+        // known: every digest is recomputed (a store written before format 4, too).
+        let full = job.basis != basis || job.watermark.is_none() || dictionary.revision.is_none();
         let since = match (full, job.watermark) {
             (false, Some(w)) => Some(w - self.watermark_lag),
             _ => None,
@@ -56,14 +60,19 @@ impl Analytics {
         };
         // The tenant's figures by id: each digest is added once, names come back at
         // the reports.
-        let mut sums = Sums::default();
+        let mut sums = Sums::with_types(&types).ok_or_else(|| {
+            StoreError::Rejected("the tenant's analytics type dictionary names a type twice".into())
+        })?;
         let mut summary = RunSummary {
             started_at,
             full,
             ..Default::default()
         };
         let digests = keys::digests(tenant);
-        let mut writes = DigestWrites::default();
+        let mut writes = DigestWrites {
+            dictionary,
+            ..Default::default()
+        };
         let mut after: Option<String> = None;
         loop {
             let page = self
@@ -95,7 +104,7 @@ impl Analytics {
         // The digests' writes need no fsync of their own: the job state's durable
         // write below makes them durable too, and a crash before it leaves the previous
         // state, which claims none of them.
-        writes.flush(self, tenant).await?;
+        writes.flush(self, tenant, sums.types()).await?;
         for window in windows_at(&settings, now) {
             let tally = sums.tally(&window.name);
             let report = tally.report(&window, &settings, &funnels, now);
@@ -132,12 +141,75 @@ struct Pass<'a> {
     now: DateTime<Utc>,
 }
 
+/// The tenant's type dictionary as stored (`keys::TYPES`): the names that digests of
+/// format 4 give by id, in id order. It only grows.
+#[derive(Serialize, Deserialize)]
+struct TypeDictionary {
+    names: Vec<String>,
+}
+
+/// What of the dictionary is stored: its revision, `None` if it is not, and how
+/// many names.
+#[derive(Default)]
+struct StoredTypes {
+    revision: Option<u64>,
+    saved: usize,
+}
+
+impl TypeDictionary {
+    async fn read(
+        analytics: &Analytics,
+        tenant: &TenantId,
+    ) -> Result<(Vec<String>, StoredTypes), AnalyticsError> {
+        let pk = keys::analytics(tenant);
+        Ok(match analytics.read::<Self>(&pk, keys::TYPES).await? {
+            Some((dictionary, revision)) => {
+                let saved = dictionary.names.len();
+                let revision = Some(revision);
+                (dictionary.names, StoredTypes { revision, saved })
+            }
+            None => (Vec::new(), StoredTypes::default()),
+        })
+    }
+}
+
+impl StoredTypes {
+    /// Stores `types` over the revision read; a run that finds it changed (another
+    /// run of the tenant wrote it) fails, to be run again.
+    async fn save(
+        &mut self,
+        analytics: &Analytics,
+        tenant: &TenantId,
+        types: &[String],
+    ) -> Result<(), StoreError> {
+        let pk = keys::analytics(tenant);
+        let expect = self.revision.map_or(Expect::Absent, Expect::Revision);
+        let body = encode(&TypeDictionary {
+            names: types.to_vec(),
+        });
+        let written = (analytics.docs)
+            .put(&pk, keys::TYPES, &body, expect)
+            .await?;
+        let stored = analytics.docs.get(&pk, keys::TYPES).await?;
+        match stored {
+            Some(doc) if written => {
+                (self.revision, self.saved) = (Some(doc.revision), types.len());
+                Ok(())
+            }
+            _ => Err(StoreError::Transient(
+                "the tenant's analytics type dictionary changed during the run".into(),
+            )),
+        }
+    }
+}
+
 /// Digests refreshed but not yet written: one write transaction per
 /// [`DIGEST_WRITES`], not per page.
 #[derive(Default)]
 struct DigestWrites {
     puts: Vec<(String, String)>,
     deletes: Vec<String>,
+    dictionary: StoredTypes,
 }
 
 impl DigestWrites {
@@ -145,7 +217,17 @@ impl DigestWrites {
         self.puts.len() + self.deletes.len()
     }
 
-    async fn flush(&mut self, analytics: &Analytics, tenant: &TenantId) -> Result<(), StoreError> {
+    /// Writes the queued digests, the dictionary first when it has grown: a stored
+    /// digest never holds an id the stored dictionary lacks.
+    async fn flush(
+        &mut self,
+        analytics: &Analytics,
+        tenant: &TenantId,
+        types: &[String],
+    ) -> Result<(), StoreError> {
+        if types.len() > self.dictionary.saved || self.dictionary.revision.is_none() {
+            self.dictionary.save(analytics, tenant, types).await?;
+        }
         if self.len() == 0 {
             return Ok(());
         }
@@ -182,12 +264,13 @@ impl<'f> Refresh<'f> {
         }
     }
 
-    /// The person's digest and the steps read; the fold starts over for the next.
-    fn finish(&mut self, basis: &str) -> (StoredDigest, u64) {
+    /// The person's digest and the steps read, their figures added to `sums`; the
+    /// fold starts over for the next.
+    fn finish(&mut self, basis: &str, sums: &mut Sums) -> (StoredDigest, u64) {
         // An event leaving its tenant's retention changes the figures too.
         let expiry = (self.expires_first.take()).and_then(|t| DateTime::from_timestamp(t, 0));
         let read = std::mem::take(&mut self.read);
-        (self.fold.finish_stored(basis, expiry), read)
+        (self.fold.finish_into(basis, expiry, sums), read)
     }
 }
 
@@ -200,9 +283,9 @@ impl Pass<'_> {
         }
     }
 
-    /// Refreshes `persons` from their Tape's projection, a batch at a time, queues
-    /// their digests in `writes` (written once it holds [`DIGEST_WRITES`]) and adds
-    /// them to `sums`.
+    /// Refreshes `persons` from their Tape's projection, a batch at a time, adds their
+    /// figures to `sums` and queues their digests in `writes` (written once it holds
+    /// [`DIGEST_WRITES`]).
     async fn refresh_all(
         &self,
         persons: &[PersonId],
@@ -229,7 +312,7 @@ impl Pass<'_> {
                             .await?;
                     }
                 }
-                refreshed.push(person.finish(self.basis));
+                refreshed.push(person.finish(self.basis, sums));
             }
             if last.is_none() {
                 return Err(StoreError::Transient("the store read no person".into()));
@@ -244,11 +327,12 @@ impl Pass<'_> {
             }
         }
         if writes.len() >= DIGEST_WRITES {
-            writes.flush(self.analytics, self.tenant).await?;
+            writes
+                .flush(self.analytics, self.tenant, sums.types())
+                .await?;
         }
         summary.persons_refreshed += refreshed.len() as u64;
         for (digest, read) in &refreshed {
-            sums.add_digest(digest);
             summary.persons += u64::from(digest.windows > 0);
             summary.events_read += read;
         }

@@ -1,12 +1,13 @@
 //! A person's digest, and the binary form it is stored in.
 //!
-//! Stored (format 3), the digest is a JSON document `{"v":3,"digest":"<base64>"}`
+//! Stored (format 4), the digest is a JSON document `{"v":4,"digest":"<base64>"}`
 //! around these bytes (integers are LEB128 varints, strings a varint length and
 //! UTF-8):
 //!
 //! ```text
-//! [3] basis  valid_until: [0] | [1][i64 LE, µs]
-//! names: count, name…                       the person's distinct types
+//! [4] basis  valid_until: [0] | [1][i64 LE, µs]
+//! types: count, id…                         the person's distinct types, as ids
+//!                                           into the tenant's type dictionary
 //! windows: count, each:
 //!   name persons sessions events
 //!   types: count, (name index, events, persons, entries, exits)…
@@ -15,9 +16,13 @@
 //!   funnels: count, (id, reached: count, n…, step_ms: count, (count, (ms, n)…)…)…
 //! ```
 //!
-//! Each type is named once; the job walks the bytes straight into its sums by id
-//! ([`super::Sums`], a [`Visit`]) without building anything per digest. A digest of an earlier format
-//! does not decode: the job then recomputes it from the Tape, as for any stale one.
+//! The tenant's type dictionary (`keys::TYPES`, names in id order) is written
+//! before any digest that uses one of its ids, and only ever grows. Format 3, written
+//! before it, is the same but for its types, named in full (`names: count, name…`):
+//! both are read. The job walks the bytes straight into its sums by id
+//! ([`super::Sums`], a [`Visit`]) without building anything per digest. A digest of
+//! an earlier format does not decode: the job then recomputes it from the Tape, as
+//! for any stale one.
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -37,17 +42,21 @@ pub struct PersonDigest {
     pub windows: BTreeMap<String, Tally>,
 }
 
-const FORMAT: u8 = 3;
+/// Types as ids into the tenant's dictionary.
+pub(super) const FORMAT: u8 = 4;
+/// Types named in full (written before the dictionary).
+pub(super) const NAMED: u8 = 3;
 
 impl PersonDigest {
-    /// Decodes a stored digest (a document body) into its plain form.
-    pub fn from_body(body: &str) -> Option<Self> {
+    /// Decodes a stored digest (a document body) into its plain form; a digest of
+    /// format 4 needs `types`, the tenant's dictionary it was written with.
+    pub fn from_body(body: &str, types: &[String]) -> Option<Self> {
         let mut buf = Vec::new();
         bytes_of_body(body, &mut buf)?;
         let mut names = WindowNames(Vec::new());
         let head = walk(&buf, &mut names, &mut Vec::new())?;
-        let mut sums = super::Sums::default();
-        sums.add_bytes(&buf);
+        let mut sums = super::Sums::with_types(types)?;
+        sums.add_bytes(&buf).then_some(())?;
         let windows = (names.0.iter())
             .map(|w| ((*w).to_owned(), sums.tally(w)))
             .collect();
@@ -68,11 +77,12 @@ impl<'a> Visit<'a> for WindowNames<'a> {
     }
 }
 
-/// The document body around a digest's bytes.
+/// The document body around a digest's bytes (its format is their first byte).
 pub fn body_of(bytes: &[u8]) -> String {
     let engine = &base64::engine::general_purpose::STANDARD;
     let mut body = String::with_capacity(24 + bytes.len().div_ceil(3) * 4);
-    let _ = write!(body, r#"{{"v":{FORMAT},"digest":""#);
+    let format = bytes.first().copied().unwrap_or(FORMAT);
+    let _ = write!(body, r#"{{"v":{format},"digest":""#);
     engine.encode_string(bytes, &mut body);
     body.push_str(r#""}"#);
     body
@@ -82,9 +92,10 @@ pub fn body_of(bytes: &[u8]) -> String {
 pub(super) struct Writer(pub Vec<u8>);
 
 impl Writer {
-    pub fn new(basis: &str, valid_until: Option<DateTime<Utc>>) -> Self {
+    /// A digest of `format` ([`FORMAT`] or [`NAMED`]).
+    pub fn new(format: u8, basis: &str, valid_until: Option<DateTime<Utc>>) -> Self {
         let mut w = Self(Vec::with_capacity(256));
-        w.0.push(FORMAT);
+        w.0.push(format);
         w.str(basis);
         match valid_until {
             Some(t) => {
@@ -197,6 +208,11 @@ pub(super) trait Visit<'a> {
     fn name(&mut self, _name: &'a [u8]) -> Option<()> {
         Some(())
     }
+    /// One of the person's types as an id into the tenant's dictionary (format 4), in
+    /// index order like [`Self::name`]. `None` stops the walk.
+    fn id(&mut self, _id: u64) -> Option<()> {
+        Some(())
+    }
     /// A window begins; its types, transitions, paths and funnels follow.
     fn window(&mut self, _name: &'a str, _persons: u64, _sessions: u64, _events: u64) {}
     fn ty(&mut self, _ty: u32, _tally: &TypeTally) {}
@@ -205,12 +221,17 @@ pub(super) trait Visit<'a> {
     fn funnel(&mut self, _id: &'a str, _tally: &FunnelTally) {}
 }
 
-/// Visits nothing: [`walk`] with it checks a digest whole, its names' UTF-8 too.
-pub(super) struct Check;
+/// Visits nothing: [`walk`] with it checks a digest whole, its names' UTF-8 too, and
+/// its type ids against the number of types in the tenant's dictionary.
+pub(super) struct Check(pub usize);
 
 impl<'a> Visit<'a> for Check {
     fn name(&mut self, name: &'a [u8]) -> Option<()> {
         std::str::from_utf8(name).ok().map(drop)
+    }
+
+    fn id(&mut self, id: u64) -> Option<()> {
+        (id < self.0 as u64).then_some(())
     }
 }
 
@@ -232,7 +253,7 @@ struct Body<'a> {
 /// of this format.
 pub(super) fn bytes_of_body(body: &str, buf: &mut Vec<u8>) -> Option<()> {
     let body: Body = serde_json::from_str(body).ok()?;
-    if body.v != FORMAT {
+    if body.v != FORMAT && body.v != NAMED {
         return None;
     }
     buf.clear();
@@ -249,7 +270,8 @@ pub(super) fn walk<'a>(
     path: &mut Vec<u32>,
 ) -> Option<Head<'a>> {
     let mut r = Reader { bytes };
-    if r.byte()? != FORMAT {
+    let format = r.byte()?;
+    if format != FORMAT && format != NAMED {
         return None;
     }
     let basis = r.str()?;
@@ -266,7 +288,10 @@ pub(super) fn walk<'a>(
     };
     let names = r.count()?;
     for _ in 0..names {
-        visit.name(r.raw()?)?;
+        match format {
+            NAMED => visit.name(r.raw()?)?,
+            _ => visit.id(r.u()?)?,
+        }
     }
     let windows = r.count()?;
     for _ in 0..windows {

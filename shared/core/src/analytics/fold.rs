@@ -7,10 +7,10 @@
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap};
 
-use super::digest::Writer;
+use super::digest::{Visit, Writer, FORMAT, NAMED};
 use super::tallies::slot;
 use super::TypeTally;
-use super::{window_seconds, AnalyticsSettings, Funnel, FunnelTally, PersonDigest, Tally};
+use super::{window_seconds, AnalyticsSettings, Funnel, FunnelTally, PersonDigest, Sums, Tally};
 
 /// One Tape entry, as analytics sees it.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +58,8 @@ struct Types {
     index: HashMap<String, u32>,
     /// The caller's type keys (see [`PersonFold::push_keyed`]) → ids; `u32::MAX` unseen.
     by_key: Vec<u32>,
+    /// Whether a type came by name (not by key) since the last clear.
+    by_name: bool,
 }
 
 impl Types {
@@ -66,7 +68,13 @@ impl Types {
         match self.by_key.get(key) {
             Some(&id) if id != u32::MAX => id,
             _ => {
-                let id = self.id(ty);
+                // Distinct keys name distinct types: while every type came by key, an
+                // unseen key is a new type, no name to compare.
+                let id = if self.by_name {
+                    self.id(ty)
+                } else {
+                    self.add(ty)
+                };
                 if self.by_key.len() <= key {
                     self.by_key.resize(key + 1, u32::MAX);
                 }
@@ -80,6 +88,11 @@ impl Types {
         &self.names[..self.len]
     }
 
+    fn id_of_name(&mut self, ty: &str) -> u32 {
+        self.by_name = true;
+        self.id(ty)
+    }
+
     fn id(&mut self, ty: &str) -> u32 {
         if self.len <= LINEAR_TYPES {
             if let Some(i) = self.names().iter().position(|n| n == ty) {
@@ -88,6 +101,11 @@ impl Types {
         } else if let Some(&i) = self.index.get(ty) {
             return i;
         }
+        self.add(ty)
+    }
+
+    /// Gives `ty`, not among the names, the next id.
+    fn add(&mut self, ty: &str) -> u32 {
         let id = self.len as u32;
         match self.names.get_mut(self.len) {
             Some(spare) => ty.clone_into(spare),
@@ -110,6 +128,7 @@ impl Types {
         self.len = 0;
         self.index.clear();
         self.by_key.fill(u32::MAX);
+        self.by_name = false;
     }
 }
 
@@ -211,7 +230,7 @@ impl<'a> PersonFold<'a> {
             }
             let ty = *id.get_or_insert_with(|| match key {
                 Some(key) => self.types.id_of_key(key, step.ty),
-                None => self.types.id(step.ty),
+                None => self.types.id_of_name(step.ty),
             });
             window.push(step, ty, self.gap, self.path_steps);
             for (funnel, progress) in self.funnels.iter().zip(&mut window.funnels) {
@@ -265,22 +284,64 @@ impl<'a> PersonFold<'a> {
         }
     }
 
-    /// The person's digest in its stored form ([`super::digest`]), valid until
+    /// The person's digest in its stored form of format 3 (types named in full, as
+    /// written before the tenant's type dictionary; [`super::digest`]), valid until
     /// `expiry` at the latest (when one of their events leaves its retention). The fold
-    /// then starts over, empty, for the next person (of the same run).
+    /// then starts over, empty, for the next person (of the same run). The job writes
+    /// format 4 ([`Self::finish_into`]); this one is kept to test stores written before.
     pub fn finish_stored(&mut self, basis: &str, expiry: Option<DateTime<Utc>>) -> StoredDigest {
-        let valid_until = match (self.settle(), expiry) {
+        let valid_until = self.valid_until(expiry);
+        let digest = self.stored(basis, valid_until, None);
+        self.restart();
+        digest
+    }
+
+    /// [`Self::finish_stored`] in format 4, the person's figures also added to `sums` straight
+    /// from the fold: what [`Sums::add_bytes`] adds from the digest, without walking it.
+    pub fn finish_into(
+        &mut self,
+        basis: &str,
+        expiry: Option<DateTime<Utc>>,
+        sums: &mut Sums,
+    ) -> StoredDigest {
+        let valid_until = self.valid_until(expiry);
+        sums.add_visit(|sums| self.visit(sums));
+        let digest = self.stored(basis, valid_until, Some(sums.digest_ids()));
+        self.restart();
+        digest
+    }
+
+    /// Settles the fold: until when its figures hold, `expiry` at the latest.
+    fn valid_until(&mut self, expiry: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        match (self.settle(), expiry) {
             (Some(t), Some(e)) => Some(t.min(e)),
             (t, e) => t.or(e),
-        };
-        let mut w = Writer::new(basis, valid_until);
-        w.u(self.types.len as u64);
-        for name in self.types.names() {
-            w.str(name);
         }
-        let windows = self.windows.iter().filter(|w| w.earliest.is_some()).count();
+    }
+
+    /// The windows with any event of the person.
+    fn active(&self) -> impl Iterator<Item = &WindowFold> {
+        self.windows.iter().filter(|w| w.earliest.is_some())
+    }
+
+    /// The settled fold's digest bytes: its types as `ids` into the tenant's
+    /// dictionary (format 4), or named (format 3) without.
+    fn stored(
+        &self,
+        basis: &str,
+        valid_until: Option<DateTime<Utc>>,
+        ids: Option<&[u32]>,
+    ) -> StoredDigest {
+        let format = if ids.is_some() { FORMAT } else { NAMED };
+        let mut w = Writer::new(format, basis, valid_until);
+        w.u(self.types.len as u64);
+        match ids {
+            Some(ids) => ids.iter().for_each(|id| w.u(u64::from(*id))),
+            None => self.types.names().iter().for_each(|name| w.str(name)),
+        }
+        let windows = self.active().count();
         w.u(windows as u64);
-        for window in self.windows.iter().filter(|w| w.earliest.is_some()) {
+        for window in self.active() {
             window.write(&mut w);
             let funnels = self.funnels.iter().zip(&window.funnels);
             let matched: Vec<_> = funnels.filter(|(_, p)| p.matched > 0).collect();
@@ -289,18 +350,33 @@ impl<'a> PersonFold<'a> {
                 w.funnel(&funnel.id, &progress.tally(funnel));
             }
         }
-        self.restart();
         StoredDigest {
             bytes: w.0,
             valid_until,
             windows,
         }
     }
+
+    /// Hands the settled fold's parts to `visit` in the order [`super::digest::walk`]
+    /// hands over those of its digest.
+    fn visit<'s>(&'s self, visit: &mut impl Visit<'s>) {
+        for name in self.types.names() {
+            // Names are strings: no visitor refuses one.
+            let _ = visit.name(name.as_bytes());
+        }
+        for window in self.active() {
+            window.visit(visit);
+            for (funnel, progress) in self.funnels.iter().zip(&window.funnels) {
+                if progress.matched > 0 {
+                    visit.funnel(&funnel.id, &progress.tally(funnel));
+                }
+            }
+        }
+    }
 }
 
-/// A digest's stored bytes ([`super::digest::body_of`] makes the document). Only
-/// [`PersonFold::finish_stored`] makes one, so its bytes are well-formed and
-/// [`super::Sums::add_digest`] adds them without checking them first.
+/// A digest's stored bytes ([`super::digest::body_of`] makes the document), made by
+/// [`PersonFold::finish_stored`] or [`PersonFold::finish_into`].
 #[derive(Debug, Clone)]
 pub struct StoredDigest {
     bytes: Vec<u8>,
@@ -405,6 +481,24 @@ impl WindowFold {
                 w.u(u64::from(*ty));
             }
             w.u(*n);
+        }
+    }
+
+    /// The window's figures, funnels aside, in [`Self::write`]'s order.
+    fn visit<'s>(&'s self, visit: &mut impl Visit<'s>) {
+        visit.window(&self.bounds.name, 1, self.sessions, self.events);
+        for (id, t) in self.types.iter().enumerate() {
+            if t.events > 0 {
+                visit.ty(id as u32, t);
+            }
+        }
+        for (from, targets) in self.transitions.iter().enumerate() {
+            for (to, n) in targets {
+                visit.transition(from as u32, *to, *n);
+            }
+        }
+        for (path, n) in &self.paths {
+            visit.path(path, *n);
         }
     }
 

@@ -52,6 +52,8 @@ pub mod keys {
     }
     pub const SETTINGS: &str = "SETTINGS";
     pub const JOB: &str = "JOB";
+    /// The tenant's type dictionary: the names digests of format 4 give by id.
+    pub const TYPES: &str = "TYPES";
     pub const REQUEST: &str = "REQUEST";
     pub fn report(window: &str) -> String {
         format!("REPORT#{window}")

@@ -7,7 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::digest::{bytes_of_body, walk, Check, Visit};
 use super::tallies::slot;
-use super::{FunnelTally, StoredDigest, Tally, TypeTally};
+use super::{FunnelTally, Tally, TypeTally};
 use crate::type_ids::TypeIds;
 
 /// A fast hasher for the sums' own keys (ids the run gave out, not tenant input).
@@ -74,13 +74,28 @@ pub struct Sums {
 }
 
 impl Sums {
+    /// Sums whose type ids start as the tenant's dictionary, `types` in id order
+    /// (`None` if a name comes twice); ids for new types follow.
+    pub fn with_types(types: &[String]) -> Option<Self> {
+        let mut sums = Self::default();
+        for (i, name) in types.iter().enumerate() {
+            (sums.types.id(name) as usize == i).then_some(())?;
+        }
+        Some(sums)
+    }
+
+    /// Every type met so far, by id: the tenant's dictionary as it now stands.
+    pub fn types(&self) -> &[String] {
+        self.types.names()
+    }
+
     /// Adds a stored digest (a document body) if it decodes, was computed on `basis`
     /// and still holds at `now`; returns whether it has any window, or `None` when it
     /// was not added (the person is to be recomputed).
     pub fn add_if_current(&mut self, body: &str, basis: &str, now: DateTime<Utc>) -> Option<bool> {
         let mut bytes = std::mem::take(&mut self.bytes);
         let current = bytes_of_body(body, &mut bytes)
-            .and_then(|()| walk(&bytes, &mut Check, &mut self.path))
+            .and_then(|()| walk(&bytes, &mut Check(self.types().len()), &mut self.path))
             .filter(|h| h.basis == basis && h.valid_until.is_none_or(|t| t > now));
         let added = current.map(|head| {
             self.add_checked(&bytes);
@@ -93,17 +108,23 @@ impl Sums {
     /// Adds a digest's bytes, as [`super::PersonFold::finish_stored`] made them;
     /// `false` (nothing added) for bytes it did not make.
     pub fn add_bytes(&mut self, bytes: &[u8]) -> bool {
-        if walk(bytes, &mut Check, &mut self.path).is_none() {
+        if walk(bytes, &mut Check(self.types().len()), &mut self.path).is_none() {
             return false;
         }
         self.add_checked(bytes);
         true
     }
 
-    /// Adds a digest the fold just made: its bytes are well-formed, so they are walked
-    /// once, not checked first.
-    pub fn add_digest(&mut self, digest: &StoredDigest) {
-        self.add_checked(digest.bytes());
+    /// Adds one person's parts as `visit` hands them over (a fold's own, in its
+    /// digest's order: [`super::PersonFold::finish_into`]).
+    pub(super) fn add_visit(&mut self, visit: impl FnOnce(&mut Self)) {
+        self.ids.clear();
+        visit(self);
+    }
+
+    /// The type ids of the digest added last, in its index order.
+    pub(super) fn digest_ids(&self) -> &[u32] {
+        &self.ids
     }
 
     /// Adds bytes that [`walk`] has checked: it cannot stop half way.
@@ -144,6 +165,13 @@ impl Sums {
 impl<'a> Visit<'a> for Sums {
     fn name(&mut self, name: &'a [u8]) -> Option<()> {
         let id = self.types.id_of_bytes(name)?;
+        self.ids.push(id);
+        Some(())
+    }
+
+    fn id(&mut self, id: u64) -> Option<()> {
+        let id = u32::try_from(id).ok()?;
+        ((id as usize) < self.types.names().len()).then_some(())?;
         self.ids.push(id);
         Some(())
     }

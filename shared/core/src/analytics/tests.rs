@@ -235,6 +235,27 @@ fn fold_stored(events: &[(i64, &str)], funnels: &[Funnel], now: DateTime<Utc>) -
     person.finish_stored("b", None)
 }
 
+/// [`fold_stored`], the person's figures added to `sums` from the fold.
+fn fold_into(
+    events: &[(i64, &str)],
+    funnels: &[Funnel],
+    now: DateTime<Utc>,
+    sums: &mut Sums,
+) -> StoredDigest {
+    let settings = AnalyticsSettings {
+        windows: vec!["1d".into(), "7d".into()],
+        ..Default::default()
+    };
+    let mut person = PersonFold::new(&settings, funnels, now);
+    for (minute, ty) in events {
+        person.push(Step {
+            time: at(*minute),
+            ty,
+        });
+    }
+    person.finish_into("b", None, sums)
+}
+
 #[test]
 fn digests_round_trip_in_their_binary_form() {
     let f = funnel(&["a", "b"], 3600);
@@ -247,7 +268,7 @@ fn digests_round_trip_in_their_binary_form() {
     );
     let body = body_of(stored.bytes());
     assert!(body.starts_with(r#"{"v":3,"digest":""#), "{body}");
-    assert_eq!(PersonDigest::from_body(&body), Some(digest.clone()));
+    assert_eq!(PersonDigest::from_body(&body, &[]), Some(digest.clone()));
     let mut sums = Sums::default();
     assert_eq!(sums.add_if_current(&body, "b", at(120)), Some(true));
     assert_eq!(sums.tally("7d"), digest.windows["7d"]);
@@ -261,19 +282,19 @@ fn digests_round_trip_in_their_binary_form() {
     );
     let format2 = r#"{"v":2,"basis":"b","names":[],"windows":[]}"#;
     assert_eq!(
-        PersonDigest::from_body(format2),
+        PersonDigest::from_body(format2, &[]),
         None,
         "recomputed, not misread"
     );
     // Cut short, or an index past the names: refused whole.
     for cut in 0..stored.bytes().len() {
         assert_eq!(
-            PersonDigest::from_body(&body_of(&stored.bytes()[..cut])),
+            PersonDigest::from_body(&body_of(&stored.bytes()[..cut]), &[]),
             None
         );
     }
     let by_hand = |ty: u64| {
-        let mut w = digest::Writer::new("b", None);
+        let mut w = digest::Writer::new(digest::NAMED, "b", None);
         for v in [1, 1] {
             w.u(v); // one name, then its length
         }
@@ -305,17 +326,27 @@ proptest::proptest! {
         let funnels = [funnel(&["t1", "t2", "t3"], 7200)];
         let now = at(9 * 24 * 60);
         let (mut sums, mut plain) = (Sums::default(), BTreeMap::<String, Tally>::new());
-        // The job's way: a digest just folded, added without its check.
+        // The job's way: a person's figures added straight from their fold.
         let mut folded = Sums::default();
         for events in &persons {
             let events: Vec<(i64, &str)> =
                 events.iter().map(|(m, t)| (*m, names[*t as usize].as_str())).collect();
             let digest = fold(&events, &funnels, now);
             let stored = fold_stored(&events, &funnels, now);
-            let back = PersonDigest::from_body(&body_of(stored.bytes()));
+            let back = PersonDigest::from_body(&body_of(stored.bytes()), &[]);
             proptest::prop_assert_eq!(back.as_ref(), Some(&digest));
             proptest::prop_assert!(sums.add_bytes(stored.bytes()));
-            folded.add_digest(&stored);
+            // Format 4, by the ids of the run's dictionary, reads back the same.
+            let into = fold_into(&events, &funnels, now, &mut folded);
+            let back = PersonDigest::from_body(&body_of(into.bytes()), folded.types());
+            proptest::prop_assert_eq!(back.as_ref(), Some(&digest));
+            proptest::prop_assert!(into.bytes().len() <= stored.bytes().len());
+            let mut again = Sums::with_types(folded.types()).unwrap();
+            proptest::prop_assert!(again.add_bytes(into.bytes()));
+            proptest::prop_assert!(
+                !Sums::default().add_bytes(into.bytes()) || digest.windows.values().all(|t| t.types.is_empty()),
+                "ids past the dictionary are refused"
+            );
             for (window, tally) in &digest.windows {
                 plain.entry(window.clone()).or_default().add(tally);
             }
@@ -342,4 +373,32 @@ fn many_distinct_types_fold_like_few() {
     assert_eq!(day.transitions["t0"]["t7"], 3);
     assert_eq!(day.types["t0"].entries, 1);
     assert_eq!(day.paths[r#"["t0","t7","t14"]"#], 1);
+}
+
+#[test]
+fn types_by_key_then_by_name_fold_like_by_name() {
+    // A person whose first steps come from a batch (by key) and the rest by name, as
+    // a person cut at a batch's end is read.
+    let settings = AnalyticsSettings {
+        windows: vec!["1d".into()],
+        ..Default::default()
+    };
+    let names = ["a", "b", "c", "a", "d", "b", "c", "e"];
+    let keys = [4, 2, 7, 4];
+    let mut plain = PersonFold::new(&settings, &[], at(100));
+    let mut mixed = PersonFold::new(&settings, &[], at(100));
+    for (i, ty) in names.iter().enumerate() {
+        let step = Step {
+            time: at(i as i64),
+            ty,
+        };
+        plain.push(step);
+        match keys.get(i) {
+            Some(key) => mixed.push_keyed(step, *key),
+            None => mixed.push(step),
+        }
+    }
+    let (plain, mixed) = (plain.finish("b".into()), mixed.finish("b".into()));
+    assert_eq!(mixed, plain);
+    assert_eq!(plain.windows["1d"].types.len(), 5);
 }

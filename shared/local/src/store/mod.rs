@@ -14,6 +14,7 @@ mod entry;
 mod group;
 mod log;
 mod rewrite;
+mod step_key;
 mod steps;
 mod tape;
 mod tape_fold;

@@ -14,6 +14,7 @@ use cjaas_core::projection::{
 use cjaas_core::tape::{person_partition, TapeEntry};
 
 use super::entry::decode;
+use super::step_key::{StepKeyBytes, STEPS_BY_BYTES};
 use super::{expired, EmbeddedStore, META, STEPS, STEPS_META, TAPE};
 
 /// A step row's key parts and value, made outside the write transaction.
@@ -38,11 +39,11 @@ impl StepRow {
     }
 }
 
-/// A read of [`STEPS`] in key order.
-type Rows<'t> = std::iter::Peekable<redb::Range<'t, (&'static str, i64, u128), &'static [u8]>>;
+/// A read of [`STEPS`] in key order, partitions as bytes.
+type Rows<'t> = std::iter::Peekable<redb::Range<'t, StepKeyBytes, &'static [u8]>>;
 
 /// Whether the next row of `rows` is the first of partition `pk` from `from_us` on.
-fn begins(rows: &mut Rows<'_>, pk: &str, from_us: i64) -> bool {
+fn begins(rows: &mut Rows<'_>, pk: &[u8], from_us: i64) -> bool {
     rows.peek().is_some_and(|row| {
         row.as_ref().is_ok_and(|(key, _)| {
             let (row_pk, time_us, _) = key.value();
@@ -143,16 +144,15 @@ impl EmbeddedStore {
             if !complete(&txn)? {
                 return Ok(None);
             }
-            let table = txn.open_table(STEPS)?;
+            let table = txn.open_table(STEPS_BY_BYTES)?;
             let mut batch = StepBatch::default();
             let (mut held, max_steps) = (0, max_steps.max(1));
             let mut rows: Option<Rows<'_>> = None;
-            for pk in &partitions {
+            for pk in partitions.iter().map(String::as_bytes) {
                 // When this person's rows come right after the previous person's, the
                 // same range reads on: one B-tree descent for a run of persons.
                 if !rows.as_mut().is_some_and(|r| begins(r, pk, from_us)) {
-                    let range = (pk.as_str(), from_us, 0)..;
-                    rows = Some(table.range::<(&str, i64, u128)>(range)?.peekable());
+                    rows = Some(table.range((pk, from_us, 0)..)?.peekable());
                 }
                 let rows = rows.as_mut().expect("a range is open");
                 let (mut steps, mut last) = (Vec::with_capacity(32), None);
@@ -160,7 +160,7 @@ impl EmbeddedStore {
                 while let Some(row) = rows.peek() {
                     let (time_us, hash) = match row {
                         Ok((key, _)) => match key.value() {
-                            (row_pk, t, h) if row_pk == pk.as_str() => (t, h),
+                            (row_pk, t, h) if row_pk == pk => (t, h),
                             _ => break,
                         },
                         Err(_) => {
