@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use cjaas_app::analytics::{Analytics, RunSummary};
 use cjaas_core::analytics::{basis, body_of, keys, PersonFold, Step};
+use cjaas_core::event::validate_raw;
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{DocumentStore, Expect, TapeStore};
 use cjaas_core::tape::TapeEntry;
@@ -20,21 +21,14 @@ const TYPES: [&str; 5] = ["view", "cart", "buy", "chat", "call"];
 const PERSONS: usize = 12;
 
 fn entry(tenant: &TenantId, person: usize, time: DateTime<Utc>, n: usize) -> TapeEntry {
-    let person = PersonId::parse(&format!("p{person}")).unwrap();
-    let (id, ty) = (format!("e{n}"), TYPES[(n * 7 + n / 5) % 5]);
-    let event = json!({"specversion": "1.0", "id": id, "source": "/s", "type": ty,
-                       "person": person.as_str(), "time": time});
-    TapeEntry {
-        tenant: tenant.clone(),
-        person,
+    let ty = TYPES[(n * 7 + n / 5) % 5];
+    let event = json!({"specversion": "1.0", "id": format!("e{n}"), "source": "/s", "type": ty,
+                       "person": format!("p{person}"), "time": time});
+    TapeEntry::from_valid(
+        tenant.clone(),
+        validate_raw(0, &event.to_string(), time).unwrap(),
         time,
-        received_at: time,
-        ty: ty.to_owned(),
-        source: "/s".into(),
-        id,
-        expires_at: None,
-        event: event.to_string(),
-    }
+    )
 }
 
 fn analytics(store: &Arc<EmbeddedStore>) -> Analytics {

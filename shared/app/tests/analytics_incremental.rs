@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use cjaas_app::analytics::Analytics;
 use cjaas_core::analytics::{basis, windows_at, FunnelDefinition, PersonFold, Step, Tally};
-use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::event::validate_raw;
+use cjaas_core::ids::TenantId;
 use cjaas_core::ports::TapeStore;
 use cjaas_core::tape::TapeEntry;
 use cjaas_local::scheduler::LocalBus;
@@ -42,22 +43,13 @@ fn round() -> impl Strategy<Value = Round> {
 }
 
 fn entry(tenant: &TenantId, person: u8, time: DateTime<Utc>, ty: u8, n: usize) -> TapeEntry {
-    let person = PersonId::parse(&format!("p{person}")).unwrap();
-    let id = format!("e{n}");
-    let ty = TYPES[ty as usize];
-    let event = json!({"specversion": "1.0", "id": id, "source": "/s", "type": ty,
-                       "person": person.as_str(), "time": time});
-    TapeEntry {
-        tenant: tenant.clone(),
-        person,
+    let event = json!({"specversion": "1.0", "id": format!("e{n}"), "source": "/s",
+                       "type": TYPES[ty as usize], "person": format!("p{person}"), "time": time});
+    TapeEntry::from_valid(
+        tenant.clone(),
+        validate_raw(0, &event.to_string(), time).unwrap(),
         time,
-        received_at: time,
-        ty: ty.to_owned(),
-        source: "/s".into(),
-        id,
-        expires_at: None,
-        event: event.to_string(),
-    }
+    )
 }
 
 /// Every window's report from a fold of everything, without `computed_at`.
