@@ -24,7 +24,7 @@ mod time;
 mod transport;
 use time::event_time;
 pub use time::{corrected_time, OutOfRange};
-pub use transport::{gunzip, project_settings};
+pub use transport::{gunzip, project_settings, source_config};
 
 /// The CloudEvents `source` of every event that came through the tracking API.
 pub const SOURCE: &str = "segment";

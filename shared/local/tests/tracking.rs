@@ -13,26 +13,6 @@ fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// Makes a key through `POST /v1/keys` with the admin token; returns its token.
-async fn create_key(server: &Server, request: Value) -> String {
-    let response = client()
-        .post(format!("{}/v1/keys", server.base))
-        .bearer_auth(
-            server
-                .first_key
-                .as_ref()
-                .expect("the first start prints a key"),
-        )
-        .json(&request)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
-
 async fn journey(server: &Server, person: &str) -> Vec<Value> {
     let response = client()
         .get(format!("{}/v1/persons/{person}/events", server.base))
@@ -113,7 +93,7 @@ const SENT_TYPES: [&str; 7] = [
 async fn the_real_segment_client_writes_a_journey_that_spans_the_anonymous_visit() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
-    let write_key = create_key(&server, json!({"scopes": ["events:write"]})).await;
+    let write_key = server.create_key(json!({"scopes": ["events:write"]})).await;
     run_node_client(&server.base, &write_key, "r1", "segment");
 
     // identify linked anon-r1, alias linked legacy-r1: the user's journey spans both.
@@ -159,7 +139,7 @@ async fn the_real_segment_client_writes_a_journey_that_spans_the_anonymous_visit
 async fn the_real_rudderstack_client_writes_the_same_journey() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
-    let write_key = create_key(&server, json!({"scopes": ["events:write"]})).await;
+    let write_key = server.create_key(json!({"scopes": ["events:write"]})).await;
     run_node_client(&server.base, &write_key, "rs", "rudderstack");
 
     let events = wait_for(&server, "user-rs", 7).await;
@@ -176,8 +156,8 @@ async fn the_real_rudderstack_client_writes_the_same_journey() {
 async fn the_segment_protocol_over_raw_http() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
-    let key = create_key(&server, json!({"scopes": ["events:write"]})).await;
-    let reader = create_key(&server, json!({"scopes": ["tape:read"]})).await;
+    let key = server.create_key(json!({"scopes": ["events:write"]})).await;
+    let reader = server.create_key(json!({"scopes": ["tape:read"]})).await;
 
     // Clock skew: the device is an hour fast; the event happened 10 s before sending.
     let device_now = chrono::Utc::now() + chrono::Duration::hours(1);
@@ -369,9 +349,7 @@ async fn publishable_keys_write_only_from_their_origins_and_within_their_rate_li
             .unwrap();
         assert_eq!(response.status().as_u16(), 422, "{bad}");
     }
-    let key = create_key(
-        &server,
-        json!({"kind": "publishable", "allowed_origins": ["https://shop.example.com"], "rate_limit_per_minute": 5}),
+    let key = server.create_key(json!({"kind": "publishable", "allowed_origins": ["https://shop.example.com"], "rate_limit_per_minute": 5}),
     )
     .await;
     assert!(key.starts_with("cjp_dev_"));

@@ -18,21 +18,26 @@ use std::sync::Arc;
 
 use cjaas_core::auth::Principal;
 
-use super::tracking::{tracking_paths, tracking_routes, SETTINGS_PATH};
+use super::tracking::{is_read_path, tracking_paths, tracking_routes};
 use super::Problem;
 use crate::browser::BrowserGuard;
 use crate::tracking::Tracking;
 
 /// How long a browser may cache a preflight (Chromium caps it at 2 hours).
 const PREFLIGHT_MAX_AGE_SECS: &str = "7200";
-/// Request headers a page may send (besides the `ce-*` of binary mode). RudderStack's
-/// browser SDK adds `AnonymousId` (its anonymous id, base64) to every call.
-const ALLOWED_HEADERS: [&str; 4] = [
+/// Request headers a page may send (besides the `ce-*` of binary mode and the `rsa-*`
+/// retry headers below). RudderStack's browser SDK adds `AnonymousId` (its anonymous
+/// id, base64) and `SentAt` to every call.
+const ALLOWED_HEADERS: [&str; 5] = [
     "authorization",
     "content-type",
     "content-encoding",
     "anonymousid",
+    "sentat",
 ];
+/// RudderStack's browser SDK describes its retries in `Rsa-Retry-Attempt`,
+/// `Rsa-Since-Last-Attempt` and the like. They are informational; CJaaS ignores them.
+const ALLOWED_HEADER_PREFIXES: [&str; 2] = ["ce-", "rsa-"];
 
 /// Every browser path: the ingest route and the tracking API.
 pub fn browser_paths() -> Vec<String> {
@@ -55,8 +60,8 @@ pub fn browser_routes(
     ));
     let mut preflights = Router::new();
     for path in browser_paths() {
-        // The settings route is read with GET; every other browser route takes POST.
-        let methods = if path == SETTINGS_PATH { "GET" } else { "POST" };
+        // The settings routes are read with GET; every other browser route takes POST.
+        let methods = if is_read_path(&path) { "GET" } else { "POST" };
         preflights = preflights.route(
             &path,
             options(move |headers: HeaderMap| preflight(headers, methods)),
@@ -137,7 +142,10 @@ fn allowed_request_headers(headers: &HeaderMap) -> Option<HeaderValue> {
     let allowed: Vec<String> = requested
         .split(',')
         .map(|h| h.trim().to_ascii_lowercase())
-        .filter(|h| ALLOWED_HEADERS.contains(&h.as_str()) || h.starts_with("ce-"))
+        .filter(|h| {
+            ALLOWED_HEADERS.contains(&h.as_str())
+                || ALLOWED_HEADER_PREFIXES.iter().any(|p| h.starts_with(p))
+        })
         .collect();
     let list = if allowed.is_empty() {
         ALLOWED_HEADERS.join(", ")

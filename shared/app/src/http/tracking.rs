@@ -6,6 +6,7 @@
 //! | `POST /v1/batch` (`/v1/b`) | a batch of calls |
 //! | `POST /v1/track`, `/v1/identify`, `/v1/page`, `/v1/screen`, `/v1/group`, `/v1/alias` (`/v1/t`, `/v1/i`, `/v1/p`, `/v1/s`, `/v1/g`, `/v1/a`) | one call |
 //! | `GET /v1/projects/{writeKey}/settings` | the settings analytics.js reads first |
+//! | `GET /sourceConfig` (`/sourceConfig/`) | the source config RudderStack's browser SDK reads first |
 //!
 //! The write key is any credential with `events:write`: HTTP Basic (the key as the user
 //! name), `writeKey` in the body, or `Authorization: Bearer`. These routes verify it
@@ -13,7 +14,7 @@
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
@@ -26,7 +27,9 @@ use std::sync::Arc;
 
 use cjaas_core::auth::{AuthError, Principal, Scope};
 use cjaas_core::event::MAX_REQUEST_BYTES;
-use cjaas_core::segment::{gunzip, parse_payload, project_settings, Call, Route, SegmentError};
+use cjaas_core::segment::{
+    gunzip, parse_payload, project_settings, source_config, Call, Route, SegmentError,
+};
 
 use super::{path_param, Problem};
 use crate::tracking::Tracking;
@@ -44,6 +47,14 @@ fn short_path(call: Call) -> &'static str {
 }
 
 pub const SETTINGS_PATH: &str = "/v1/projects/{write_key}/settings";
+/// RudderStack's browser SDK asks for `{configUrl}/sourceConfig/`, with the slash,
+/// unless its `configUrl` already ends in `/sourceConfig`.
+pub const SOURCE_CONFIG_PATHS: [&str; 2] = ["/sourceConfig", "/sourceConfig/"];
+
+/// The tracking API's read routes, which browsers call with GET.
+pub fn is_read_path(path: &str) -> bool {
+    path == SETTINGS_PATH || SOURCE_CONFIG_PATHS.contains(&path)
+}
 
 /// Every path of the tracking API.
 pub fn tracking_paths() -> Vec<String> {
@@ -53,6 +64,7 @@ pub fn tracking_paths() -> Vec<String> {
         paths.push(short_path(call).to_owned());
     }
     paths.push(SETTINGS_PATH.to_owned());
+    paths.extend(SOURCE_CONFIG_PATHS.map(str::to_owned));
     paths
 }
 
@@ -64,6 +76,9 @@ pub fn tracking_routes(tracking: Arc<Tracking>) -> Router {
         router = router
             .route(&format!("/v1/{}", c.as_str()), call(Route::Single(c)))
             .route(short_path(c), call(Route::Single(c)));
+    }
+    for path in SOURCE_CONFIG_PATHS {
+        router = router.route(path, get(rudderstack_source_config));
     }
     router
         .route(SETTINGS_PATH, get(settings))
@@ -141,6 +156,39 @@ async fn settings(
             &key,
             &format!("{host}/v1"),
             protocol,
+        )))
+    };
+    match answer.await {
+        Ok(body) => body.into_response(),
+        Err(problem) => problem.segment_compatible().into_response(),
+    }
+}
+
+/// `GET /sourceConfig?writeKey=…`: the source config RudderStack's browser SDK loads
+/// from its `configUrl` before it sends. The key comes from the query or, as the SDK
+/// also sends it, from HTTP Basic.
+async fn rudderstack_source_config(
+    State(tracking): State<Arc<Tracking>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let answer = async {
+        let from_query = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .find(|(name, _)| name == "writeKey")
+            .map(|(_, key)| key.into_owned());
+        let key = match from_query {
+            Some(key) => key,
+            None => header_credential(&headers)?.ok_or(AuthError::Missing)?,
+        };
+        let principal = authenticate(&tracking, &key).await?;
+        principal.require(Scope::EventsWrite)?;
+        tracking
+            .guard()
+            .admit(&principal, origin(&headers), false)
+            .await?;
+        Ok::<_, Problem>(Json(source_config(
+            &principal.credential,
+            principal.tenant.as_str(),
         )))
     };
     match answer.await {

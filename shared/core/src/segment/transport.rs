@@ -1,4 +1,5 @@
-//! What surrounds the messages: gzip bodies, and the settings analytics.js reads.
+//! What surrounds the messages: gzip bodies, and the settings analytics.js and
+//! RudderStack's browser SDK read before they send.
 
 use serde_json::{json, Value};
 use std::io::Read;
@@ -30,6 +31,25 @@ pub fn project_settings(write_key: &str, api_host: &str, protocol: &str) -> Valu
         "metrics": {"sampleRate": 0},
         "legacyVideoPluginsEnabled": false,
         "remotePlugins": []
+    })
+}
+
+/// What `GET /sourceConfig` answers: the source config RudderStack's browser SDK
+/// loads first. An enabled source with no device-mode destinations, so the SDK sends
+/// every call to its data plane (here), and with its error and metrics reporting off,
+/// so it posts nothing to RudderStack's own services.
+pub fn source_config(source_id: &str, tenant: &str) -> Value {
+    let off = json!({"enabled": false});
+    json!({
+        "isHosted": false,
+        "source": {
+            "id": source_id,
+            "name": "CJaaS",
+            "workspaceId": tenant,
+            "enabled": true,
+            "config": {"statsCollection": {"errors": off, "metrics": off}},
+            "destinations": []
+        }
     })
 }
 

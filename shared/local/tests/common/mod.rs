@@ -43,6 +43,26 @@ impl Server {
             response.json().await.unwrap_or(serde_json::Value::Null),
         )
     }
+
+    /// Makes a key through `POST /v1/keys` with the first start's admin key; its token.
+    #[allow(dead_code)] // called by some test binaries only
+    pub async fn create_key(&self, request: serde_json::Value) -> String {
+        let admin = self
+            .first_key
+            .as_ref()
+            .expect("the first start prints a key");
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/keys", self.base))
+            .bearer_auth(admin)
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
 }
 
 impl Drop for Server {

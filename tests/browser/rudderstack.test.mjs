@@ -1,0 +1,103 @@
+// RudderStack's browser SDK (@rudderstack/analytics-js, its bundled UMD build) in real
+// headless Chromium, on a site of another origin, pointed at a fresh embedded default as
+// both its config URL and its data plane: it loads /sourceConfig, then its calls reach
+// the Tape once each, with the anonymous visit linked to the identified user.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer, serveStatic, launchBrowser, api, eventually, repoRoot } from "./support.mjs";
+
+const SDK = join(repoRoot, "tests/browser/node_modules/@rudderstack/analytics-js/dist/npm/modern/bundled/umd/index.js");
+
+let server, site, foreign, browser, root, key;
+
+before(async () => {
+  server = await startServer();
+  root = mkdtempSync(join(tmpdir(), "cjaas-rudderstack-site-"));
+  const sdk = (_req, res) => res.writeHead(200, { "content-type": "text/javascript" }).end(readFileSync(SDK));
+  site = await serveStatic(root, { "/rsa.js": sdk });
+  foreign = await serveStatic(root, { "/rsa.js": sdk });
+  const minted = await api(server, "POST", "/v1/keys", {
+    body: { kind: "publishable", allowed_origins: [site.url] },
+  });
+  assert.equal(minted.status, 201, JSON.stringify(minted.body));
+  key = minted.body.token;
+  writeFileSync(join(root, "index.html"), `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>
+    <script src="/rsa.js"></script>
+    <script>
+      const ra = new rudderanalytics.RudderAnalytics();
+      ra.load(${JSON.stringify(key)}, ${JSON.stringify(server.url)}, { configUrl: ${JSON.stringify(server.url)} });
+      ra.ready(() => { window.rudderReady = true; });
+      ra.page();
+      ra.identify("rs-browser-user", { plan: "pro" });
+      ra.track("Order Completed", { total: 42 });
+    </script></head><body><h1>Shop</h1></body></html>`);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.close();
+  await foreign?.close();
+  await server?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Opens the site's page in a fresh profile; returns the page and its CJaaS responses. */
+async function visit(origin) {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  const answers = [];
+  page.on("response", (r) => {
+    if (r.url().startsWith(server.url) && r.request().method() !== "OPTIONS") {
+      answers.push({ path: new URL(r.url()).pathname, status: r.status() });
+    }
+  });
+  await page.goto(origin + "/index.html");
+  return { context, page, answers };
+}
+
+test("RudderStack's browser SDK loads its source config here and its calls reach the Tape once each", async () => {
+  const { context, page, answers } = await visit(site.url);
+  await eventually(() => page.evaluate(() => window.rudderReady === true), { what: "the SDK's ready callback" });
+  const events = await eventually(async () => {
+    const journey = await api(server, "GET", "/v1/persons/rs-browser-user/events");
+    return journey.body.events?.length >= 3 && journey.body.events;
+  }, { what: "the three calls on the Tape" });
+  assert.deepEqual(events.map((e) => e.type).sort(), ["Order Completed", "identify", "page"]);
+  assert.ok(events.every((e) => e.source === "segment"));
+  const view = events.find((e) => e.type === "page");
+  assert.equal(view.person, view.data.anonymousId, "the page view was sent before identify, as the anonymous visitor");
+  assert.equal(events.find((e) => e.type === "Order Completed").data.properties.total, 42);
+  // RudderStack's SDK sends identify's traits in the context.
+  assert.deepEqual(events.find((e) => e.type === "identify").data.context.traits, { plan: "pro" });
+  for (const event of events) {
+    assert.match(event.data.context.library.name, /RudderLabs JavaScript SDK/);
+    assert.equal(event.id, event.data.messageId, "the messageId is the event id");
+  }
+  const config = answers.find((a) => a.path.startsWith("/sourceConfig"));
+  assert.deepEqual(config, { path: "/sourceConfig/", status: 200 });
+  assert.ok(answers.every((a) => a.status === 200), JSON.stringify(answers));
+  // Nothing is sent twice, even after the SDK's queue has had time to retry.
+  await new Promise((done) => setTimeout(done, 1500));
+  const again = await api(server, "GET", "/v1/persons/rs-browser-user/events");
+  assert.equal(again.body.events.length, 3);
+  await context.close();
+});
+
+test("the source config answers the key's own origins only, and the SDK then sends nothing", async () => {
+  const { context, page, answers } = await visit(foreign.url);
+  await eventually(() => answers.some((a) => a.path.startsWith("/sourceConfig")), { what: "the config request" });
+  await new Promise((done) => setTimeout(done, 1000));
+  assert.equal(answers.find((a) => a.path.startsWith("/sourceConfig")).status, 403);
+  assert.equal(await page.evaluate(() => window.rudderReady === true), false);
+  assert.deepEqual(answers.filter((a) => a.path.startsWith("/v1/")), [], "no call was sent");
+  const config = await fetch(`${server.url}/sourceConfig?writeKey=${key}`, { headers: { origin: site.url } });
+  assert.equal(config.status, 200);
+  const body = await config.json();
+  assert.equal(body.source.enabled, true);
+  assert.deepEqual(body.source.destinations, []);
+  await context.close();
+});
