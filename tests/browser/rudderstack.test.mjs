@@ -24,16 +24,20 @@ before(async () => {
   });
   assert.equal(minted.status, 201, JSON.stringify(minted.body));
   key = minted.body.token;
-  writeFileSync(join(root, "index.html"), `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>
+  // index.html sends with the SDK's default transport (XHR), beacon.html with
+  // navigator.sendBeacon (its useBeacon option; the queue flushed every half second).
+  const page = (user, options) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>
     <script src="/rsa.js"></script>
     <script>
       const ra = new rudderanalytics.RudderAnalytics();
-      ra.load(${JSON.stringify(key)}, ${JSON.stringify(server.url)}, { configUrl: ${JSON.stringify(server.url)} });
+      ra.load(${JSON.stringify(key)}, ${JSON.stringify(server.url)}, ${JSON.stringify({ configUrl: server.url, ...options })});
       ra.ready(() => { window.rudderReady = true; });
       ra.page();
-      ra.identify("rs-browser-user", { plan: "pro" });
+      ra.identify(${JSON.stringify(user)}, { plan: "pro" });
       ra.track("Order Completed", { total: 42 });
-    </script></head><body><h1>Shop</h1></body></html>`);
+    </script></head><body><h1>Shop</h1></body></html>`;
+  writeFileSync(join(root, "index.html"), page("rs-browser-user", {}));
+  writeFileSync(join(root, "beacon.html"), page("rs-beacon-user", { useBeacon: true, beaconQueueOptions: { flushQueueInterval: 500 } }));
   browser = await launchBrowser();
 });
 
@@ -46,7 +50,7 @@ after(async () => {
 });
 
 /** Opens the site's page in a fresh profile; returns the page and its CJaaS responses. */
-async function visit(origin) {
+async function visit(origin, file = "index.html") {
   const context = await browser.createBrowserContext();
   const page = await context.newPage();
   const answers = [];
@@ -55,7 +59,7 @@ async function visit(origin) {
       answers.push({ path: new URL(r.url()).pathname, status: r.status() });
     }
   });
-  await page.goto(origin + "/index.html");
+  await page.goto(`${origin}/${file}`);
   return { context, page, answers };
 }
 
@@ -99,5 +103,21 @@ test("the source config answers the key's own origins only, and the SDK then sen
   const body = await config.json();
   assert.equal(body.source.enabled, true);
   assert.deepEqual(body.source.destinations, []);
+  await context.close();
+});
+
+test("with useBeacon the SDK's beacons (the key in the query, text/plain) reach the Tape once each", async () => {
+  const { context, page, answers } = await visit(site.url, "beacon.html");
+  await eventually(() => page.evaluate(() => window.rudderReady === true), { what: "the SDK's ready callback" });
+  const events = await eventually(async () => {
+    const journey = await api(server, "GET", "/v1/persons/rs-beacon-user/events");
+    return journey.body.events?.length >= 3 && journey.body.events;
+  }, { what: "the three calls on the Tape" });
+  assert.deepEqual(events.map((e) => e.type).sort(), ["Order Completed", "identify", "page"]);
+  const beacons = answers.filter((a) => a.path === "/beacon/v1/batch");
+  assert.ok(beacons.length >= 1 && beacons.every((a) => a.status === 200), JSON.stringify(answers));
+  assert.deepEqual(answers.filter((a) => /^\/v1\/(track|page|identify)$/.test(a.path)), [], "nothing went by XHR");
+  await new Promise((done) => setTimeout(done, 1500));
+  assert.equal((await api(server, "GET", "/v1/persons/rs-beacon-user/events")).body.events.length, 3);
   await context.close();
 });

@@ -1,5 +1,5 @@
 //! `GET /sourceConfig`, what RudderStack's browser SDK loads from its `configUrl`
-//! before it sends, and the preflights of the headers that SDK adds, on the real
+//! before it sends, its beacon path, and the preflights of the headers it adds, on the real
 //! `cjaas-local` binary over real HTTP. (tests/browser/rudderstack.test.mjs drives the
 //! SDK itself in Chromium.)
 
@@ -120,4 +120,50 @@ async fn a_publishable_key_reads_its_source_config_from_its_own_origins_only() {
         assert_eq!(status, 403, "{origin:?}: {problem}");
         assert_eq!(problem["code"], "origin_not_allowed");
     }
+}
+
+#[tokio::test]
+async fn a_beacon_batch_carries_its_key_in_the_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let key = server.create_key(json!({"scopes": ["events:write"]})).await;
+    let http = reqwest::Client::new();
+    let beacon = |key: &str| {
+        let batch = json!({"batch": [{"type": "track", "event": "Beaconed", "userId": "beacon-user",
+                                      "messageId": "beacon-1"}], "sentAt": chrono::Utc::now()});
+        http.post(format!("{}/beacon/v1/batch?writeKey={key}", server.base))
+            .header("content-type", "text/plain;charset=UTF-8")
+            .body(batch.to_string())
+    };
+    let (status, _, problem) = get(beacon("cjk_dev_nope_nope")).await;
+    assert_eq!(
+        (status, &problem["code"]),
+        (401, &json!("invalid_credential")),
+        "{problem}"
+    );
+    for _ in 0..2 {
+        let (status, _, body) = get(beacon(&key)).await;
+        assert_eq!((status, body), (200, json!({"success": true})));
+    }
+    let journey = || server.send(reqwest::Method::GET, "/v1/persons/beacon-user/events", None);
+    let mut tries = 0;
+    while journey().await.1["events"].as_array().unwrap().is_empty() {
+        tries += 1;
+        assert!(tries < 200, "the beacon reaches the Tape within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Give the resend time to reach the Tape too, were it not deduplicated.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let events = journey().await.1["events"].clone();
+    let ids: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["beacon-1"],
+        "the resent beacon dedups on its messageId"
+    );
 }

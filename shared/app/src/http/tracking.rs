@@ -3,13 +3,14 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /v1/batch` (`/v1/b`) | a batch of calls |
+//! | `POST /v1/batch` (`/v1/b`, `/beacon/v1/batch`) | a batch of calls (the last is RudderStack's beacon path) |
 //! | `POST /v1/track`, `/v1/identify`, `/v1/page`, `/v1/screen`, `/v1/group`, `/v1/alias` (`/v1/t`, `/v1/i`, `/v1/p`, `/v1/s`, `/v1/g`, `/v1/a`) | one call |
 //! | `GET /v1/projects/{writeKey}/settings` | the settings analytics.js reads first |
 //! | `GET /sourceConfig` (`/sourceConfig/`) | the source config RudderStack's browser SDK reads first |
 //!
 //! The write key is any credential with `events:write`: HTTP Basic (the key as the user
-//! name), `writeKey` in the body, or `Authorization: Bearer`. These routes verify it
+//! name), `Authorization: Bearer`, `writeKey` in the query (RudderStack's beacons and
+//! source config), or `writeKey` in the body. These routes verify it
 //! themselves: in AWS they have no authorizer, which cannot read a body.
 
 use axum::body::Body;
@@ -47,6 +48,9 @@ fn short_path(call: Call) -> &'static str {
 }
 
 pub const SETTINGS_PATH: &str = "/v1/projects/{write_key}/settings";
+/// Where RudderStack's browser SDK sends batches with `navigator.sendBeacon` (its
+/// `useBeacon` option): the write key in the query, the body `text/plain`.
+const BEACON_PATH: &str = "/beacon/v1/batch";
 /// RudderStack's browser SDK asks for `{configUrl}/sourceConfig/`, with the slash,
 /// unless its `configUrl` already ends in `/sourceConfig`.
 pub const SOURCE_CONFIG_PATHS: [&str; 2] = ["/sourceConfig", "/sourceConfig/"];
@@ -58,7 +62,11 @@ pub fn is_read_path(path: &str) -> bool {
 
 /// Every path of the tracking API.
 pub fn tracking_paths() -> Vec<String> {
-    let mut paths = vec!["/v1/batch".to_owned(), "/v1/b".to_owned()];
+    let mut paths = vec![
+        "/v1/batch".to_owned(),
+        "/v1/b".to_owned(),
+        BEACON_PATH.to_owned(),
+    ];
     for call in Call::ALL {
         paths.push(format!("/v1/{}", call.as_str()));
         paths.push(short_path(call).to_owned());
@@ -71,7 +79,8 @@ pub fn tracking_paths() -> Vec<String> {
 pub fn tracking_routes(tracking: Arc<Tracking>) -> Router {
     let mut router = Router::new()
         .route("/v1/batch", call(Route::Batch))
-        .route("/v1/b", call(Route::Batch));
+        .route("/v1/b", call(Route::Batch))
+        .route(BEACON_PATH, call(Route::Batch));
     for c in Call::ALL {
         router = router
             .route(&format!("/v1/{}", c.as_str()), call(Route::Single(c)))
@@ -87,8 +96,12 @@ pub fn tracking_routes(tracking: Arc<Tracking>) -> Router {
 
 fn call(route: Route) -> MethodRouter<Arc<Tracking>> {
     post(
-        move |State(tracking): State<Arc<Tracking>>, headers: HeaderMap, body: Body| async move {
-            match accept(&tracking, route, &headers, body).await {
+        move |State(tracking): State<Arc<Tracking>>,
+              RawQuery(query): RawQuery,
+              headers: HeaderMap,
+              body: Body| async move {
+            let query_key = query_write_key(query);
+            match accept(&tracking, route, &headers, query_key, body).await {
                 Ok(()) => (StatusCode::OK, Json(json!({ "success": true }))).into_response(),
                 Err(problem) => problem.segment_compatible().into_response(),
             }
@@ -100,11 +113,12 @@ async fn accept(
     tracking: &Tracking,
     route: Route,
     headers: &HeaderMap,
+    query_key: Option<String>,
     body: Body,
 ) -> Result<(), Problem> {
     let received_at = Utc::now();
-    // A credential in a header is checked before the body is even read.
-    let early = match header_credential(headers)? {
+    // A credential in a header or the query is checked before the body is even read.
+    let early = match header_credential(headers)?.or(query_key) {
         Some(token) => Some(authenticate(tracking, &token).await?),
         None => None,
     };
@@ -173,10 +187,7 @@ async fn rudderstack_source_config(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        let from_query = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .find(|(name, _)| name == "writeKey")
-            .map(|(_, key)| key.into_owned());
-        let key = match from_query {
+        let key = match query_write_key(query) {
             Some(key) => key,
             None => header_credential(&headers)?.ok_or(AuthError::Missing)?,
         };
@@ -195,6 +206,13 @@ async fn rudderstack_source_config(
         Ok(body) => body.into_response(),
         Err(problem) => problem.segment_compatible().into_response(),
     }
+}
+
+/// `writeKey` of the query string, if any.
+fn query_write_key(query: Option<String>) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "writeKey")
+        .map(|(_, key)| key.into_owned())
 }
 
 async fn authenticate(tracking: &Tracking, token: &str) -> Result<Principal, Problem> {
