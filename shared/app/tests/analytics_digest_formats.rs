@@ -3,6 +3,8 @@
 //! dictionary is recomputed by its next run, and format-3 digests beside a dictionary
 //! (an older job still writing during an upgrade) are read as they are.
 
+mod common;
+
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -10,12 +12,12 @@ use std::sync::Arc;
 
 use cjaas_app::analytics::{Analytics, RunSummary};
 use cjaas_core::analytics::{basis, body_of, keys, PersonFold, Step};
-use cjaas_core::event::validate_raw;
 use cjaas_core::ids::{PersonId, TenantId};
 use cjaas_core::ports::{DocumentStore, Expect, TapeStore};
 use cjaas_core::tape::TapeEntry;
 use cjaas_local::scheduler::LocalBus;
 use cjaas_local::EmbeddedStore;
+use common::tape_entry;
 
 const TYPES: [&str; 5] = ["view", "cart", "buy", "chat", "call"];
 const PERSONS: usize = 12;
@@ -24,11 +26,7 @@ fn entry(tenant: &TenantId, person: usize, time: DateTime<Utc>, n: usize) -> Tap
     let ty = TYPES[(n * 7 + n / 5) % 5];
     let event = json!({"specversion": "1.0", "id": format!("e{n}"), "source": "/s", "type": ty,
                        "person": format!("p{person}"), "time": time});
-    TapeEntry::from_valid(
-        tenant.clone(),
-        validate_raw(0, &event.to_string(), time).unwrap(),
-        time,
-    )
+    tape_entry(tenant, event, time)
 }
 
 fn analytics(store: &Arc<EmbeddedStore>) -> Analytics {

@@ -3,6 +3,8 @@
 //! arrives late, however much time passes between runs, and when funnels change.
 //! Runs on the real embedded store.
 
+mod common;
+
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -11,12 +13,12 @@ use std::sync::Arc;
 
 use cjaas_app::analytics::Analytics;
 use cjaas_core::analytics::{basis, windows_at, FunnelDefinition, PersonFold, Step, Tally};
-use cjaas_core::event::validate_raw;
 use cjaas_core::ids::TenantId;
 use cjaas_core::ports::TapeStore;
 use cjaas_core::tape::TapeEntry;
 use cjaas_local::scheduler::LocalBus;
 use cjaas_local::EmbeddedStore;
+use common::tape_entry;
 
 const TYPES: [&str; 4] = ["view", "cart", "buy", "chat"];
 
@@ -45,11 +47,7 @@ fn round() -> impl Strategy<Value = Round> {
 fn entry(tenant: &TenantId, person: u8, time: DateTime<Utc>, ty: u8, n: usize) -> TapeEntry {
     let event = json!({"specversion": "1.0", "id": format!("e{n}"), "source": "/s",
                        "type": TYPES[ty as usize], "person": format!("p{person}"), "time": time});
-    TapeEntry::from_valid(
-        tenant.clone(),
-        validate_raw(0, &event.to_string(), time).unwrap(),
-        time,
-    )
+    tape_entry(tenant, event, time)
 }
 
 /// Every window's report from a fold of everything, without `computed_at`.

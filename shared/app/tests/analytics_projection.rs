@@ -3,6 +3,8 @@
 //! entries, entries written before the projection existed still read (by decoding the
 //! full event), and the operator backfill gives them their projection.
 
+mod common;
+
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -15,29 +17,22 @@ use cjaas_core::projection::{steps_from_entries, TapeStep};
 use cjaas_core::tape::TapeEntry;
 use cjaas_local::scheduler::LocalBus;
 use cjaas_local::EmbeddedStore;
+use common::tape_entry;
 
 const TYPES: [&str; 4] = ["view", "cart", "buy", "chat"];
 
 fn entry(tenant: &TenantId, person: usize, time: DateTime<Utc>, n: usize) -> TapeEntry {
-    let person = PersonId::parse(&format!("p{person}")).unwrap();
-    let (id, ty, source) = (format!("e{n}"), TYPES[n % 4], format!("/s{}", n % 3));
-    let event = json!({"specversion": "1.0", "id": id, "source": source, "type": ty,
-                       "person": person.as_str(), "time": time, "data": {"n": n}});
+    let event = json!({"specversion": "1.0", "id": format!("e{n}"), "type": TYPES[n % 4],
+                       "source": format!("/s{}", n % 3), "person": format!("p{person}"),
+                       "time": time, "data": {"n": n}});
     TapeEntry {
-        tenant: tenant.clone(),
-        person,
-        time,
-        received_at: time,
-        ty: ty.to_owned(),
-        source,
-        id,
         // Some entries have left retention already, some will.
         expires_at: match n % 7 {
             0 => Some((time - Duration::days(400)).timestamp()),
             1 => Some((time + Duration::days(400)).timestamp()),
             _ => None,
         },
-        event: event.to_string(),
+        ..tape_entry(tenant, event, time)
     }
 }
 

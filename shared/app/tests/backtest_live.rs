@@ -3,6 +3,8 @@
 //! a time, then running the absence timers once they are due; with the rule's caps
 //! and the tenant's, the same firings are capped.
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -12,13 +14,14 @@ use std::sync::Arc;
 use cjaas_app::jobs::{BacktestStatus, Backtests, BusMessage, Window};
 use cjaas_app::orchestration::{Orchestrator, Policies, PolicyDefinition, Rules};
 use cjaas_app::profiles::{Aliases, Profiles, Views};
-use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::ids::TenantId;
 use cjaas_core::ports::TapeStore;
 use cjaas_core::rules::caps::CapSpec;
 use cjaas_core::rules::RuleDefinition;
 use cjaas_core::tape::TapeEntry;
 use cjaas_local::scheduler::LocalBus;
 use cjaas_local::EmbeddedStore;
+use common::tape_entry;
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 8, 0, 0).unwrap()
@@ -27,20 +30,10 @@ fn start() -> DateTime<Utc> {
 fn entry(tenant: &TenantId, n: usize, (person, minute, ty, path): &(u8, i64, u8, u8)) -> TapeEntry {
     // Distinct times: the Tape's order is the feeding order.
     let time = start() + Duration::minutes(*minute) + Duration::milliseconds(n as i64);
-    let (id, ty, person) = (format!("e{n}"), format!("t{ty}"), format!("p{person}"));
-    let event = json!({"specversion": "1.0", "id": id, "source": "/web", "type": ty,
-                       "person": person, "time": time, "data": {"path": path}});
-    TapeEntry {
-        tenant: tenant.clone(),
-        person: PersonId::parse(&person).unwrap(),
-        time,
-        received_at: time,
-        ty,
-        source: "/web".into(),
-        id,
-        expires_at: None,
-        event: event.to_string(),
-    }
+    let event = json!({"specversion": "1.0", "id": format!("e{n}"), "source": "/web",
+                       "type": format!("t{ty}"), "person": format!("p{person}"), "time": time,
+                       "data": {"path": path}});
+    tape_entry(tenant, event, time)
 }
 
 fn when() -> impl Strategy<Value = Value> {

@@ -2,34 +2,27 @@
 //! many events of one person evaluated at once fire the rule once, and evaluating the
 //! same events again fires nothing.
 
+mod common;
+
 use chrono::{Duration, Utc};
 use serde_json::json;
 use std::sync::Arc;
 
 use cjaas_app::orchestration::{Orchestrator, Rules};
 use cjaas_app::profiles::{Aliases, Profiles, Views};
-use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::ids::TenantId;
 use cjaas_core::ports::TapeStore;
 use cjaas_core::rules::RuleDefinition;
 use cjaas_core::tape::TapeEntry;
 use cjaas_local::scheduler::LocalBus;
 use cjaas_local::EmbeddedStore;
+use common::tape_entry;
 
 fn entry(tenant: &TenantId, id: usize) -> TapeEntry {
     let time = Utc::now() - Duration::seconds(30 - id as i64);
     let event = json!({"specversion": "1.0", "id": format!("e{id}"), "source": "/web",
                        "type": "page.viewed", "person": "ana", "time": time});
-    TapeEntry {
-        tenant: tenant.clone(),
-        person: PersonId::parse("ana").unwrap(),
-        time,
-        received_at: time,
-        ty: "page.viewed".into(),
-        source: "/web".into(),
-        id: format!("e{id}"),
-        expires_at: None,
-        event: event.to_string(),
-    }
+    tape_entry(tenant, event, time)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

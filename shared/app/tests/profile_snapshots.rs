@@ -2,6 +2,8 @@
 //! fold of the Tape, whatever arrives late, in whatever batches, across alias changes.
 //! Runs on the real embedded store.
 
+mod common;
+
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -13,6 +15,7 @@ use cjaas_core::ports::TapeStore;
 use cjaas_core::tape::TapeEntry;
 use cjaas_core::view::{CompiledView, ViewDefinition};
 use cjaas_local::EmbeddedStore;
+use common::tape_entry;
 
 /// Ten attributes: every kind of aggregation, a filter, a window and a computed one.
 fn ten_attribute_view() -> CompiledView {
@@ -58,22 +61,12 @@ fn entry(
     let (minutes_ago, kind, number, label) = *e;
     let ty = ["view", "buy", "other"][kind as usize];
     let time = now - Duration::minutes(minutes_ago);
-    let id = format!("e{n}");
     let event = json!({
-        "specversion": "1.0", "id": id, "source": "/p", "type": ty, "person": person.as_str(),
-        "time": time, "data": {"n": number as f64 / 4.0, "v": format!("page-{label}")}
+        "specversion": "1.0", "id": format!("e{n}"), "source": "/p", "type": ty,
+        "person": person.as_str(), "time": time,
+        "data": {"n": number as f64 / 4.0, "v": format!("page-{label}")}
     });
-    TapeEntry {
-        tenant: tenant.clone(),
-        person: person.clone(),
-        time,
-        received_at: now,
-        ty: ty.to_owned(),
-        source: "/p".to_owned(),
-        id,
-        expires_at: None,
-        event: event.to_string(),
-    }
+    tape_entry(tenant, event, now)
 }
 
 fn check(steps: Vec<Step>) -> Result<(), TestCaseError> {

@@ -19,7 +19,8 @@ use cjaas_app::deliveries::DeliveryLog;
 use cjaas_app::orchestration::{Orchestrator, Rules};
 use cjaas_app::profiles::{Aliases, Profiles, Views};
 use cjaas_core::deliveries::{DeliveryStatus, PageQuery};
-use cjaas_core::ids::{PersonId, TenantId};
+use cjaas_core::event::validate_raw;
+use cjaas_core::ids::TenantId;
 use cjaas_core::ports::{BusEvent, EventBus, StoreError, TapeStore};
 use cjaas_core::rules::RuleDefinition;
 use cjaas_core::tape::TapeEntry;
@@ -260,17 +261,8 @@ fn entry(tenant: &TenantId, person: &str, id: usize) -> TapeEntry {
     let time = base() + Duration::seconds(id as i64);
     let event = json!({"specversion": "1.0", "id": format!("e{id}"), "source": "/web",
                        "type": "page.viewed", "person": person, "time": time});
-    TapeEntry {
-        tenant: tenant.clone(),
-        person: PersonId::parse(person).unwrap(),
-        time,
-        received_at: time,
-        ty: "page.viewed".into(),
-        source: "/web".into(),
-        id: format!("e{id}"),
-        expires_at: None,
-        event: event.to_string(),
-    }
+    let valid = validate_raw(0, &event.to_string(), time).expect("a valid CloudEvent");
+    TapeEntry::from_valid(tenant.clone(), valid, time)
 }
 
 struct World {

@@ -53,6 +53,23 @@ impl Faults {
     }
 }
 
+/// `#[async_trait] impl $port for $wrapper`: each method listed passes straight to
+/// `self.$inner`; the ones after `faulty:` are written out.
+macro_rules! passing_to {
+    ($inner:ident: impl $port:ident for $wrapper:ty {
+        $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*
+        faulty: $($faulty:tt)*
+    }) => {
+        #[async_trait]
+        impl $port for $wrapper {
+            $(async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                $port::$name(&*self.$inner $(, $arg)*).await
+            })*
+            $($faulty)*
+        }
+    };
+}
+
 /// The embedded store's documents, but listing a tenant's rules fails while `faults`
 /// say so: the orchestrator cannot load its rules, so the drain fails after the Tape.
 struct RulesFail {
@@ -60,55 +77,27 @@ struct RulesFail {
     faults: Arc<Faults>,
 }
 
-#[async_trait]
-impl DocumentStore for RulesFail {
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Document>, StoreError> {
-        DocumentStore::get(&*self.store, pk, sk).await
-    }
-    async fn put(&self, pk: &str, sk: &str, body: &str, e: Expect) -> Result<bool, StoreError> {
-        DocumentStore::put(&*self.store, pk, sk, body, e).await
-    }
-    async fn delete(&self, pk: &str, sk: &str) -> Result<(), StoreError> {
-        self.store.delete(pk, sk).await
-    }
-    async fn list(&self, pk: &str) -> Result<Vec<(String, Document)>, StoreError> {
+type Rows = Vec<(String, Document)>;
+
+passing_to! { store: impl DocumentStore for RulesFail {
+    fn get(&self, pk: &str, sk: &str) -> Result<Option<Document>, StoreError>;
+    fn put(&self, pk: &str, sk: &str, body: &str, e: Expect) -> Result<bool, StoreError>;
+    fn delete(&self, pk: &str, sk: &str) -> Result<(), StoreError>;
+    fn list_page(&self, pk: &str, after: Option<&str>, limit: usize) -> Result<Rows, StoreError>;
+    fn put_many(&self, pk: &str, puts: &[(String, String)], deletes: &[String])
+        -> Result<(), StoreError>;
+    fn put_many_deferred(&self, pk: &str, puts: Vec<(String, String)>, deletes: Vec<String>)
+        -> Result<(), StoreError>;
+    fn write_limited(&self, limit: &Limit, write: LimitedWrite<'_>)
+        -> Result<LimitedOutcome, StoreError>;
+    faulty:
+    async fn list(&self, pk: &str) -> Result<Rows, StoreError> {
         if pk == cjaas_core::rules::keys::rules(&dev()) {
             self.faults.check("the rules")?;
         }
         DocumentStore::list(&*self.store, pk).await
     }
-    async fn list_page(
-        &self,
-        pk: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, Document)>, StoreError> {
-        self.store.list_page(pk, after, limit).await
-    }
-    async fn put_many(
-        &self,
-        pk: &str,
-        puts: &[(String, String)],
-        deletes: &[String],
-    ) -> Result<(), StoreError> {
-        self.store.put_many(pk, puts, deletes).await
-    }
-    async fn put_many_deferred(
-        &self,
-        pk: &str,
-        puts: Vec<(String, String)>,
-        deletes: Vec<String>,
-    ) -> Result<(), StoreError> {
-        self.store.put_many_deferred(pk, puts, deletes).await
-    }
-    async fn write_limited(
-        &self,
-        limit: &Limit,
-        write: LimitedWrite<'_>,
-    ) -> Result<LimitedOutcome, StoreError> {
-        self.store.write_limited(limit, write).await
-    }
-}
+}}
 
 /// The archive directory, but writing an object fails while `faults` say so.
 struct ArchiveFails {
@@ -116,22 +105,16 @@ struct ArchiveFails {
     faults: Arc<Faults>,
 }
 
-#[async_trait]
-impl Archive for ArchiveFails {
+passing_to! { archive: impl Archive for ArchiveFails {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+    faulty:
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.faults.check("the archive")?;
         self.archive.put(key, bytes).await
     }
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.archive.get(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.archive.list(prefix).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.archive.delete(key).await
-    }
-}
+}}
 
 /// The embedded default's adapters with the rules' documents and the archive behind
 /// fault switches.
@@ -141,10 +124,29 @@ struct Faulty {
     archive: Arc<Faults>,
 }
 
+/// Adapter getters that pass straight to `self.inner`.
+macro_rules! from_inner {
+    ($($name:ident -> $ty:ty;)*) => {
+        $(fn $name(&self) -> Result<$ty, Infallible> {
+            self.inner.$name()
+        })*
+    };
+}
+
 impl Adapters for Faulty {
     type Error = Infallible;
-    fn tape(&self) -> Result<Arc<dyn TapeStore>, Infallible> {
-        self.inner.tape()
+    from_inner! {
+        tape -> Arc<dyn TapeStore>;
+        config -> Arc<dyn ConfigStore>;
+        stream -> Arc<dyn EventStream>;
+        dead_letters -> Arc<dyn DeadLetterSink>;
+        bus -> Arc<dyn EventBus>;
+        forwarder -> Arc<dyn Forwarder>;
+        keys -> SigningKeys;
+        targets -> TargetPolicy;
+    }
+    fn event_log(&self) -> Option<Arc<dyn EventLog>> {
+        self.inner.event_log()
     }
     fn docs(&self) -> Result<Arc<dyn DocumentStore>, Infallible> {
         Ok(Arc::new(RulesFail {
@@ -152,35 +154,11 @@ impl Adapters for Faulty {
             faults: self.rules.clone(),
         }))
     }
-    fn config(&self) -> Result<Arc<dyn ConfigStore>, Infallible> {
-        self.inner.config()
-    }
-    fn stream(&self) -> Result<Arc<dyn EventStream>, Infallible> {
-        self.inner.stream()
-    }
-    fn dead_letters(&self) -> Result<Arc<dyn DeadLetterSink>, Infallible> {
-        self.inner.dead_letters()
-    }
     fn archive(&self) -> Result<Arc<dyn Archive>, Infallible> {
         Ok(Arc::new(ArchiveFails {
             archive: self.inner.archive()?,
             faults: self.archive.clone(),
         }))
-    }
-    fn bus(&self) -> Result<Arc<dyn EventBus>, Infallible> {
-        self.inner.bus()
-    }
-    fn forwarder(&self) -> Result<Arc<dyn Forwarder>, Infallible> {
-        self.inner.forwarder()
-    }
-    fn keys(&self) -> Result<SigningKeys, Infallible> {
-        self.inner.keys()
-    }
-    fn targets(&self) -> Result<TargetPolicy, Infallible> {
-        self.inner.targets()
-    }
-    fn event_log(&self) -> Option<Arc<dyn EventLog>> {
-        self.inner.event_log()
     }
 }
 
