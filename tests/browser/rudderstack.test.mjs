@@ -63,14 +63,27 @@ async function visit(origin, file = "index.html") {
   return { context, page, answers };
 }
 
-test("RudderStack's browser SDK loads its source config here and its calls reach the Tape once each", async () => {
-  const { context, page, answers } = await visit(site.url);
+/** Waits for the SDK to be ready and for `user`'s three calls (page, identify, track)
+ *  on the Tape; returns them. */
+async function threeCalls(page, user) {
   await eventually(() => page.evaluate(() => window.rudderReady === true), { what: "the SDK's ready callback" });
   const events = await eventually(async () => {
-    const journey = await api(server, "GET", "/v1/persons/rs-browser-user/events");
+    const journey = await api(server, "GET", `/v1/persons/${user}/events`);
     return journey.body.events?.length >= 3 && journey.body.events;
   }, { what: "the three calls on the Tape" });
   assert.deepEqual(events.map((e) => e.type).sort(), ["Order Completed", "identify", "page"]);
+  return events;
+}
+
+/** Nothing is sent twice, even after the SDK's queue has had time to retry. */
+async function stillThreeCalls(user) {
+  await new Promise((done) => setTimeout(done, 1500));
+  assert.equal((await api(server, "GET", `/v1/persons/${user}/events`)).body.events.length, 3);
+}
+
+test("RudderStack's browser SDK loads its source config here and its calls reach the Tape once each", async () => {
+  const { context, page, answers } = await visit(site.url);
+  const events = await threeCalls(page, "rs-browser-user");
   assert.ok(events.every((e) => e.source === "segment"));
   const view = events.find((e) => e.type === "page");
   assert.equal(view.person, view.data.anonymousId, "the page view was sent before identify, as the anonymous visitor");
@@ -84,10 +97,7 @@ test("RudderStack's browser SDK loads its source config here and its calls reach
   const config = answers.find((a) => a.path.startsWith("/sourceConfig"));
   assert.deepEqual(config, { path: "/sourceConfig/", status: 200 });
   assert.ok(answers.every((a) => a.status === 200), JSON.stringify(answers));
-  // Nothing is sent twice, even after the SDK's queue has had time to retry.
-  await new Promise((done) => setTimeout(done, 1500));
-  const again = await api(server, "GET", "/v1/persons/rs-browser-user/events");
-  assert.equal(again.body.events.length, 3);
+  await stillThreeCalls("rs-browser-user");
   await context.close();
 });
 
@@ -108,16 +118,10 @@ test("the source config answers the key's own origins only, and the SDK then sen
 
 test("with useBeacon the SDK's beacons (the key in the query, text/plain) reach the Tape once each", async () => {
   const { context, page, answers } = await visit(site.url, "beacon.html");
-  await eventually(() => page.evaluate(() => window.rudderReady === true), { what: "the SDK's ready callback" });
-  const events = await eventually(async () => {
-    const journey = await api(server, "GET", "/v1/persons/rs-beacon-user/events");
-    return journey.body.events?.length >= 3 && journey.body.events;
-  }, { what: "the three calls on the Tape" });
-  assert.deepEqual(events.map((e) => e.type).sort(), ["Order Completed", "identify", "page"]);
+  await threeCalls(page, "rs-beacon-user");
   const beacons = answers.filter((a) => a.path === "/beacon/v1/batch");
   assert.ok(beacons.length >= 1 && beacons.every((a) => a.status === 200), JSON.stringify(answers));
   assert.deepEqual(answers.filter((a) => /^\/v1\/(track|page|identify)$/.test(a.path)), [], "nothing went by XHR");
-  await new Promise((done) => setTimeout(done, 1500));
-  assert.equal((await api(server, "GET", "/v1/persons/rs-beacon-user/events")).body.events.length, 3);
+  await stillThreeCalls("rs-beacon-user");
   await context.close();
 });

@@ -152,12 +152,7 @@ async fn settings(
 ) -> Response {
     let answer = async {
         let key = path_param(write_key, "malformed_credential")?;
-        let principal = authenticate(&tracking, &key).await?;
-        principal.require(Scope::EventsWrite)?;
-        tracking
-            .guard()
-            .admit(&principal, origin(&headers), false)
-            .await?;
+        verify_reader(&tracking, &key, &headers).await?;
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -191,12 +186,7 @@ async fn rudderstack_source_config(
             Some(key) => key,
             None => header_credential(&headers)?.ok_or(AuthError::Missing)?,
         };
-        let principal = authenticate(&tracking, &key).await?;
-        principal.require(Scope::EventsWrite)?;
-        tracking
-            .guard()
-            .admit(&principal, origin(&headers), false)
-            .await?;
+        let principal = verify_reader(&tracking, &key, &headers).await?;
         Ok::<_, Problem>(Json(source_config(
             &principal.credential,
             principal.tenant.as_str(),
@@ -206,6 +196,22 @@ async fn rudderstack_source_config(
         Ok(body) => body.into_response(),
         Err(problem) => problem.segment_compatible().into_response(),
     }
+}
+
+/// The write key of a settings route, verified: `events:write`, and a publishable key
+/// held to its origins, without counting towards its rate limit.
+async fn verify_reader(
+    tracking: &Tracking,
+    key: &str,
+    headers: &HeaderMap,
+) -> Result<Principal, Problem> {
+    let principal = authenticate(tracking, key).await?;
+    principal.require(Scope::EventsWrite)?;
+    tracking
+        .guard()
+        .admit(&principal, origin(headers), false)
+        .await?;
+    Ok(principal)
 }
 
 /// `writeKey` of the query string, if any.
