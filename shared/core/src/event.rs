@@ -62,8 +62,6 @@ pub enum RequestError {
     UnsupportedMediaType(String),
     #[error("the header {0} is given more than once; send it once")]
     DuplicateHeader(String),
-    #[error("the header {0} belongs to binary mode; in structured and batch mode the attributes travel in the body")]
-    UnexpectedHeader(String),
     #[error("{} invalid event(s)", .0.len())]
     InvalidEvents(Vec<EventProblem>),
 }

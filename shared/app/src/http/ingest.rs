@@ -61,10 +61,8 @@ fn parse_request(
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    let structured = media_type == BATCH_CONTENT_TYPE || media_type == STRUCTURED_CONTENT_TYPE;
-    if let Some(name) = structured.then(|| binary_header(headers)).flatten() {
-        return Err(RequestError::UnexpectedHeader(name));
-    }
+    // In structured and batch mode the body carries every attribute, and `ce-*` headers
+    // beside it may mirror them (CloudEvents HTTP binding 3.2.3): they are not read.
     if media_type == BATCH_CONTENT_TYPE {
         parse_batch(body, received_at)
     } else if media_type == STRUCTURED_CONTENT_TYPE {
@@ -74,16 +72,6 @@ fn parse_request(
     } else {
         Err(RequestError::UnsupportedMediaType(content_type.to_owned()))
     }
-}
-
-/// The first `ce-*` header, which only binary mode reads: in the other modes it would
-/// be silently ignored, so it is refused.
-fn binary_header(headers: &HeaderMap) -> Option<String> {
-    headers
-        .keys()
-        .map(|name| name.as_str())
-        .find(|name| name.starts_with("ce-"))
-        .map(str::to_owned)
 }
 
 fn request_problem(error: RequestError) -> Problem {
@@ -97,9 +85,6 @@ fn request_problem(error: RequestError) -> Problem {
         }
         RequestError::EmptyBatch => Problem::new(StatusCode::BAD_REQUEST, "empty_batch", detail),
         RequestError::DuplicateHeader(name) => Problem::duplicate_header(&name),
-        RequestError::UnexpectedHeader(_) => {
-            Problem::new(StatusCode::BAD_REQUEST, "unexpected_header", detail)
-        }
         RequestError::MalformedJson(_) => {
             Problem::new(StatusCode::BAD_REQUEST, "malformed_json", detail)
         }

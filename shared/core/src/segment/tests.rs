@@ -186,6 +186,16 @@ fn request_level_problems_come_first() {
         parse_payload(b"{\"batch\": []}", Route::Batch).unwrap_err(),
         SegmentError::EmptyBatch
     );
+    for defaults in [r#""context": []"#, r#""integrations": "all""#] {
+        let body = format!(r#"{{"batch": [{{"type": "page", "userId": "u"}}], {defaults}}}"#);
+        assert_eq!(
+            parse_payload(body.as_bytes(), Route::Batch).unwrap_err().code(),
+            "invalid_request",
+            "{defaults}"
+        );
+    }
+    let nulls = br#"{"batch": [{"type": "page", "userId": "u"}], "context": null, "integrations": null}"#;
+    assert!(parse_payload(nulls, Route::Batch).is_ok(), "null is absent");
     let huge = vec![b' '; MAX_BATCH_BYTES + 1];
     assert_eq!(
         parse_payload(&huge, Route::Batch).unwrap_err(),
