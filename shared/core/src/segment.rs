@@ -144,8 +144,14 @@ pub fn parse_payload(body: &[u8], route: Route) -> Result<Payload, SegmentError>
             if parsed.batch.is_empty() {
                 return Err(SegmentError::EmptyBatch);
             }
-            for (name, value) in [("context", &parsed.context), ("integrations", &parsed.integrations)] {
-                if value.as_ref().is_some_and(|v| !v.is_object() && !v.is_null()) {
+            for (name, value) in [
+                ("context", &parsed.context),
+                ("integrations", &parsed.integrations),
+            ] {
+                if value
+                    .as_ref()
+                    .is_some_and(|v| !v.is_object() && !v.is_null())
+                {
                     return Err(SegmentError::InvalidRequest(format!(
                         "the batch's {name} must be an object"
                     )));

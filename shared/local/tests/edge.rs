@@ -176,7 +176,11 @@ async fn repeated_headers_and_bad_sources_are_refused_before_anything_is_written
                 .body(body.to_string()),
         )
         .await;
-        assert_eq!((status, body["accepted"].as_u64()), (202, Some(1)), "{body}");
+        assert_eq!(
+            (status, body["accepted"].as_u64()),
+            (202, Some(1)),
+            "{body}"
+        );
     }
 
     let batch = json!([event("ok-1", "/web"), event("bad-1", "×ø\u{9b}")]);
@@ -202,7 +206,11 @@ async fn repeated_headers_and_bad_sources_are_refused_before_anything_is_written
         .collect();
     assert_eq!(
         stored,
-        [("s-5", "page.viewed"), ("s-6", "page.viewed"), ("b-3", "call.started")],
+        [
+            ("s-5", "page.viewed"),
+            ("s-6", "page.viewed"),
+            ("b-3", "call.started")
+        ],
         "only the good requests were written, each as its body says"
     );
 }

@@ -115,7 +115,11 @@ pub fn asset_routes() -> Router {
         router.route(
             asset.path,
             get(move |headers: HeaderMap| async move {
-                serve(asset, etag.get_or_init(|| strong_etag(asset.body)), &headers)
+                serve(
+                    asset,
+                    etag.get_or_init(|| strong_etag(asset.body)),
+                    &headers,
+                )
             }),
         )
     })

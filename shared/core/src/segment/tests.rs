@@ -189,17 +189,27 @@ fn request_level_problems_come_first() {
     for defaults in [r#""context": []"#, r#""integrations": "all""#] {
         let body = format!(r#"{{"batch": [{{"type": "page", "userId": "u"}}], {defaults}}}"#);
         assert_eq!(
-            parse_payload(body.as_bytes(), Route::Batch).unwrap_err().code(),
+            parse_payload(body.as_bytes(), Route::Batch)
+                .unwrap_err()
+                .code(),
             "invalid_request",
             "{defaults}"
         );
     }
-    let nulls = br#"{"batch": [{"type": "page", "userId": "u"}], "context": null, "integrations": null}"#;
+    let nulls =
+        br#"{"batch": [{"type": "page", "userId": "u"}], "context": null, "integrations": null}"#;
     assert!(parse_payload(nulls, Route::Batch).is_ok(), "null is absent");
     let huge = vec![b' '; MAX_BATCH_BYTES + 1];
     assert_eq!(
         parse_payload(&huge, Route::Batch).unwrap_err(),
         SegmentError::BatchTooLarge
+    );
+    let bad_original =
+        json!({"userId": "u", "timestamp": "2026-11-23T10:00:00Z", "originalTimestamp": ""});
+    assert_eq!(
+        codes(map(bad_original, Route::Single(Call::Page)).unwrap_err()),
+        [(0, "invalid_timestamp")],
+        "both timestamps are checked, though timestamp wins"
     );
     let big_single = json!({"userId": "u", "event": "e", "p": "x".repeat(MAX_MESSAGE_BYTES)});
     assert_eq!(

@@ -14,11 +14,10 @@ pub(super) fn event_time(
     batch_sent_at: Option<&Value>,
     received_at: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, EventProblem> {
-    let timestamp = match message.get("timestamp") {
-        Some(Value::Null) | None => message.get("originalTimestamp"),
-        some => some,
-    };
-    let timestamp = parse_time(index, "timestamp", timestamp)?;
+    // Both are checked when given; `timestamp` wins.
+    let timestamp = parse_time(index, "timestamp", message.get("timestamp"))?;
+    let original = parse_time(index, "originalTimestamp", message.get("originalTimestamp"))?;
+    let timestamp = timestamp.or(original);
     let sent_at = match message.get("sentAt") {
         Some(Value::Null) | None => batch_sent_at,
         some => some,
