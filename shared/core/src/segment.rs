@@ -314,7 +314,7 @@ fn map_message(
         other => other.as_str().to_owned(),
     };
     let time = event_time(index, &message, payload.sent_at.as_ref(), received_at)?;
-    let id = match message.get("messageId").and_then(text_of) {
+    let id = match message.get("messageId").and_then(text) {
         Some(id) => id,
         None => derived_message_id(&message),
     };
@@ -407,8 +407,8 @@ fn link_of(
     Ok((person != alias).then_some(Link { person, alias }))
 }
 
-/// For a message without `messageId` (Segment's libraries always send one): a hash of
-/// the message as sent, without `sentAt`, so that resending it dedups.
+/// For a message without `messageId`, or with an empty one (Segment's libraries always
+/// send one): a hash of the message as sent, without `sentAt`, so that resending it dedups.
 fn derived_message_id(message: &Map<String, Value>) -> String {
     let mut canonical = message.clone();
     canonical.remove("sentAt");

@@ -265,6 +265,19 @@ fn a_message_without_message_id_gets_a_stable_derived_one() {
 }
 
 #[test]
+fn an_empty_message_id_counts_as_none() {
+    let track = |message_id: Value| {
+        let body = json!({"userId": "u", "event": "e", "messageId": message_id,
+                          "timestamp": "2026-11-23T09:00:00Z"});
+        one(body, Route::Single(Call::Track))["id"].clone()
+    };
+    let empty = track(json!(""));
+    assert!(empty.as_str().unwrap().starts_with("cjaas-"));
+    assert_eq!(empty, track(json!("")), "a resend dedups");
+    assert_eq!(track(json!(" ")), " ", "only \"\" is empty");
+}
+
+#[test]
 fn gzip_bodies_inflate_within_the_limit() {
     let zip = |bytes: &[u8]| {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
