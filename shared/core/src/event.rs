@@ -306,13 +306,7 @@ fn validate(
     }
     let person = person_of(index, &m)?;
     let time = given_time.unwrap_or_else(|| received_at + Duration::microseconds(index as i64));
-    if !(1970..=9999).contains(&time.year()) {
-        return Err(EventProblem::new(
-            index,
-            "time_out_of_range",
-            "time must fall between the years 1970 and 9999",
-        ));
-    }
+    check_time_range(index, time)?;
     let json = match mode {
         Mode::Trusted => json.to_owned(),
         Mode::Encode => structured::Encoded {
@@ -331,6 +325,18 @@ fn validate(
         person,
         time,
     })
+}
+
+/// A Tape time key holds the years 1970 to 9999 (see [`crate::tape::time_key`]).
+pub fn check_time_range(index: usize, time: DateTime<Utc>) -> Result<(), EventProblem> {
+    if (1970..=9999).contains(&time.year()) {
+        return Ok(());
+    }
+    Err(EventProblem::new(
+        index,
+        "time_out_of_range",
+        "time must fall between the years 1970 and 9999",
+    ))
 }
 
 fn check_attribute(index: usize, name: &str, value: &str) -> Result<(), EventProblem> {

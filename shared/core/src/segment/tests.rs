@@ -111,6 +111,23 @@ fn clock_skew_is_corrected_from_sent_at() {
 }
 
 #[test]
+fn a_corrected_time_outside_the_tape_years_is_time_out_of_range() {
+    // A clock 3,665 years fast puts the corrected time before the year 0.
+    let skewed = json!({"batch": [{"type": "page", "userId": "u", "messageId": "m",
+                                   "timestamp": "0034-10-05T19:01:17.1-02:53",
+                                   "sentAt": "3699-07-11T16:39:53.702Z"}]});
+    assert_eq!(
+        codes(map(skewed, Route::Batch).unwrap_err()),
+        [(0, "time_out_of_range")]
+    );
+    let ancient = json!({"userId": "u", "timestamp": "0433-10-27T00:09:54.0Z"});
+    assert_eq!(
+        codes(map(ancient, Route::Single(Call::Page)).unwrap_err()),
+        [(0, "time_out_of_range")]
+    );
+}
+
+#[test]
 fn identify_and_alias_link_ids_softly() {
     let mapped = map(
         json!({"batch": [

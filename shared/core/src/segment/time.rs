@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::problem;
-use crate::event::EventProblem;
+use crate::event::{check_time_range, EventProblem};
 
 /// The event time: the device's `timestamp` (or `originalTimestamp`), corrected for the
 /// device's clock skew when `sentAt` (the message's, else the batch's) is known.
@@ -23,13 +23,19 @@ pub(super) fn event_time(
         some => some,
     };
     let sent_at = parse_time(index, "sentAt", sent_at)?;
-    corrected_time(received_at, sent_at, timestamp).map_err(|_| {
+    let time = corrected_time(received_at, sent_at, timestamp).map_err(|_| {
         problem(
             index,
             "time_out_of_range",
             "the corrected time is out of range",
         )
-    })
+    })?;
+    // Checked here, not only in the event's own validation: a correction can reach a
+    // year before 0, whose text no RFC 3339 parser reads back.
+    if let Some(time) = time {
+        check_time_range(index, time)?;
+    }
+    Ok(time)
 }
 
 /// A corrected time outside what chrono can represent.
