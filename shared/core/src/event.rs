@@ -3,6 +3,7 @@
 //! A request is parsed and every event in it is checked before anything is written:
 //! the caller gets every problem at once, by event index, or a list of [`ValidEvent`]s.
 
+mod data_span;
 #[cfg(test)]
 mod reference_tests;
 mod structured;
@@ -238,7 +239,11 @@ fn validate(
     mode: Mode,
 ) -> Result<ValidEvent, EventProblem> {
     let invalid = |detail: String| EventProblem::new(index, "invalid_cloudevent", detail);
-    let m = structured::Members::parse(json).map_err(invalid)?;
+    let m = match mode {
+        Mode::Encode => structured::Members::parse_checked(json),
+        Mode::Trusted => structured::Members::parse(json),
+    };
+    let m = m.map_err(invalid)?;
     // The model's checks first (every failure is `invalid_cloudevent`), then ours.
     let specversion = match structured::given(m.specversion) {
         Some(raw) => structured::string("specversion", raw).map_err(invalid)?,

@@ -178,8 +178,16 @@ fn edge_cases_agree_with_the_cloudevents_model() {
         r#""dataschema":"https://x.example/schema""#,
         r#""id":"caf\u00e9""#,
         r#""source":"\u0000""#,
+        r#""data" :  { "a" : [ 1 , 2.5e3 ] } "#,
+        r#""d\u0061ta":{"a":1}"#,
+        r#""data":{"a":1},"d\u0061ta":1e999"#,
+        r#""data":1e999,"d\u0061ta":{"a":1}"#,
+        r#""data":1e999,"specversion":"0.3""#,
+        r#""data":"\ud800","datacontenttype":"text/plain""#,
     ] {
         same_verdict(&format!("{{{base},{extra}}}"));
+        same_verdict(&format!("{{{extra},{base}}}"));
+        same_verdict(&format!(" {{\n{extra} ,\n{base}\n}}\n"));
     }
     for whole in ["[]", "1", "\"x\"", "{}", "null"] {
         same_verdict(whole);

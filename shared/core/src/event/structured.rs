@@ -3,7 +3,7 @@
 //!
 //! The object's members are read as raw JSON text ([`RawValue`]): attributes and
 //! extensions are decoded from it (borrowed where they hold no escapes), and `data`
-//! stays raw bytes, checked once as JSON without building a tree. The checks are the
+//! stays raw bytes, checked as JSON in the same pass without building a tree. The checks are the
 //! ones the `cloudevents-sdk` model makes (types of attributes, RFC 3339 `time`, an
 //! absolute URI as `dataschema`, extensions of string, boolean or integer, `data`
 //! against `data_base64`); `event::reference_tests` holds the two to the same verdicts.
@@ -20,6 +20,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
+
+use super::data_span;
 
 /// A member name, borrowed from the input unless it held escapes.
 struct Key<'a>(Cow<'a, str>);
@@ -50,6 +52,10 @@ impl<'de> Deserialize<'de> for Key<'de> {
 /// value, as a JSON object model does.
 #[derive(Default)]
 pub(super) struct Members<'a> {
+    /// `data`'s JSON text.
+    pub data: Option<&'a str>,
+    /// Whether `data` was read well formed ([`WellFormed`]) in the same pass.
+    pub data_checked: bool,
     pub specversion: Option<&'a RawValue>,
     pub id: Option<&'a RawValue>,
     pub ty: Option<&'a RawValue>,
@@ -58,54 +64,90 @@ pub(super) struct Members<'a> {
     pub dataschema: Option<&'a RawValue>,
     pub subject: Option<&'a RawValue>,
     pub time: Option<&'a RawValue>,
-    pub data: Option<&'a RawValue>,
     pub data_base64: Option<&'a RawValue>,
     pub extensions: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
 impl<'de> Deserialize<'de> for Members<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MembersVisitor;
-        impl<'de> Visitor<'de> for MembersVisitor {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a CloudEvent object")
+        deserializer.deserialize_map(MembersVisitor { input: None })
+    }
+}
+
+/// Reads the members; given the `input` text, it also checks `data` well formed in the
+/// same pass and takes its text from the input by position ([`data_span`]).
+struct MembersVisitor<'de> {
+    input: Option<&'de str>,
+}
+
+impl<'de> Visitor<'de> for MembersVisitor<'de> {
+    type Value = Members<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a CloudEvent object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut m = Members::default();
+        // The start of a checked `data` whose end is the next key (or the object's end).
+        let mut open_data: Option<usize> = None;
+        while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+            if let (Some(input), Some(start)) = (self.input, open_data.take()) {
+                m.data =
+                    Some(data_span::until_key(input, start, &name).map_err(de::Error::custom)?);
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut m = Members::default();
-                while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    let slot = match name.as_ref() {
-                        "specversion" => &mut m.specversion,
-                        "id" => &mut m.id,
-                        "type" => &mut m.ty,
-                        "source" => &mut m.source,
-                        "datacontenttype" => &mut m.datacontenttype,
-                        "dataschema" => &mut m.dataschema,
-                        "subject" => &mut m.subject,
-                        "time" => &mut m.time,
-                        "data" => &mut m.data,
-                        "data_base64" => &mut m.data_base64,
-                        _ => {
-                            match m.extensions.iter_mut().find(|(n, _)| *n == name) {
-                                Some(existing) => existing.1 = value,
-                                None => m.extensions.push((name, value)),
-                            }
-                            continue;
-                        }
-                    };
-                    *slot = Some(value);
+            let checked_start = self
+                .input
+                .filter(|_| name == "data")
+                .and_then(|input| data_span::value_start(input, &name));
+            if let Some(start) = checked_start {
+                map.next_value::<WellFormed>()?;
+                (open_data, m.data_checked) = (Some(start), true);
+                continue;
+            }
+            let value: &'de RawValue = map.next_value()?;
+            let slot = match name.as_ref() {
+                "specversion" => &mut m.specversion,
+                "id" => &mut m.id,
+                "type" => &mut m.ty,
+                "source" => &mut m.source,
+                "datacontenttype" => &mut m.datacontenttype,
+                "dataschema" => &mut m.dataschema,
+                "subject" => &mut m.subject,
+                "time" => &mut m.time,
+                "data" => {
+                    (m.data, m.data_checked) = (Some(value.get()), false);
+                    continue;
                 }
-                Ok(m)
-            }
+                "data_base64" => &mut m.data_base64,
+                _ => {
+                    match m.extensions.iter_mut().find(|(n, _)| *n == name) {
+                        Some(existing) => existing.1 = value,
+                        None => m.extensions.push((name, value)),
+                    }
+                    continue;
+                }
+            };
+            *slot = Some(value);
         }
-        deserializer.deserialize_map(MembersVisitor)
+        if let (Some(input), Some(start)) = (self.input, open_data) {
+            m.data = Some(data_span::until_end(input, start));
+        }
+        Ok(m)
     }
 }
 
 impl<'a> Members<'a> {
     pub fn parse(json: &'a str) -> Result<Self, String> {
         serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    /// As [`Members::parse`], with `data` also checked well formed in the same pass: an
+    /// event's text is scanned once, not once for its members and again for its data.
+    pub fn parse_checked(json: &'a str) -> Result<Self, String> {
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        let members = deserializer
+            .deserialize_map(MembersVisitor { input: Some(json) })
+            .and_then(|m| deserializer.end().map(|()| m));
+        members.map_err(|e| e.to_string())
     }
 
     /// The person extension's raw value, if given and not null.
@@ -129,7 +171,11 @@ pub(super) fn given(raw: Option<&RawValue>) -> Option<&RawValue> {
 
 /// The text of a JSON string, borrowed unless it holds escapes.
 pub(super) fn string<'a>(name: &str, raw: &'a RawValue) -> Result<Cow<'a, str>, String> {
-    let text = raw.get();
+    string_text(name, raw.get())
+}
+
+/// [`string`] of a value's JSON text.
+fn string_text<'a>(name: &str, text: &'a str) -> Result<Cow<'a, str>, String> {
     if !text.starts_with('"') {
         return Err(format!(
             "{name}: invalid type {text:.40}, expected a string"
@@ -222,14 +268,14 @@ pub(super) fn data_member<'a>(
     match (m.data, m.data_base64) {
         (Some(_), Some(_)) => Err("Cannot have both data and data_base64 field".into()),
         (Some(data), None) if is_json => {
-            if check {
-                serde_json::from_str::<WellFormed>(data.get()).map_err(|e| format!("data: {e}"))?;
+            if check && !m.data_checked {
+                serde_json::from_str::<WellFormed>(data).map_err(|e| format!("data: {e}"))?;
             }
-            Ok(Some(("data", Cow::Borrowed(data.get()))))
+            Ok(Some(("data", Cow::Borrowed(data))))
         }
         (Some(data), None) => {
-            string("data", data)?;
-            Ok(Some(("data", Cow::Borrowed(data.get()))))
+            string_text("data", data)?;
+            Ok(Some(("data", Cow::Borrowed(data))))
         }
         (None, Some(encoded)) => {
             let bytes = STANDARD
