@@ -3,10 +3,11 @@
 //!
 //! The object's members are read as raw JSON text ([`RawValue`]): attributes and
 //! extensions are decoded from it (borrowed where they hold no escapes), and `data`
-//! stays raw bytes, checked as JSON in the same pass without building a tree. The checks are the
-//! ones the `cloudevents-sdk` model makes (types of attributes, RFC 3339 `time`, an
-//! absolute URI as `dataschema`, extensions of string, boolean or integer, `data`
-//! against `data_base64`); `event::reference_tests` holds the two to the same verdicts.
+//! stays raw bytes, checked as JSON in the same pass without building a tree. The
+//! checks are the ones the `cloudevents-sdk` model makes (types of attributes, RFC 3339
+//! `time`, an absolute URI as `dataschema`, extensions of string, boolean or integer,
+//! `data` against `data_base64`); `event::reference_tests` holds the two to the same
+//! verdicts.
 //!
 //! The stored form puts the attributes in a fixed order (`specversion`, `id`, `type`,
 //! `source`, `datacontenttype`, `dataschema`, `subject`, `time`), then the data, then
