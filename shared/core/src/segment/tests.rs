@@ -125,6 +125,13 @@ fn a_corrected_time_outside_the_tape_years_is_time_out_of_range() {
         codes(map(ancient, Route::Single(Call::Page)).unwrap_err()),
         [(0, "time_out_of_range")]
     );
+    // Only the event time's year is checked: an old clock that sent at once gives now.
+    let old_clock = json!({"userId": "u", "timestamp": "0500-01-01T00:00:00Z",
+                           "sentAt": "0500-01-01T00:00:00Z"});
+    assert_eq!(
+        one(old_clock, Route::Single(Call::Page))["time"],
+        now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    );
 }
 
 #[test]
