@@ -12,7 +12,8 @@
 //!   job-full  the same first run over the full entries (the projection dropped, as
 //!             before its backfill), then the backfill
 //! Each mode prints one JSON line. CJAAS_BENCH_PERSONS and CJAAS_BENCH_PER_PERSON scale
-//! it (defaults 50000 and 20).
+//! it (defaults 50000 and 20); CJAAS_CACHE_MIB sets the job's store cache, as for the
+//! server.
 
 mod common;
 
@@ -193,7 +194,9 @@ fn fold(dir: &Path) {
 
 /// The real job: a full first run on the embedded store, as the local timer runs it.
 async fn job(dir: &Path) {
-    let store = Arc::new(EmbeddedStore::open(&dir.join("store")).unwrap());
+    let cache_mib = env_or("CJAAS_CACHE_MIB", cjaas_local::DEFAULT_CACHE_MIB as u64) as usize;
+    let store =
+        Arc::new(EmbeddedStore::open_with_cache(&dir.join("store"), cache_mib << 20).unwrap());
     // One process, one clock: the rerun needs no watermark lag to skip old writes.
     let analytics = Analytics::new(store.clone(), store.clone(), Arc::new(LocalBus::default()))
         .with_watermark_lag(Duration::zero());

@@ -16,4 +16,4 @@ pub mod server;
 mod store;
 
 pub use archive_dir::{DirArchive, LocalForwarder};
-pub use store::EmbeddedStore;
+pub use store::{EmbeddedStore, DEFAULT_CACHE_MIB};

@@ -9,7 +9,7 @@ use cjaas_app::jobs::{Operation, Trigger};
 use cjaas_core::auth::Scope;
 use cjaas_core::target::TargetPolicy;
 use cjaas_local::server::{bind, LocalApp};
-use cjaas_local::EmbeddedStore;
+use cjaas_local::{EmbeddedStore, DEFAULT_CACHE_MIB};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,16 @@ struct Cli {
         global = true
     )]
     dashboard_origins: Vec<String>,
+    /// The embedded store's page cache, in MiB: most of the server's memory. Smaller
+    /// holds less and reads pages from disk more often.
+    #[arg(
+        long,
+        env = "CJAAS_CACHE_MIB",
+        default_value_t = DEFAULT_CACHE_MIB as u64,
+        value_parser = clap::value_parser!(u64).range(1..=65_536),
+        global = true
+    )]
+    cache_mib: u64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -148,7 +158,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         println!("{config}");
         return Ok(());
     }
-    let store = EmbeddedStore::open(&cli.data_dir)
+    let store = EmbeddedStore::open_with_cache(&cli.data_dir, (cli.cache_mib as usize) << 20)
         .map_err(|e| format!("cannot open the store in {}: {e}", cli.data_dir.display()))?;
     let targets = if cli.allow_private_targets {
         tracing::warn!("private targets allowed: rules may call loopback and private networks");

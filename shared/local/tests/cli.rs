@@ -125,3 +125,26 @@ fn the_projection_backfill_gives_old_entries_theirs_once() {
         assert_eq!(sources, ["/web"; 3]);
     });
 }
+
+#[test]
+fn the_store_cache_size_is_checked_and_used() {
+    let dir = tempfile::tempdir().unwrap();
+    for refused in ["0", "65537", "lots"] {
+        let args = ["--cache-mib", refused, "list-keys", "--tenant", "acme"];
+        let (ok, _, err) = cli(dir.path(), &args);
+        assert!(!ok && err.contains("--cache-mib"), "{refused}: {err}");
+    }
+    assert!(
+        !dir.path().join("cjaas.redb").exists(),
+        "refused before the store opens"
+    );
+    let (ok, out, err) = cli(dir.path(), &["--cache-mib", "1", "create-tenant", "acme"]);
+    assert!(ok, "{err}");
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let args = ["--cache-mib", "65536", "list-keys", "--tenant", "acme"];
+    let (ok, out, err) = cli(dir.path(), &args);
+    assert!(
+        ok && out.contains(created["id"].as_str().unwrap()),
+        "{out} {err}"
+    );
+}

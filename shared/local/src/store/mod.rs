@@ -60,8 +60,9 @@ const SIGNING_KEYS_META: &str = "signing_keys";
 /// Present once every Tape entry has its row in [`STEPS`] (see `tape::STEPS_COMPLETE`).
 const STEPS_META: &str = "tape_steps";
 
-/// redb's page cache (its default is 1 GiB): most of the server's memory.
-const CACHE_BYTES: usize = 256 * 1024 * 1024;
+/// redb's page cache in MiB unless the operator sets it (`CJAAS_CACHE_MIB`; redb's own
+/// default is 1 GiB): most of the server's memory.
+pub const DEFAULT_CACHE_MIB: usize = 256;
 
 const FILE: &str = "cjaas.redb";
 
@@ -81,6 +82,8 @@ pub struct EmbeddedStore {
     defer_append_sync: bool,
     /// Erasures of the local log so far (see [`EmbeddedStore::erasures`]).
     erasures: Arc<AtomicU64>,
+    /// redb's page cache, also for the fresh file of a rewrite.
+    cache_bytes: usize,
 }
 
 fn transient(e: impl std::fmt::Display) -> StoreError {
@@ -103,18 +106,26 @@ fn from_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, redb::Error
     serde_json::from_str(raw).map_err(|e| redb::Error::Corrupted(e.to_string()))
 }
 
-fn open_file(path: &Path) -> Result<Database, redb::Error> {
+fn open_file(path: &Path, cache_bytes: usize) -> Result<Database, redb::Error> {
     Ok(Database::builder()
-        .set_cache_size(CACHE_BYTES)
+        .set_cache_size(cache_bytes)
         .create(path)?)
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, with a page cache of
+    /// [`DEFAULT_CACHE_MIB`].
     pub fn open(dir: &Path) -> Result<Self, redb::Error> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_MIB << 20)
+    }
+
+    /// Opens (or creates) the store in `dir`, with a page cache of at most
+    /// `cache_bytes`: a smaller one holds less memory, and reads its pages again
+    /// more often.
+    pub fn open_with_cache(dir: &Path, cache_bytes: usize) -> Result<Self, redb::Error> {
         std::fs::create_dir_all(dir).map_err(redb::Error::Io)?;
         rewrite::remove_leftover(dir).map_err(redb::Error::Io)?;
-        let db = open_file(&dir.join(FILE))?;
+        let db = open_file(&dir.join(FILE), cache_bytes)?;
         let txn = db.begin_write()?;
         let fresh = txn.open_table(TAPE)?.is_empty()?;
         txn.open_table(STEPS)?;
@@ -141,6 +152,7 @@ impl EmbeddedStore {
             stream_queue: Arc::default(),
             defer_append_sync: false,
             erasures: Arc::default(),
+            cache_bytes,
         })
     }
 

@@ -105,7 +105,7 @@ impl EmbeddedStore {
     /// Copies every row into a fresh file and swaps it in atomically. `Ok(false)` if the
     /// database holds a table this code does not know (nothing is changed then).
     pub async fn rewrite(&self) -> Result<bool, StoreError> {
-        let (db, dir) = (self.db.clone(), self.dir.clone());
+        let (db, dir, cache_bytes) = (self.db.clone(), self.dir.clone(), self.cache_bytes);
         tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
             let mut db = db.write().unwrap_or_else(PoisonError::into_inner);
             let unknown = unknown_tables(&db).map_err(transient)?;
@@ -118,7 +118,7 @@ impl EmbeddedStore {
             }
             let fresh_path = dir.join(FRESH);
             remove_leftover(&dir).map_err(transient)?;
-            let fresh = open_file(&fresh_path).map_err(transient)?;
+            let fresh = open_file(&fresh_path, cache_bytes).map_err(transient)?;
             copy_all(&db, &fresh).map_err(transient)?;
             // The rename is the commit point: before it the old file is the database,
             // after it the fresh one is, whole.
