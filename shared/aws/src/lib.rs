@@ -14,6 +14,7 @@ pub mod kinesis_tail;
 pub mod lambda;
 pub mod s3_archive;
 pub mod s3_dead_letters;
+mod sdk_http;
 pub mod settings;
 pub mod wiring;
 

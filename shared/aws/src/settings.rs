@@ -4,9 +4,7 @@ use aws_config::environment::{
     EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
 };
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use cjaas_core::auth::SigningKeys;
 use cjaas_core::target::TargetPolicy;
 
@@ -77,20 +75,11 @@ pub fn target_policy() -> Result<TargetPolicy, SettingsError> {
 /// (profile files, SSO, web identity through STS, ECS, IMDS) are never reached, so
 /// they are not linked into the binaries (DECISIONS.md, "Lambda packages").
 ///
-/// The HTTPS client is the SDK's default one (hyper 1, rustls, proxy from the
-/// environment) on rustls' ring provider instead of aws-lc: reqwest already carries
-/// ring, so a Lambda binary holds one crypto library, not two.
+/// The HTTP client is reqwest (`sdk_http`), on rustls' ring provider with the bundled
+/// roots, as the webhooks: one HTTP stack and one crypto library per Lambda binary, no
+/// HTTP/2, and proxies from the environment as before.
 pub async fn sdk_config() -> SdkConfig {
-    let https = Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector =
-            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    });
+    let https = SharedHttpClient::new(crate::sdk_http::ReqwestHttpClient::default());
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https)
         .credentials_provider(EnvironmentVariableCredentialsProvider::new())
