@@ -46,10 +46,11 @@ impl HttpClient for ReqwestHttpClient {
 }
 
 /// One reqwest client with the SDK's timeouts. Redirects are handed back to the SDK
-/// (S3 answers a wrong region with one), never followed.
+/// (S3 answers a wrong region with one), never followed. A client that could not be
+/// built (reqwest's TLS set-up failing) fails each request instead of the process.
 #[derive(Debug)]
 struct ReqwestConnector {
-    client: reqwest::Client,
+    client: Result<reqwest::Client, String>,
 }
 
 impl ReqwestConnector {
@@ -61,9 +62,7 @@ impl ReqwestConnector {
         if let Some(timeout) = read {
             builder = builder.read_timeout(timeout);
         }
-        let client = builder
-            .build()
-            .expect("a reqwest client with rustls and bundled roots always builds");
+        let client = builder.build().map_err(|e| e.to_string());
         Self { client }
     }
 }
@@ -72,6 +71,7 @@ impl HttpConnector for ReqwestConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let client = self.client.clone();
         HttpConnectorFuture::new(async move {
+            let client = client.map_err(|e| ConnectorError::other(e.into(), None))?;
             let request = to_reqwest(request)?;
             let response = client.execute(request).await.map_err(connector_error)?;
             let response = http::Response::from(response).map(SdkBody::from_body_1_x);
