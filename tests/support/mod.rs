@@ -3,6 +3,7 @@
 //! the Lambda payloads in `events/`, and a Kinesis poller that stands in for the event
 //! source mapping.
 
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::types::{
@@ -43,9 +44,25 @@ pub async fn sdk() -> SdkConfig {
         std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "AWS_ENDPOINT_URL is not set: run the tests with scripts/test, which starts an emulator"
     );
-    // The functions' own configuration (environment credentials and region).
-    cjaas_aws::settings::sdk_config().await
+    // The functions' own configuration (environment credentials and region), with one
+    // allowance: the emulator serves every parallel test from one thread, so a response
+    // may pause for longer than the SDK's 5 s default grace before a stall is an error.
+    cjaas_aws::settings::sdk_config()
+        .await
+        .to_builder()
+        .stalled_stream_protection(
+            StalledStreamProtectionConfig::enabled()
+                .grace_period(EMULATOR_STALL_GRACE)
+                .build(),
+        )
+        .build()
 }
+
+/// How long an emulator response may pause before the SDK gives up on it.
+const EMULATOR_STALL_GRACE: Duration = Duration::from_secs(60);
+
+/// How often the stand-in poller delivers a batch that reported item failures.
+const POLLER_ATTEMPTS: usize = 3;
 
 pub fn unique(prefix: &str) -> String {
     format!(
@@ -327,10 +344,25 @@ impl Stack {
     }
 
     /// Reads every record on the stream so far as one Lambda Kinesis batch, and runs
-    /// the Tape writer on it, as the event source mapping would.
+    /// the Tape writer on it, as the event source mapping would: a batch that reports
+    /// item failures is delivered again (the writer is exactly-once), and what still
+    /// fails after the last attempt is returned.
     pub async fn pump(&self) -> Vec<String> {
-        let batch = read_stream(&self.sdk, &self.stream).await;
-        self.deliver(&self.writer(), batch).await
+        let writer = self.writer();
+        let mut failed = Vec::new();
+        for attempt in 1..=POLLER_ATTEMPTS {
+            let batch = read_stream(&self.sdk, &self.stream).await;
+            failed = self.deliver(&writer, batch).await;
+            if failed.is_empty() {
+                break;
+            }
+            tracing::warn!(
+                attempt,
+                failed = failed.len(),
+                "the poller delivers the batch again"
+            );
+        }
+        failed
     }
 
     pub async fn deliver(&self, writer: &TapeWriter, batch: Value) -> Vec<String> {
