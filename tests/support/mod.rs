@@ -349,20 +349,20 @@ impl Stack {
     /// fails after the last attempt is returned.
     pub async fn pump(&self) -> Vec<String> {
         let writer = self.writer();
-        let mut failed = Vec::new();
-        for attempt in 1..=POLLER_ATTEMPTS {
-            let batch = read_stream(&self.sdk, &self.stream).await;
-            failed = self.deliver(&writer, batch).await;
-            if failed.is_empty() {
-                break;
+        let batch = read_stream(&self.sdk, &self.stream).await;
+        let mut attempt = 1;
+        loop {
+            let failed = self.deliver(&writer, batch.clone()).await;
+            if failed.is_empty() || attempt == POLLER_ATTEMPTS {
+                return failed;
             }
             tracing::warn!(
                 attempt,
                 failed = failed.len(),
                 "the poller delivers the batch again"
             );
+            attempt += 1;
         }
-        failed
     }
 
     pub async fn deliver(&self, writer: &TapeWriter, batch: Value) -> Vec<String> {
